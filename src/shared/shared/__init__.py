@@ -1,0 +1,1 @@
+"""Resources and settings shared by every code location. Never a code location itself."""

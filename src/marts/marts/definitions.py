@@ -1,12 +1,12 @@
+"""Code location `marts`. Importing this module parses nothing: Dagster calls `defs` once, at load."""
+
 import dagster as dg
-from shared.resources import PostgresWarehouse
 
 
-@dg.asset(key=["marts", "ping"], group_name="marts", kinds={"postgres"})
-def ping(warehouse: PostgresWarehouse) -> dg.MaterializeResult:
-    with warehouse.connect() as conn:
-        (version,) = conn.execute("select version()").fetchone()
-    return dg.MaterializeResult(metadata={"server_version": version})
+@dg.definitions
+def defs() -> dg.Definitions:
+    from marts.build import build_definitions
+    from marts.project import flights_project
 
-
-defs = dg.Definitions(assets=[ping], resources={"warehouse": PostgresWarehouse.from_env()})
+    flights_project.prepare_if_dev()
+    return build_definitions(flights_project)

@@ -1,0 +1,35 @@
+"""Assemble the location's definitions for a prepared dbt project."""
+
+import dagster as dg
+from dagster_dbt import DbtProject
+from shared.resources import PostgresWarehouse
+
+from marts.assets import build_dbt_assets
+from marts.dbt_cli import dbt_cli
+
+PREPARE_COMMAND = "dagster-dbt project prepare-and-package --file src/marts/marts/project.py"
+
+
+class ManifestNotPrepared(RuntimeError):
+    pass
+
+
+def build_definitions(project: DbtProject) -> dg.Definitions:
+    if not project.manifest_path.is_file():
+        raise ManifestNotPrepared(
+            f"dbt manifest not found at {project.manifest_path}: prepare it ahead with"
+            f" `{PREPARE_COMMAND}` (WAREHOUSE_* set), or load the location under `dagster dev`,"
+            " which prepares it on load"
+        )
+    return dg.Definitions(
+        assets=build_dbt_assets(project),
+        sensors=[
+            dg.AutomationConditionSensorDefinition(
+                "marts_automation",
+                target=dg.AssetSelection.all(),
+                default_status=dg.DefaultSensorStatus.RUNNING,
+                description="Rebuilds dbt models when their raw inputs change (and daily as a backstop).",
+            )
+        ],
+        resources={"dbt": dbt_cli(project), "warehouse": PostgresWarehouse.from_env()},
+    )

@@ -1,0 +1,4 @@
+select
+    carrier_code,
+    carrier_name
+from {{ ref('stg_airlines') }}

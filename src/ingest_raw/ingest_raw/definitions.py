@@ -1,12 +1,6 @@
-import dagster as dg
-from shared.resources import PostgresWarehouse
+"""Code location ingest_raw: one asset per declared source (see ingest_raw.catalog)."""
 
+from ingest_raw.catalog import SOURCES
+from ingest_raw.factory import build_definitions
 
-@dg.asset(key=["raw", "ping"], group_name="raw", kinds={"postgres"})
-def ping(warehouse: PostgresWarehouse) -> dg.MaterializeResult:
-    with warehouse.connect() as conn:
-        (version,) = conn.execute("select version()").fetchone()
-    return dg.MaterializeResult(metadata={"server_version": version})
-
-
-defs = dg.Definitions(assets=[ping], resources={"warehouse": PostgresWarehouse.from_env()})
+defs = build_definitions(SOURCES.values())

@@ -1,0 +1,146 @@
+"""What a source is: a small declaration that the factory turns into an asset and the source program loads.
+
+Free of Dagster (source programs import it) and of I/O (definitions import it): checking a declaration
+only looks at its strings.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+#: Postgres types a column may be declared with; anything else is rejected when definitions load.
+COLUMN_TYPES = frozenset(
+    {
+        "text",
+        "smallint",
+        "integer",
+        "bigint",
+        "double precision",
+        "numeric",
+        "boolean",
+        "date",
+        "timestamp",
+        "timestamptz",
+    }
+)
+
+#: The warehouse schema every source loads into.
+SCHEMA = "raw"
+
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+class DeclarationError(ValueError):
+    """A source declaration that cannot be loaded safely."""
+
+
+def check_identifier(source: str, what: str, name: str) -> str:
+    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
+        raise DeclarationError(
+            f"source {source!r}: unsafe identifier {name!r} for {what}: use 1-63 lowercase letters, "
+            f"digits and underscores, not starting with a digit"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+    """How to read the input. Compression follows the location's suffix (.zip with one member, .gz).
+
+    Unquoted fields equal to one of `null_markers` are NULL; a quoted field is always a value, so a real
+    string "NA" can still be written quoted. The empty marker "" makes empty unquoted fields NULL.
+    """
+
+    delimiter: str = ","
+    quote: str = '"'
+    null_markers: tuple[str, ...] = ("",)
+    encoding: str = "UTF8"
+
+
+@dataclass(frozen=True)
+class MonthlyPartition:
+    """One partition per month from `start` (included) to `end` (excluded), keys "YYYY-MM-01"; the rows of
+    a partition are those whose `year_column` and `month_column` hold that month."""
+
+    year_column: str
+    month_column: str
+    start: str
+    end: str
+
+    @property
+    def columns(self) -> tuple[str, str]:
+        return (self.year_column, self.month_column)
+
+    def values(self, partition_key: str) -> tuple[int, int]:
+        match = re.fullmatch(r"(\d{4})-(\d{2})-01", partition_key)
+        if not match:
+            raise DeclarationError(f"partition key {partition_key!r} is not a month start like 2013-01-01")
+        return int(match[1]), int(match[2])
+
+
+@dataclass(frozen=True)
+class Source:
+    """One source table. `location` is a path, an http(s) URL or `package:<module>/<file>` (a data file
+    shipped inside an installed package, found without importing it)."""
+
+    name: str
+    location: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...] = ()
+    table: str = ""
+    description: str = ""
+    format: CsvFormat = field(default_factory=CsvFormat)
+    partition: MonthlyPartition | None = None
+    allow_empty: bool = False
+    #: Largest accepted relative change of the row count against the previous load (0.5 = ±50%).
+    max_row_count_change: float = 0.5
+    owners: tuple[str, ...] = ()
+    #: Cron schedule that keeps the table fresh (created stopped); None for no schedule.
+    cron_schedule: str | None = None
+    timeout_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        check_identifier(self.name, "source name", self.name)
+        object.__setattr__(self, "table", self.table or self.name)
+        check_identifier(self.name, "table", self.table)
+        if not self.columns:
+            raise DeclarationError(f"source {self.name!r}: no columns declared")
+        names = [check_identifier(self.name, "column", column.name) for column in self.columns]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise DeclarationError(f"source {self.name!r}: column(s) declared twice: {', '.join(duplicates)}")
+        for column in self.columns:
+            if column.type not in COLUMN_TYPES:
+                raise DeclarationError(
+                    f"source {self.name!r}: column {column.name!r} has type {column.type!r}; "
+                    f"expected one of {', '.join(sorted(COLUMN_TYPES))}"
+                )
+        referenced = {
+            "primary key": self.primary_key,
+            "partition": self.partition.columns if self.partition else (),
+        }
+        for what, columns in referenced.items():
+            unknown = [name for name in columns if name not in names]
+            if unknown:
+                raise DeclarationError(
+                    f"source {self.name!r}: {what} names undeclared column(s) {', '.join(map(repr, unknown))}"
+                )
+        if len(self.format.delimiter) != 1 or len(self.format.quote) != 1:
+            raise DeclarationError(f"source {self.name!r}: delimiter and quote must be one character each")
+        if not self.location:
+            raise DeclarationError(f"source {self.name!r}: no location")
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.columns)
+
+    def column(self, name: str) -> Column:
+        return next(column for column in self.columns if column.name == name)

@@ -1,0 +1,111 @@
+"""Turn source declarations into Dagster assets, checks and schedules."""
+
+from collections.abc import Iterable
+
+import dagster as dg
+from shared.resources import PostgresWarehouse
+
+from ingest_raw.declarations import SCHEMA, MonthlyPartition, Source
+from ingest_raw.launcher import run_source_program
+
+#: Concurrency pool shared by every source: caps simultaneous loads into the warehouse.
+WAREHOUSE_POOL = "warehouse"
+CHECKS = {
+    "not_empty": "The load brought at least one row.",
+    "primary_key_unique": "The declared primary key is unique and not null (enforced by the table).",
+    "row_count_change": "The row count moved by at most the declared bound since the previous load.",
+}
+
+
+def asset_key(source: Source) -> dg.AssetKey:
+    return dg.AssetKey([SCHEMA, source.table])
+
+
+def partitions_def(partition: MonthlyPartition | None) -> dg.PartitionsDefinition | None:
+    if partition is None:
+        return None
+    return dg.MonthlyPartitionsDefinition(start_date=partition.start, end_date=partition.end)
+
+
+def retry_policy(max_retries: int, delay_seconds: float) -> dg.RetryPolicy:
+    """For transient failures only: permanent ones raise Failure(allow_retries=False)."""
+    return dg.RetryPolicy(
+        max_retries=max_retries,
+        delay=delay_seconds,
+        backoff=dg.Backoff.EXPONENTIAL,
+        jitter=dg.Jitter.PLUS_MINUS,
+    )
+
+
+def source_asset(
+    source: Source, *, max_retries: int = 3, retry_delay_seconds: float = 10.0, pool: str = WAREHOUSE_POOL
+) -> dg.AssetsDefinition:
+    key = asset_key(source)
+    checks = [name for name in CHECKS if name != "primary_key_unique" or source.primary_key]
+    columns = dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                column.name,
+                column.type,
+                description=column.description or None,
+                constraints=dg.TableColumnConstraints(nullable=column.name not in source.primary_key),
+            )
+            for column in source.columns
+        ]
+    )
+
+    @dg.asset(
+        key=key,
+        group_name=SCHEMA,
+        kinds={"python", "postgres"},
+        owners=list(source.owners),
+        description=source.description or f"Source {source.name} loaded into {SCHEMA}.{source.table}.",
+        metadata={
+            "location": source.location,
+            "primary_key": ", ".join(source.primary_key) or "none",
+            "dagster/table_name": f"{SCHEMA}.{source.table}",
+            "dagster/column_schema": columns,
+        },
+        partitions_def=partitions_def(source.partition),
+        retry_policy=retry_policy(max_retries, retry_delay_seconds),
+        pool=pool,
+        check_specs=[
+            dg.AssetCheckSpec(name, asset=key, description=CHECKS[name], blocking=name != "row_count_change")
+            for name in checks
+        ],
+    )
+    def load_source(context: dg.AssetExecutionContext, warehouse: PostgresWarehouse):
+        yield from run_source_program(context, source, warehouse.child_env())
+
+    return load_source
+
+
+def source_schedule(source: Source, asset: dg.AssetsDefinition) -> dg.ScheduleDefinition:
+    """Refresh on the declared cron; a partitioned source refreshes its latest partition. Stopped by
+    default: turn it on in the UI (or deploy with it on) where the data should stay fresh."""
+
+    @dg.schedule(
+        cron_schedule=source.cron_schedule,
+        name=f"refresh_{SCHEMA}_{source.table}",
+        target=asset,
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description=f"Keeps {SCHEMA}.{source.table} fresh.",
+    )
+    def refresh(context: dg.ScheduleEvaluationContext):
+        if asset.partitions_def is None:
+            return dg.RunRequest()
+        return dg.RunRequest(partition_key=asset.partitions_def.get_last_partition_key())
+
+    return refresh
+
+
+def build_definitions(sources: Iterable[Source], **asset_options) -> dg.Definitions:
+    assets, schedules = [], []
+    for source in sources:
+        asset = source_asset(source, **asset_options)
+        assets.append(asset)
+        if source.cron_schedule:
+            schedules.append(source_schedule(source, asset))
+    return dg.Definitions(
+        assets=assets, schedules=schedules, resources={"warehouse": PostgresWarehouse.from_env()}
+    )

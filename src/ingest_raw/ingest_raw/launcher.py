@@ -1,0 +1,68 @@
+"""Run a source program under Dagster Pipes and turn its exit into results or a classified failure.
+
+Built on `open_pipes_session`, the building block of PipesSubprocessClient, because the client hides the
+exit code inside an error message: here a permanent failure (exit 65) fails fast with the program's own
+error text, and anything else stays retryable under the asset's RetryPolicy.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+
+import dagster as dg
+
+from ingest_raw.declarations import Source
+from ingest_raw.errors import is_permanent_exit
+
+#: Seconds the source program gets to roll back after SIGINT before it is killed.
+TERMINATION_GRACE_SECONDS = 10.0
+
+
+def source_command(source: Source, partition_key: str | None) -> list[str]:
+    """argv of the source program: the Python process itself (no shell), so SIGINT reaches it."""
+    command = [sys.executable, "-m", "ingest_raw.sources", source.name, "--location", source.location]
+    return [*command, "--partition", partition_key] if partition_key else command
+
+
+def run_source_program(
+    context: dg.AssetExecutionContext, source: Source, env: Mapping[str, str]
+) -> Sequence[dg.PipesExecutionResult]:
+    command = source_command(source, context.partition_key if context.has_partition_key else None)
+    with dg.open_pipes_session(
+        context=context,
+        context_injector=dg.PipesTempFileContextInjector(),
+        message_reader=dg.PipesTempFileMessageReader(),
+    ) as session:
+        process = subprocess.Popen(command, env={**os.environ, **env, **session.get_bootstrap_env_vars()})
+        try:
+            code = process.wait()
+        except dg.DagsterExecutionInterruptedError:
+            context.log.info(f"run terminated: sending SIGINT to source program pid {process.pid}")
+            _stop(process)
+            raise
+    if code != 0:
+        raise _failure(source, command, code, session.get_custom_messages())
+    return session.get_results()
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=TERMINATION_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _failure(source: Source, command: list[str], code: int, messages: Sequence) -> dg.Failure:
+    errors = [message["error"] for message in messages if isinstance(message, dict) and "error" in message]
+    description = errors[-1] if errors else f"source program {source.name!r} exited with code {code}"
+    return dg.Failure(
+        description=description,
+        metadata={"exit_code": code, "command": " ".join(command)},
+        allow_retries=not is_permanent_exit(code),
+    )

@@ -1,0 +1,9 @@
+"""The source program: `python -m ingest_raw.sources <name> [--partition KEY] [--location PATH_OR_URL]`.
+
+An ordinary program that loads `raw.<table>` from the warehouse named by the WAREHOUSE_* variables.
+Launched by Dagster (DAGSTER_PIPES_CONTEXT is set) it also reports the materialization and the check
+results through Pipes. It imports dagster-pipes, psycopg and the standard library, never dagster.
+
+Exit codes: 0 loaded, 65 permanent failure (bad data, HTTP 4xx: do not retry), 75 transient failure
+(HTTP 5xx, timeouts, lost connections: retry later), 130 interrupted (SIGINT/SIGTERM, rolled back).
+"""

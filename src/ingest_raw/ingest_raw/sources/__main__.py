@@ -1,0 +1,5 @@
+import sys
+
+from ingest_raw.sources.program import main
+
+sys.exit(main())

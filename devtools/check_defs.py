@@ -1,0 +1,98 @@
+"""`uv run check-defs`: load every code location in its own process and report what it defines.
+
+Exits non-zero when a location fails to load (naming it, the exception and the file and line) or,
+with --max-import-ratio, when its import takes longer than that multiple of a bare `import dagster`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from devtools.locations import Location, UnknownLocation, discover, select
+from shared.settings import workspace_root
+
+LOAD_TIMEOUT_SECONDS = 300
+COUNTS = ("assets", "checks", "jobs", "schedules", "sensors")
+
+
+def _run_child(argument: str, pythonpath: list[Path]) -> dict:
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(map(str, pythonpath))}
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-m", "devtools.load_location", argument],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=LOAD_TIMEOUT_SECONDS,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"did not load within {LOAD_TIMEOUT_SECONDS} s", "where": argument}
+    lines = completed.stdout.strip().splitlines()
+    if completed.returncode != 0 or not lines:
+        return {
+            "error": f"loader exited {completed.returncode}: {completed.stderr.strip()[-2000:]}",
+            "where": "?",
+        }
+    return json.loads(lines[-1])
+
+
+def _devtools_path() -> Path:
+    return Path(__file__).resolve().parents[1]
+
+
+def check(locations: list[Location], max_import_ratio: float | None) -> tuple[list[str], int]:
+    """Report lines and the number of failures."""
+    baseline = _run_child("--baseline", [_devtools_path()])["import_seconds"]
+    header = f"{'location':<14}" + "".join(f"{name:>10}" for name in COUNTS)
+    lines = [header + f"{'import s':>10}{'load s':>9}{'x dagster':>11}"]
+    failures = 0
+    for location in locations:
+        report = _run_child(location.module, [location.member_dir, _devtools_path()])
+        if "error" in report:
+            failures += 1
+            lines.append(f"{location.name:<14}FAILED  {report['error']}  ({report['where']})")
+            if report.get("traceback"):
+                lines.append("    " + report["traceback"].rstrip().replace("\n", "\n    "))
+            continue
+        ratio = report["import_seconds"] / baseline
+        row = f"{location.name:<14}" + "".join(f"{report[name]:>10}" for name in COUNTS)
+        row += f"{report['import_seconds']:>10.2f}{report['load_seconds']:>9.2f}{ratio:>10.2f}x"
+        if max_import_ratio is not None and ratio > max_import_ratio:
+            failures += 1
+            row += f"  FAILED: import over {max_import_ratio:.2f}x import dagster"
+        lines.append(row)
+    lines.append(f"baseline: import dagster {baseline:.2f} s (same run)")
+    return lines, failures
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="check-defs", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", default=[], metavar="NAME", help="a location (repeatable)")
+    parser.add_argument(
+        "--max-import-ratio",
+        type=float,
+        metavar="RATIO",
+        help="fail a location whose definitions import takes longer than RATIO x `import dagster`",
+    )
+    args = parser.parse_args(argv)
+    root = workspace_root()
+    try:
+        locations = select(discover(root), args.only)
+    except UnknownLocation as error:
+        parser.error(str(error))
+    if not locations:
+        parser.error(f"no code location found under {root / 'src'}")
+    lines, failures = check(locations, args.max_import_ratio)
+    print("\n".join(lines))
+    if failures:
+        print(f"check-defs: {failures} location(s) failed", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""`uv run dev-local`: the Dagster UI on this machine with nothing to install first.
+
+Writes a workspace file for the selected locations and a dagster.yaml under `.dagster_home/`,
+starts an embedded Postgres as the warehouse unless WAREHOUSE_HOST is set, then runs `dagster dev`.
+Ctrl-C stops dagster and the embedded Postgres; the next start reuses the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+
+from devtools.embedded_postgres import EmbeddedPostgresError, embedded_postgres
+from devtools.locations import Location, UnknownLocation, discover, select
+from shared import postgres
+from shared.settings import embedded_pgdata, local_home, workspace_root
+
+DEFAULT_PORT = 3001
+SHUTDOWN_GRACE_SECONDS = 30
+PR_SET_PDEATHSIG = 1
+INSTANCE_CONFIG = {
+    "telemetry": {"enabled": False},
+    "concurrency": {"runs": {"max_concurrent_runs": 4}, "pools": {"default_limit": 2}},
+}
+
+
+class DevLocalError(RuntimeError):
+    pass
+
+
+def workspace_file(home: Path, locations: list[Location], all_locations: list[Location]) -> Path:
+    selection = "all" if locations == all_locations else "-".join(loc.short_name for loc in locations)
+    entries = [{"python_module": {"module_name": loc.module, "location_name": loc.name}} for loc in locations]
+    path = home / f"workspace.{selection}.yaml"
+    path.write_text(yaml.safe_dump({"load_from": entries}, sort_keys=False))
+    return path
+
+
+def write_instance_config(home: Path) -> None:
+    (home / "dagster.yaml").write_text(yaml.safe_dump(INSTANCE_CONFIG, sort_keys=False))
+
+
+def ensure_port_free(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise DevLocalError(
+                f"port {port} is already in use (another dagster dev?): stop it or pass --port"
+            ) from error
+
+
+@contextlib.contextmanager
+def single_instance(home: Path) -> Iterator[None]:
+    """One dev-local per home: two would share (and stop) one embedded Postgres.
+    The lock dies with its process, so a killed run leaves nothing to clean up."""
+    lock_path = home / "dev-local.lock"
+    with open(lock_path, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            raise DevLocalError(
+                f"another dev-local (pid {lock.read().strip() or '?'}) is using {home}; stop it first"
+            ) from None
+        lock.truncate(0)
+        lock.write(str(os.getpid()))
+        lock.flush()
+        yield
+
+
+@contextlib.contextmanager
+def warehouse(home: Path) -> Iterator[dict[str, str]]:
+    """WAREHOUSE_* for the locations: the configured warehouse, else an embedded one."""
+    if postgres.is_warehouse_configured():
+        print("dev-local: using the warehouse configured by WAREHOUSE_* variables", flush=True)
+        yield {}
+        return
+    pgdata = embedded_pgdata(home)
+    print(f"dev-local: starting the embedded Postgres (data in {pgdata})", flush=True)
+    with embedded_postgres(pgdata) as settings:
+        yield postgres.warehouse_env(settings) | {postgres.WAREHOUSE_ENV["password"]: ""}
+
+
+def run_dagster_dev(workspace: Path, port: int, env: dict[str, str]) -> int:
+    """Run `dagster dev` in its own process group; forward Ctrl-C/TERM; make sure the group is gone."""
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster), "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)]
+    process = subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+
+    def forward(signum, _frame):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return process.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _stop_group(process)
+
+
+def _die_with_parent() -> None:
+    """Linux: if dev-local itself is killed (kill -9), dagster dev gets SIGTERM instead of lingering."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(SHUTDOWN_GRACE_SECONDS)
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="dev-local", description=__doc__.splitlines()[0])
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--only", action="append", default=[], metavar="NAME", help="a location (repeatable)")
+    choice.add_argument("--all", action="store_true", help="every location (the default)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"UI port (default {DEFAULT_PORT})")
+    args = parser.parse_args(argv)
+
+    root = workspace_root()
+    all_locations = discover(root)
+    try:
+        locations = select(all_locations, args.only)
+        ensure_port_free(args.port)
+        home = local_home(root)
+        home.mkdir(parents=True, exist_ok=True)
+        with single_instance(home), warehouse(home) as warehouse_env:
+            write_instance_config(home)
+            workspace = workspace_file(home, locations, all_locations)
+            env = os.environ | warehouse_env | {"DAGSTER_HOME": str(home)}
+            print(f"dev-local: {', '.join(loc.name for loc in locations)} on http://127.0.0.1:{args.port}")
+            code = run_dagster_dev(workspace, args.port, env)
+    except UnknownLocation as error:
+        parser.error(str(error))
+    except (DevLocalError, EmbeddedPostgresError) as error:
+        sys.exit(f"dev-local: {error}")
+    sys.exit(code if code > 0 else 0)
+
+
+if __name__ == "__main__":
+    main()

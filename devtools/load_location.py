@@ -1,0 +1,70 @@
+"""Child process of check-defs: import one location's definitions and report it as one JSON line.
+
+Run as `python -m devtools.load_location MODULE` (or `--baseline` to time a bare `import dagster`).
+Nothing is imported before the clock starts, so the import time is that of a fresh code server.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+import traceback
+
+
+def _time_import(module_name: str) -> float:
+    started = time.perf_counter()
+    importlib.import_module(module_name)
+    return time.perf_counter() - started
+
+
+def _load_repository(module_name: str):
+    from dagster._core.definitions.reconstruct import repository_def_from_target_def
+    from dagster._core.workspace.autodiscovery import loadable_targets_from_loaded_module
+
+    (target,) = loadable_targets_from_loaded_module(sys.modules[module_name])
+    return repository_def_from_target_def(target.target_definition)
+
+
+def _describe(module_name: str) -> dict:
+    import_seconds = _time_import(module_name)
+    started = time.perf_counter()
+    repository = _load_repository(module_name)
+    load_seconds = time.perf_counter() - started
+    asset_graph = repository.asset_graph
+    return {
+        "assets": len(asset_graph.get_all_asset_keys()),
+        "checks": len(asset_graph.asset_check_keys),
+        "jobs": len([job for job in repository.get_all_jobs() if not job.name.startswith("__")]),
+        "schedules": len(repository.schedule_defs),
+        "sensors": len(repository.sensor_defs),
+        "import_seconds": import_seconds,
+        "load_seconds": load_seconds,
+    }
+
+
+def _failure(error: BaseException) -> dict:
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+    return {
+        "error": f"{type(error).__name__}: {error}",
+        "where": where,
+        "traceback": "".join(traceback.format_exception(error)),
+    }
+
+
+def main() -> None:
+    target = sys.argv[1]
+    if target == "--baseline":
+        report = {"import_seconds": _time_import("dagster")}
+    else:
+        try:
+            report = _describe(target)
+        except BaseException as error:
+            report = _failure(error)
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

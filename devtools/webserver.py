@@ -1,0 +1,54 @@
+"""Ask a running Dagster webserver about its code locations (GraphQL over HTTP, stdlib only)."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+LOCATIONS_QUERY = """
+{ workspaceOrError { __typename
+    ... on Workspace { locationEntries { name loadStatus
+        locationOrLoadError { __typename ... on PythonError { message } } } }
+    ... on PythonError { message } } }
+"""
+
+
+def graphql(url: str, query: str, variables: dict | None = None, timeout: float = 10) -> dict:
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(f"{url}/graphql", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        payload = json.load(response)
+    if payload.get("errors"):
+        raise RuntimeError(f"GraphQL error from {url}: {payload['errors']}")
+    return payload["data"]
+
+
+def location_states(url: str) -> dict[str, dict]:
+    """name -> {"status": LOADED|LOADING, "error": message or None}."""
+    workspace = graphql(url, LOCATIONS_QUERY)["workspaceOrError"]
+    if workspace["__typename"] != "Workspace":
+        raise RuntimeError(f"workspace failed to load: {workspace.get('message')}")
+    states = {}
+    for entry in workspace["locationEntries"]:
+        loaded = entry["locationOrLoadError"] or {}
+        error = loaded.get("message") if loaded.get("__typename") == "PythonError" else None
+        states[entry["name"]] = {"status": entry["loadStatus"], "error": error}
+    return states
+
+
+def wait_until_loaded(url: str, timeout: float, names: set[str] | None = None) -> dict[str, dict]:
+    """Poll until every location (or those in `names`) finished loading; raise on timeout."""
+    deadline = time.monotonic() + timeout
+    states: dict[str, dict] = {}
+    while time.monotonic() < deadline:
+        try:
+            states = location_states(url)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            states = {}
+        loaded = states and all(s["status"] == "LOADED" for s in states.values())
+        if loaded and (names is None or names <= states.keys()):
+            return states
+        time.sleep(0.5)
+    raise TimeoutError(f"locations at {url} not loaded within {timeout:.0f} s: {states or 'no answer'}")

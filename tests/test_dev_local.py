@@ -1,0 +1,103 @@
+"""dev-local as a user runs it: a real `dagster dev`, a real embedded Postgres, Ctrl-C to stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from devtools.webserver import wait_until_loaded
+from shared.postgres import WAREHOUSE_ENV
+from shared.settings import LOCAL_HOME_ENV
+from tests.process_tools import free_port, processes_mentioning, wait_until_gone
+
+DEV_LOCAL = str(Path(sys.executable).with_name("dev-local"))
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in WAREHOUSE_ENV.values()}
+    return env | {LOCAL_HOME_ENV: str(home)}
+
+
+def _start(home: Path, *args: str) -> subprocess.Popen:
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home.parent / "dev-local.log", "a") as log:
+        return subprocess.Popen([DEV_LOCAL, *args], env=_env(home), stdout=log, stderr=subprocess.STDOUT)
+
+
+def _interrupt(process: subprocess.Popen, home: Path) -> str:
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=60)
+    return (home.parent / "dev-local.log").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [(["--all"], {"ingest_raw", "marts"}), (["--only", "ingest"], {"ingest_raw"})],
+    ids=["all", "only-ingest"],
+)
+def test_dev_local_serves_selected_locations_and_stops_cleanly(tmp_path, args, expected):
+    home = tmp_path / "home"
+    port = free_port()
+    process = _start(home, *args, "--port", str(port))
+    try:
+        states = wait_until_loaded(f"http://127.0.0.1:{port}", timeout=180)
+        assert set(states) == expected
+        assert all(state["error"] is None for state in states.values()), states
+        assert processes_mentioning(str(home / "pgdata")), "the embedded Postgres should be running"
+    finally:
+        output = _interrupt(process, home)
+    assert process.returncode == 0, output
+    assert wait_until_gone(str(home), timeout=30) == []
+    assert not (home / "pgdata" / "postmaster.pid").exists(), "embedded Postgres left running"
+    selection = "all" if "--all" in args else "ingest"
+    assert (home / f"workspace.{selection}.yaml").is_file()
+
+
+def test_dev_local_restarts_on_data_left_by_a_killed_run(tmp_path):
+    home = tmp_path / "home"
+    port = free_port()
+    first = _start(home, "--only", "ingest", "--port", str(port))
+    wait_until_loaded(f"http://127.0.0.1:{port}", timeout=180)
+    first.kill()
+    first.wait(timeout=30)
+    # dagster dev dies with its parent; the embedded Postgres outlives it, for the next start to reuse.
+    assert wait_until_gone(f"{home}/workspace.ingest.yaml", timeout=30) == []
+    assert wait_until_gone(f"base_dir: {home}", timeout=30) == []
+    assert processes_mentioning(str(home / "pgdata"))
+    second = _start(home, "--only", "ingest", "--port", str(port))
+    try:
+        states = wait_until_loaded(f"http://127.0.0.1:{port}", timeout=180)
+        assert states["ingest_raw"]["error"] is None
+    finally:
+        output = _interrupt(second, home)
+    assert second.returncode == 0, output
+    assert wait_until_gone(str(home), timeout=30) == []
+
+
+def test_unknown_location_lists_valid_names(tmp_path):
+    result = subprocess.run(
+        [DEV_LOCAL, "--only", "ingset"], env=_env(tmp_path), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "unknown location 'ingset'" in result.stderr
+    assert "valid names: ingest, ingest_raw, marts" in result.stderr
+
+
+def test_busy_port_is_a_clear_error(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [DEV_LOCAL, "--port", str(port)], env=_env(tmp_path), capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode == 1
+    assert f"port {port} is already in use" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -59,7 +59,7 @@ class LoadReport:
 def pause_if_asked(stage: str) -> None:
     """With INGEST_PAUSE_AT=<stage>, announce the stage on stderr and wait there (for kill tests)."""
     if os.environ.get(PAUSE_ENV) == stage:
-        print(f"ingest: paused at {stage}", file=sys.stderr, flush=True)
+        print(f"ingest: paused at {stage} (pid {os.getpid()})", file=sys.stderr, flush=True)
         while True:
             time.sleep(3600)
 

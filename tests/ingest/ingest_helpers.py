@@ -1,0 +1,150 @@
+"""Helpers for the ingest tests: run the source program, fingerprint tables, materialize through Dagster."""
+
+from __future__ import annotations
+
+import csv
+import http.server
+import io
+import os
+import subprocess
+import sys
+import threading
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import dagster as dg
+from psycopg import sql
+from shared import postgres
+from shared.resources import PostgresWarehouse
+
+from ingest_raw.catalog import SOURCES
+from ingest_raw.declarations import Source
+from ingest_raw.factory import source_asset
+from ingest_raw.reader import resolve_package_location
+
+PROGRAM_TIMEOUT = 120
+WEATHER_HEADER = (
+    "origin,year,month,day,hour,temp,dewp,humid,wind_dir,wind_speed,wind_gust,precip,pressure,visib,time_hour"
+)
+
+
+def weather_rows(count: int, origin: str = "EWR", temp: str = "39.02") -> list[str]:
+    """Hourly rows on 2013-01-01 (UTC hours 6..), NA in wind_gust like the real file."""
+    return [
+        f"{origin},2013,1,1,{hour},{temp},26.06,59.37,270,10.35702,NA,0,1012,10,2013-01-01T{hour + 6:02d}:00:00Z"
+        for hour in range(count)
+    ]
+
+
+def weather_csv(rows: list[str], header: str = WEATHER_HEADER) -> bytes:
+    return ("\n".join([header, *rows]) + "\n").encode()
+
+
+def program_env(settings: Mapping[str, str], **extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DAGSTER_PIPES")}
+    return env | postgres.warehouse_env(settings) | extra
+
+
+def source_command(name: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "ingest_raw.sources", name, *args]
+
+
+def run_source(settings: Mapping[str, str], name: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        source_command(name, *args),
+        env=program_env(settings, **env),
+        capture_output=True,
+        text=True,
+        timeout=PROGRAM_TIMEOUT,
+    )
+
+
+def fingerprint(settings: Mapping[str, str], table: str, where: str = "") -> tuple[int, str | None]:
+    """Row count and a checksum of every row's text (order independent); (0, None) when missing."""
+    with postgres.connect(settings) as conn:
+        if conn.execute("select to_regclass(%s)", (f"raw.{table}",)).fetchone()[0] is None:
+            return 0, None
+        query = sql.SQL("select count(*), md5(string_agg(t::text, '|' order by t::text)) from {} t").format(
+            sql.Identifier("raw", table)
+        )
+        return conn.execute(query + sql.SQL(where)).fetchone()
+
+
+def package_file(source: str) -> Path:
+    return resolve_package_location(SOURCES[source].location)
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            (member,) = archive.namelist()
+            with archive.open(member) as raw:
+                return list(csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8")))
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def at(source: str, location: Path | str) -> Source:
+    """The shipped declaration of `source`, reading `location` instead."""
+    return replace(SOURCES[source], location=str(location))
+
+
+def warehouse_resource(settings: Mapping[str, str]) -> PostgresWarehouse:
+    return PostgresWarehouse(**{key: value for key, value in settings.items()})
+
+
+def materialize(
+    source: Source, settings: Mapping[str, str], partition_key: str | None = None, **asset_options
+) -> dg.ExecuteInProcessResult:
+    asset = source_asset(source, retry_delay_seconds=0.05, **asset_options)
+    return dg.materialize(
+        [asset],
+        resources={"warehouse": warehouse_resource(settings)},
+        partition_key=partition_key,
+        raise_on_error=False,
+    )
+
+
+def events_of(result: dg.ExecuteInProcessResult, event_type: str) -> list:
+    return [event for event in result.all_events if event.event_type_value == event_type]
+
+
+def failure_message(result: dg.ExecuteInProcessResult) -> str:
+    (failure,) = events_of(result, "STEP_FAILURE")
+    return failure.event_specific_data.error.to_string()
+
+
+@contextmanager
+def http_server(respond: Callable[[http.server.BaseHTTPRequestHandler, int], None]) -> Iterator[tuple[str, list]]:
+    """A local HTTP server on 127.0.0.1; `respond(handler, n)` answers the n-th request (0-based).
+    Yields the base URL and the list of request paths seen."""
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.path)
+            respond(self, len(seen) - 1)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def serve_file(handler: http.server.BaseHTTPRequestHandler, path: Path) -> None:
+    data = path.read_bytes()
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)

@@ -1,0 +1,136 @@
+"""A bank of malformed inputs: each fails with a message naming the place and the problem, the run is
+marked failed without retries, and raw.weather keeps its previous rows."""
+
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+from ingest_helpers import (
+    WEATHER_HEADER,
+    at,
+    events_of,
+    failure_message,
+    fingerprint,
+    materialize,
+    run_source,
+    weather_csv,
+    weather_rows,
+)
+
+from ingest_raw.errors import EXIT_PERMANENT
+
+GOOD = weather_rows(5)
+
+
+def _replace_field(row: str, index: int, value: str) -> str:
+    fields = row.split(",")
+    fields[index] = value
+    return ",".join(fields)
+
+
+def _truncated_zip(tmp_path) -> bytes:
+    archive = tmp_path / "whole.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr("weather.csv", weather_csv(weather_rows(20)))
+    data = archive.read_bytes()
+    return data[: len(data) // 2]
+
+
+# name -> (file name, content, fragments the error must contain)
+CASES = {
+    "missing_column": (
+        "weather.csv",
+        weather_csv(GOOD, header=WEATHER_HEADER.replace(",humid", "")),
+        ["line 1 (header)", "missing column(s) humid"],
+    ),
+    "extra_column": (
+        "weather.csv",
+        weather_csv([row + ",1" for row in GOOD], header=WEATHER_HEADER + ",extra"),
+        ["line 1 (header)", "unexpected column(s) extra"],
+    ),
+    "ragged_row": (
+        "weather.csv",
+        weather_csv([*GOOD[:2], GOOD[2].rsplit(",", 3)[0], *GOOD[3:]]),
+        ["line 4", "missing data for column"],
+    ),
+    "non_numeric_value": (
+        "weather.csv",
+        weather_csv([GOOD[0], _replace_field(GOOD[1], 5, "warm"), *GOOD[2:]]),
+        ["line 3, column temp", 'invalid input syntax for type double precision: "warm"', "expected double"],
+    ),
+    "bad_date": (
+        "weather.csv",
+        weather_csv([*GOOD[:3], _replace_field(GOOD[3], 14, "2013-02-30T06:00:00Z"), GOOD[4]]),
+        ["line 5, column time_hour", "2013-02-30T06:00:00Z", "expected timestamptz"],
+    ),
+    "duplicate_primary_key": (
+        "weather.csv",
+        weather_csv([*GOOD, GOOD[1]]),
+        ["line 7", "duplicate primary key", "(origin, time_hour)=(EWR, 2013-01-01 07:00:00+00)"],
+    ),
+    "null_primary_key": (
+        "weather.csv",
+        weather_csv([*GOOD, _replace_field(weather_rows(6)[5], 0, "NA")]),
+        ["line 7", "primary key column origin is null"],
+    ),
+    "invalid_utf8": (
+        "weather.csv",
+        weather_csv(GOOD[:2]) + "JFK".encode() + b"\xff" + ("," + GOOD[2].split(",", 1)[1] + "\n").encode(),
+        ["line 4", 'invalid byte sequence for encoding "UTF8": 0xff'],
+    ),
+    "empty_file": ("weather.csv", b"", ["is empty", "expected a header line"]),
+    "header_only": ("weather.csv", weather_csv([]), ["no rows in the input"]),
+    "truncated_zip": ("weather.csv.zip", None, ["weather.csv.zip is not a valid archive"]),
+}
+
+
+@pytest.fixture
+def loaded_weather(fresh_warehouse, tmp_path):
+    """raw.weather holding a good small load; returns (settings, its fingerprint)."""
+    good = tmp_path / "good.csv"
+    good.write_bytes(weather_csv(weather_rows(8, origin="JFK")))
+    result = run_source(fresh_warehouse, "weather", "--location", str(good))
+    assert result.returncode == 0, result.stderr
+    before = fingerprint(fresh_warehouse, "weather")
+    assert before[0] == 8
+    return fresh_warehouse, before
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_malformed_input_fails_the_run_and_keeps_the_table(loaded_weather, tmp_path, case):
+    settings, before = loaded_weather
+    file_name, content, fragments = CASES[case]
+    path = tmp_path / file_name
+    path.write_bytes(_truncated_zip(tmp_path) if content is None else content)
+
+    result = materialize(at("weather", path), settings)
+
+    assert not result.success
+    message = failure_message(result)
+    assert f"source 'weather'" in message or file_name in message
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    assert not events_of(result, "STEP_UP_FOR_RETRY"), "a permanent failure must not be retried"
+    assert not events_of(result, "ASSET_MATERIALIZATION")
+    assert fingerprint(settings, "weather") == before
+
+
+def test_standalone_failure_exits_permanent_with_the_message_on_stderr(loaded_weather, tmp_path):
+    settings, before = loaded_weather
+    path = tmp_path / "bad.csv"
+    path.write_bytes(weather_csv([GOOD[0], _replace_field(GOOD[1], 2, "one")]))
+
+    result = run_source(settings, "weather", "--location", str(path))
+
+    assert result.returncode == EXIT_PERMANENT
+    assert f"ingest error: source 'weather': {path} line 3, column month" in result.stderr
+    assert "expected integer" in result.stderr
+    assert fingerprint(settings, "weather") == before
+
+
+def test_failed_first_load_creates_no_table(fresh_warehouse, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(weather_csv([_replace_field(GOOD[0], 3, "x")]))
+    assert run_source(fresh_warehouse, "weather", "--location", str(path)).returncode == EXIT_PERMANENT
+    assert fingerprint(fresh_warehouse, "weather") == (0, None)

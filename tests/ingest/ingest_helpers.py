@@ -6,9 +6,11 @@ import csv
 import http.server
 import io
 import os
+import re
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -16,16 +18,18 @@ from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
+import psutil
 from psycopg import sql
-from shared import postgres
-from shared.resources import PostgresWarehouse
 
 from ingest_raw.catalog import SOURCES
 from ingest_raw.declarations import Source
 from ingest_raw.factory import source_asset
 from ingest_raw.reader import resolve_package_location
+from shared import postgres
+from shared.resources import PostgresWarehouse
 
 PROGRAM_TIMEOUT = 120
+Handler = http.server.BaseHTTPRequestHandler
 WEATHER_HEADER = (
     "origin,year,month,day,hour,temp,dewp,humid,wind_dir,wind_speed,wind_gust,precip,pressure,visib,time_hour"
 )
@@ -34,7 +38,8 @@ WEATHER_HEADER = (
 def weather_rows(count: int, origin: str = "EWR", temp: str = "39.02") -> list[str]:
     """Hourly rows on 2013-01-01 (UTC hours 6..), NA in wind_gust like the real file."""
     return [
-        f"{origin},2013,1,1,{hour},{temp},26.06,59.37,270,10.35702,NA,0,1012,10,2013-01-01T{hour + 6:02d}:00:00Z"
+        f"{origin},2013,1,1,{hour},{temp},26.06,59.37,270,10.35702,NA,0,1012,10,"
+        f"2013-01-01T{hour + 6:02d}:00:00Z"
         for hour in range(count)
     ]
 
@@ -118,12 +123,14 @@ def failure_message(result: dg.ExecuteInProcessResult) -> str:
 
 
 @contextmanager
-def http_server(respond: Callable[[http.server.BaseHTTPRequestHandler, int], None]) -> Iterator[tuple[str, list]]:
+def http_server(
+    respond: Callable[[http.server.BaseHTTPRequestHandler, int], None],
+) -> Iterator[tuple[str, list]]:
     """A local HTTP server on 127.0.0.1; `respond(handler, n)` answers the n-th request (0-based).
     Yields the base URL and the list of request paths seen."""
     seen: list[str] = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class RecordingHandler(Handler):
         def do_GET(self):
             seen.append(self.path)
             respond(self, len(seen) - 1)
@@ -131,7 +138,7 @@ def http_server(respond: Callable[[http.server.BaseHTTPRequestHandler, int], Non
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RecordingHandler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -142,9 +149,80 @@ def http_server(respond: Callable[[http.server.BaseHTTPRequestHandler, int], Non
         server.server_close()
 
 
-def serve_file(handler: http.server.BaseHTTPRequestHandler, path: Path) -> None:
+def serve_file(handler: Handler, path: Path) -> None:
     data = path.read_bytes()
     handler.send_response(200)
     handler.send_header("Content-Length", str(len(data)))
     handler.end_headers()
     handler.wfile.write(data)
+
+
+def start_source(settings: Mapping[str, str], name: str, *args: str, **env: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        source_command(name, *args), env=program_env(settings, **env), stderr=subprocess.PIPE, text=True
+    )
+
+
+class LineWatcher:
+    """Reads a process's stream in a thread, so waiting for a line can time out instead of hanging."""
+
+    def __init__(self, stream):
+        self.lines: list[str] = []
+        self._arrived = threading.Condition()
+        self._ended = False
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream) -> None:
+        for line in stream:
+            with self._arrived:
+                self.lines.append(line)
+                self._arrived.notify_all()
+        with self._arrived:
+            self._ended = True
+            self._arrived.notify_all()
+
+    def wait_for(self, marker: str, timeout: float = 60) -> str:
+        def found() -> str | None:
+            return next((line for line in self.lines if marker in line), None)
+
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: found() or self._ended, timeout):
+                raise AssertionError(f"no {marker!r} within {timeout} s; got {''.join(self.lines)!r}")
+            if not found():
+                raise AssertionError(f"stream ended before {marker!r}; got {''.join(self.lines)!r}")
+            return found()
+
+    def text(self, timeout: float = 10) -> str:
+        self._thread.join(timeout)
+        return "".join(self.lines)
+
+
+def paused_pid(line: str) -> int:
+    return int(re.search(r"\(pid (\d+)\)", line)[1])
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:
+    """Poll `condition`; returns the seconds it took, fails naming `what` after `timeout`."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"{what} not within {timeout} s")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def loader_sessions(settings: Mapping[str, str]) -> int:
+    """Server sessions of source programs, and advisory locks anyone still holds."""
+    with postgres.connect(settings) as conn:
+        return conn.execute(
+            "select (select count(*) from pg_stat_activity where application_name = 'ingest-raw')"
+            " + (select count(*) from pg_locks where locktype = 'advisory')"
+        ).fetchone()[0]
+
+
+def process_gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True

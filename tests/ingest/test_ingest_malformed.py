@@ -76,25 +76,13 @@ CASES = {
     ),
     "invalid_utf8": (
         "weather.csv",
-        weather_csv(GOOD[:2]) + "JFK".encode() + b"\xff" + ("," + GOOD[2].split(",", 1)[1] + "\n").encode(),
+        weather_csv(GOOD[:2]) + b"JFK" + b"\xff" + ("," + GOOD[2].split(",", 1)[1] + "\n").encode(),
         ["line 4", 'invalid byte sequence for encoding "UTF8": 0xff'],
     ),
     "empty_file": ("weather.csv", b"", ["is empty", "expected a header line"]),
     "header_only": ("weather.csv", weather_csv([]), ["no rows in the input"]),
     "truncated_zip": ("weather.csv.zip", None, ["weather.csv.zip is not a valid archive"]),
 }
-
-
-@pytest.fixture
-def loaded_weather(fresh_warehouse, tmp_path):
-    """raw.weather holding a good small load; returns (settings, its fingerprint)."""
-    good = tmp_path / "good.csv"
-    good.write_bytes(weather_csv(weather_rows(8, origin="JFK")))
-    result = run_source(fresh_warehouse, "weather", "--location", str(good))
-    assert result.returncode == 0, result.stderr
-    before = fingerprint(fresh_warehouse, "weather")
-    assert before[0] == 8
-    return fresh_warehouse, before
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -108,7 +96,7 @@ def test_malformed_input_fails_the_run_and_keeps_the_table(loaded_weather, tmp_p
 
     assert not result.success
     message = failure_message(result)
-    assert f"source 'weather'" in message or file_name in message
+    assert "source 'weather'" in message or file_name in message
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in {message!r}"
     assert not events_of(result, "STEP_UP_FOR_RETRY"), "a permanent failure must not be retried"

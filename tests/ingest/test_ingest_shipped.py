@@ -38,8 +38,10 @@ def test_dimension_loads_standalone_then_through_dagster(fresh_warehouse, name):
     assert materialization.metadata["dagster/row_count"].value == expected_rows
     assert materialization.metadata["previous_rows"].value == expected_rows
     assert fingerprint(fresh_warehouse, name) == first  # the same input gives the same rows
-    checks = {event.event_specific_data.check_name: event.event_specific_data.passed for event in
-              events_of(result, "ASSET_CHECK_EVALUATION")}
+    checks = {
+        event.event_specific_data.check_name: event.event_specific_data.passed
+        for event in events_of(result, "ASSET_CHECK_EVALUATION")
+    }
     assert checks == {"not_empty": True, "row_count_change": True, "primary_key_unique": True}
 
 

@@ -1,0 +1,73 @@
+"""HTTP inputs from a local server on 127.0.0.1: transient failures are retried, permanent ones fail
+fast, a stalled server times out."""
+
+from __future__ import annotations
+
+import threading
+
+from ingest_helpers import (
+    at,
+    events_of,
+    failure_message,
+    fingerprint,
+    http_server,
+    materialize,
+    run_source,
+    serve_file,
+    weather_csv,
+    weather_rows,
+)
+
+from ingest_raw.errors import EXIT_TRANSIENT
+
+
+def test_503_then_200_is_retried_and_succeeds(fresh_warehouse, tmp_path):
+    path = tmp_path / "weather.csv"
+    path.write_bytes(weather_csv(weather_rows(6)))
+
+    def respond(handler, attempt):
+        if attempt == 0:
+            handler.send_error(503, "Service Unavailable")
+        else:
+            serve_file(handler, path)
+
+    with http_server(respond) as (base, seen):
+        result = materialize(at("weather", f"{base}/weather.csv"), fresh_warehouse)
+    assert result.success
+    assert len(seen) == 2
+    assert len(events_of(result, "STEP_UP_FOR_RETRY")) == 1
+    assert fingerprint(fresh_warehouse, "weather")[0] == 6
+
+
+def test_404_fails_fast_naming_the_url(loaded_weather):
+    settings, before = loaded_weather
+
+    def respond(handler, _):
+        handler.send_error(404, "Not Found")
+
+    with http_server(respond) as (base, seen):
+        url = f"{base}/missing/weather.csv"
+        result = materialize(at("weather", url), settings)
+    assert not result.success
+    assert f"HTTP 404 Not Found for {url}" in failure_message(result)
+    assert len(seen) == 1, "a permanent failure must not be retried"
+    assert fingerprint(settings, "weather") == before
+
+
+def test_a_stalled_server_times_out_as_a_transient_failure(loaded_weather):
+    settings, before = loaded_weather
+    released = threading.Event()
+
+    def respond(handler, _):
+        handler.send_response(200)
+        handler.end_headers()
+        handler.wfile.write(weather_csv(weather_rows(3))[:40])  # part of the header, then silence
+        handler.wfile.flush()
+        released.wait(timeout=30)
+
+    with http_server(respond) as (base, _):
+        result = run_source(settings, "weather", "--location", f"{base}/weather.csv", "--timeout", "1")
+        released.set()
+    assert result.returncode == EXIT_TRANSIENT, result.stderr
+    assert f"timed out reading {base}/weather.csv" in result.stderr
+    assert fingerprint(settings, "weather") == before

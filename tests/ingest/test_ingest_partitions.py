@@ -1,0 +1,89 @@
+"""Partitioned loads, data versions and the row-count check, on small generated inputs."""
+
+from __future__ import annotations
+
+import dagster as dg
+from ingest_helpers import (
+    at,
+    check_results,
+    data_version,
+    failure_message,
+    fingerprint,
+    flights_csv,
+    materialize,
+    run_source,
+    weather_csv,
+    weather_rows,
+)
+
+JANUARY, FEBRUARY, MARCH = (f" where month = {month}" for month in (1, 2, 3))
+
+
+def test_a_partition_load_replaces_that_month_only_and_reruns_give_the_same_rows(fresh_warehouse, tmp_path):
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_bytes(flights_csv({1: 5, 2: 5, 3: 5}))
+    second.write_bytes(flights_csv({1: 7, 2: 1, 3: 2}, first_flight=5000))
+    assert run_source(fresh_warehouse, "flights", "--location", str(first)).returncode == 0
+    february, march = (
+        fingerprint(fresh_warehouse, "flights", FEBRUARY),
+        fingerprint(fresh_warehouse, "flights", MARCH),
+    )
+
+    for _ in range(2):
+        result = materialize(at("flights", second), fresh_warehouse, partition_key="2013-01-01")
+        assert result.success
+        january = fingerprint(fresh_warehouse, "flights", JANUARY)
+        assert january[0] == 7
+        assert fingerprint(fresh_warehouse, "flights", FEBRUARY) == february
+        assert fingerprint(fresh_warehouse, "flights", MARCH) == march
+    assert fingerprint(fresh_warehouse, "flights", JANUARY) == january
+    with_where = run_source(
+        fresh_warehouse, "flights", "--location", str(second), "--partition", "2013-01-01"
+    )
+    assert with_where.returncode == 0, with_where.stderr
+    assert "partition 2013-01-01: 7 rows (previously 7)" in with_where.stderr
+    assert fingerprint(fresh_warehouse, "flights", JANUARY) == january
+
+
+def test_a_month_missing_from_the_input_fails_and_keeps_the_table(fresh_warehouse, tmp_path):
+    path = tmp_path / "flights.csv"
+    path.write_bytes(flights_csv({1: 3}))
+    assert run_source(fresh_warehouse, "flights", "--location", str(path)).returncode == 0
+    before = fingerprint(fresh_warehouse, "flights")
+
+    result = materialize(at("flights", path), fresh_warehouse, partition_key="2013-04-01")
+
+    assert not result.success
+    assert "no rows in partition 2013-04-01; expected at least one" in failure_message(result)
+    assert fingerprint(fresh_warehouse, "flights") == before
+
+
+def test_unchanged_input_keeps_its_data_version(fresh_warehouse, tmp_path):
+    same, changed = tmp_path / "same.csv", tmp_path / "changed.csv"
+    same.write_bytes(weather_csv(weather_rows(4)))
+    changed.write_bytes(weather_csv(weather_rows(4, temp="40.1")))
+
+    versions = [
+        data_version(materialize(at("weather", path), fresh_warehouse), "raw__weather")
+        for path in (same, same, changed)
+    ]
+
+    assert versions[0] == versions[1]
+    assert versions[2] != versions[0]
+
+
+def test_row_count_change_beyond_the_bound_warns_but_loads(fresh_warehouse, tmp_path):
+    many, few = tmp_path / "many.csv", tmp_path / "few.csv"
+    many.write_bytes(weather_csv(weather_rows(10)))
+    few.write_bytes(weather_csv(weather_rows(2)))
+    assert materialize(at("weather", many), fresh_warehouse).success
+
+    result = materialize(at("weather", few), fresh_warehouse)
+
+    assert result.success
+    check = check_results(result)["row_count_change"]
+    assert not check.passed
+    assert check.severity == dg.AssetCheckSeverity.WARN
+    assert check.metadata["relative_change"].value == -0.8
+    assert check.metadata["previous_rows"].value == 10
+    assert fingerprint(fresh_warehouse, "weather")[0] == 2

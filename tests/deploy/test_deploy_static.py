@@ -1,0 +1,303 @@
+"""The deployment files, checked without a Docker engine: lint, schema, and one consistency test
+holding names, ports, images, module paths and environment variables together everywhere."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import pytest
+from deploy_helpers import (
+    LOCATIONS,
+    PLATFORM_IMAGE,
+    ROOT,
+    TOOLS,
+    bake,
+    compose_command,
+    compose_config,
+    compose_file,
+    compose_project,
+    dockerfile,
+    env_reads,
+    image_name,
+    instance_config,
+    instance_env_vars,
+    location_dockerfile,
+    template,
+    workspace,
+)
+
+from shared.postgres import WAREHOUSE_ENV
+
+DOCKERFILES = sorted(path.name for path in ROOT.glob("Dockerfile.*"))
+#: Variables read by code that are not deployment configuration, each with its reason.
+NOT_CONFIGURATION = {
+    "INGEST_PAUSE_AT": "test hook of the ingest loader: pauses a load at a stage so a test can kill it",
+    "PLATFORM_LOCAL_HOME": "dev-local's state folder (shared.settings), never used by a deployment",
+    "DAGSTER_PIPES_CONTEXT": "set by Dagster Pipes for the source programs it launches",
+}
+PINNED_PYTHON = re.compile(r"^python:3\.11\.\d+-slim-bookworm$")
+PINNED_UV = re.compile(r"^ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+$")
+
+
+@pytest.fixture(scope="module")
+def compose(tmp_path_factory) -> dict:
+    return compose_config(tmp_path_factory.mktemp("compose"))
+
+
+# ---- lint and schema ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_hadolint_is_clean(name):
+    done = subprocess.run(
+        [str(TOOLS / "hadolint"), "--no-color", str(ROOT / name)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and not done.stdout.strip(), done.stdout + done.stderr
+
+
+def test_there_is_one_dockerfile_per_location_and_one_for_the_platform():
+    expected = {f"Dockerfile.{location.short_name}" for location in LOCATIONS} | {"Dockerfile.platform"}
+    assert set(DOCKERFILES) == expected
+
+
+def test_compose_config_is_valid(tmp_path):
+    compose_file = compose_project(tmp_path / "project")
+    command = compose_command(tmp_path / "docker-config")
+    done = subprocess.run(
+        [*command, "-f", str(compose_file), "config", "--quiet"],
+        env=os.environ | {"DOCKER_CONFIG": str(tmp_path / "docker-config")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_compose_config_rejects_a_missing_env_file(tmp_path):
+    """The env files are the user's to create: Compose must say which one is missing."""
+    compose_file = compose_project(tmp_path / "project")
+    (compose_file.parent / "environments" / "marts.env").unlink()
+    command = compose_command(tmp_path / "docker-config")
+    done = subprocess.run(
+        [*command, "-f", str(compose_file), "config", "--quiet"],
+        env=os.environ | {"DOCKER_CONFIG": str(tmp_path / "docker-config")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "marts.env" in done.stderr
+
+
+def test_instance_config_is_valid_for_dagster():
+    from dagster._core.instance.config import dagster_instance_config
+
+    config, _ = dagster_instance_config(str(ROOT), "dagster.yaml")
+    storage = config["storage"]["postgres"]["postgres_db"]
+    assert storage["scheme"] == "postgresql+psycopg2"  # FIELD_NOTES: psycopg 3 fails on NOTIFY
+    assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
+    runs = config["concurrency"]["runs"]
+    assert runs["max_concurrent_runs"] > 0
+    per_location = [
+        limit for limit in runs["tag_concurrency_limits"] if limit["key"] == "dagster/code_location"
+    ]
+    assert per_location == [
+        {"key": "dagster/code_location", "value": {"applyLimitPerUniqueValue": True}, "limit": 2}
+    ]
+    monitoring = config["run_monitoring"]
+    assert monitoring["enabled"]
+    assert {"start_timeout_seconds", "cancel_timeout_seconds", "free_slots_after_run_end_seconds"} <= set(
+        monitoring
+    )
+    assert config["run_retries"] == {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False}
+    assert {"schedule", "sensor"} <= set(config["retention"])
+
+
+def test_bake_file_parses_with_unique_tags():
+    blocks = bake()
+    assert set(blocks["group"]["default"]["targets"]) == {"platform", *(loc.name for loc in LOCATIONS)}
+    image = blocks["function"]["image"]["result"]
+    assert image == ["${REGISTRY}${name}:${release_tag()}"]
+    release_tag = blocks["function"]["release_tag"]["result"]
+    assert "REVISION" in release_tag and "timestamp()" in release_tag
+    tags = [target["tags"] for target in blocks["target"].values() if "tags" in target]
+    assert tags and not any("latest" in tag for tag in tags)
+    (revision,) = blocks["variable"]["REVISION"]["validation"]
+    assert "length(REVISION)" in revision["condition"]
+
+
+def test_dockerignore_keeps_local_state_and_secrets_out():
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert patterns[0] == "*", "the build context is an allow-list"
+    allowed = {pattern[1:] for pattern in patterns if pattern.startswith("!")}
+    assert allowed == {"pyproject.toml", "uv.lock", "dagster.yaml", "workspace.yaml", "src/"}
+    for never in ("**/.venv", "**/__pycache__", "**/.dagster_home", "**/target", "**/*.env"):
+        assert never in patterns
+    assert "environments/*.env" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+# ---- one consistency test across the files ----------------------------------------------------
+
+
+@pytest.mark.parametrize("location", LOCATIONS, ids=lambda location: location.name)
+def test_location_is_the_same_everywhere(location, compose):
+    port = location.port
+    image = image_name(location)
+    problems: list[str] = []
+
+    def expect(where: str, actual, expected) -> None:
+        if actual != expected:
+            problems.append(f"{where}: {actual!r}, expected {expected!r}")
+
+    # workspace.yaml
+    entries = [entry["grpc_server"] for entry in workspace()["load_from"]]
+    (entry,) = [entry for entry in entries if entry["location_name"] == location.name] or [{}]
+    expect(
+        "workspace.yaml grpc_server",
+        entry,
+        {"host": location.name, "port": port, "location_name": location.name},
+    )
+
+    # Dockerfile.<short>
+    image_file = location_dockerfile(location)
+    final = image_file.final
+    expect(
+        f"{image_file.path.name} CMD",
+        final.exec_form("CMD"),
+        ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", str(port), "-m", location.module],
+    )
+    expect(f"{image_file.path.name} EXPOSE", [i.arguments for i in final.all("EXPOSE")], [str(port)])
+    expect(
+        f"{image_file.path.name} HEALTHCHECK",
+        final.exec_form("HEALTHCHECK"),
+        ["dagster", "api", "grpc-health-check", "-p", str(port)],
+    )
+    expect(f"{image_file.path.name} title label", final.labels().get("org.opencontainers.image.title"), image)
+    syncs = [
+        command for command in image_file.stage("builder").run_commands() if command.startswith("uv sync")
+    ]
+    expect(
+        f"{image_file.path.name} last uv sync",
+        syncs[-1:],
+        [f"uv sync --frozen --no-dev --no-editable --package {location.distribution}"],
+    )
+
+    # compose.yml
+    service = compose["services"].get(location.name, {})
+    expect("compose image", service.get("image"), f"{image}:dev")
+    expect("compose build.dockerfile", service.get("build", {}).get("dockerfile"), image_file.path.name)
+    expect("compose expose", service.get("expose"), [str(port)])
+    expect(
+        "compose healthcheck",
+        service.get("healthcheck", {}).get("test"),
+        ["CMD", *final.exec_form("HEALTHCHECK")],
+    )
+    expect(
+        "compose depends_on postgres",
+        service.get("depends_on", {}).get("postgres", {}).get("condition"),
+        "service_healthy",
+    )
+    for dependent in ("webserver", "daemon"):
+        condition = compose["services"][dependent]["depends_on"].get(location.name, {}).get("condition")
+        expect(f"compose {dependent} depends_on {location.name}", condition, "service_healthy")
+    expect("compose env_file", compose_file()["services"][location.name].get("env_file"), [
+        "environments/platform.env", f"environments/{location.name}.env"
+    ])  # fmt: skip
+
+    # docker-bake.hcl
+    target = bake()["target"].get(location.name, {})
+    expect("bake dockerfile", target.get("dockerfile"), image_file.path.name)
+    expect("bake tags", target.get("tags"), f'${{image("{image}")}}')
+
+    # environments/<location>.env.template: what the location's code and dbt read, plus the warehouse
+    reads = env_reads(location.member_dir / location.name) | set(WAREHOUSE_ENV.values())
+    missing = sorted(reads - set(NOT_CONFIGURATION) - set(template(location.name)))
+    expect(f"environments/{location.name}.env.template missing", missing, [])
+    assert not problems, "\n".join(problems)
+
+
+def test_platform_services_are_the_same_everywhere(compose):
+    platform = dockerfile("Dockerfile.platform").final
+    assert platform.exec_form("CMD") == [
+        "dagster-webserver", "-h", "0.0.0.0", "-p", "3000", "-w", "/opt/dagster/workspace.yaml",
+    ]  # fmt: skip
+    assert [instruction.arguments for instruction in platform.all("EXPOSE")] == ["3000"]
+    assert platform.labels()["org.opencontainers.image.title"] == PLATFORM_IMAGE
+    assert bake()["target"]["platform"]["tags"] == f'${{image("{PLATFORM_IMAGE}")}}'
+    webserver, daemon = compose["services"]["webserver"], compose["services"]["daemon"]
+    assert webserver["image"] == daemon["image"] == f"{PLATFORM_IMAGE}:dev"
+    assert [(port["target"], port["published"]) for port in webserver["ports"]] == [(3000, "3000")]
+    assert daemon["command"] == ["dagster-daemon", "run", "-w", "/opt/dagster/workspace.yaml"]
+    assert daemon["healthcheck"]["test"] == ["CMD", "dagster-daemon", "liveness-check"]
+    postgres = compose["services"]["postgres"]
+    assert postgres["image"].startswith("postgres:18.")
+    assert any(
+        volume["target"] == "/docker-entrypoint-initdb.d/10-init-platform.sh"
+        for volume in postgres["volumes"]
+    )
+
+
+def test_every_instance_variable_reaches_every_service_that_runs_dagster(compose):
+    """Runs execute inside the code servers: dagster.yaml's variables must be set there too."""
+    variables = instance_env_vars(instance_config())
+    assert variables, "dagster.yaml reads its storage settings from the environment"
+    assert variables <= set(template("platform"))
+    for name in ("webserver", "daemon", *(location.name for location in LOCATIONS)):
+        assert "environments/platform.env" in compose_file()["services"][name]["env_file"], name
+        assert variables <= set(compose["services"][name]["environment"]), name
+
+
+def test_every_template_variable_is_empty_and_explained():
+    for path in sorted((ROOT / "environments").glob("*.env.template")):
+        lines = path.read_text().splitlines()
+        for number, line in enumerate(lines):
+            if line and not line.startswith("#"):
+                name, _, value = line.partition("=")
+                assert value == "", f"{path.name}: {name} must be empty in a template"
+                assert lines[number - 1].startswith("# "), f"{path.name}: {name} needs a line of explanation"
+
+
+def test_images_are_pinned_multi_stage_and_non_root():
+    for name in DOCKERFILES:
+        parsed = dockerfile(name)
+        assert PINNED_PYTHON.match(parsed.args["PYTHON_IMAGE"]), name
+        assert PINNED_UV.match(parsed.args["UV_IMAGE"]), name
+        assert [stage.name for stage in parsed.stages] == ["uv", "builder", "runtime"], name
+        (user,) = [instruction.arguments for instruction in parsed.final.all("USER")]
+        assert re.fullmatch(r"[1-9]\d*:[1-9]\d*", user), f"{name}: USER {user} is not a numeric non-root user"
+        assert parsed.final.all("HEALTHCHECK"), name
+        labels = parsed.final.labels()
+        for key in ("title", "description", "version", "revision", "created", "source"):
+            assert f"org.opencontainers.image.{key}" in labels, f"{name}: label {key}"
+
+
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_dependency_layer_is_built_from_the_lock_and_every_member_pyproject(name):
+    """Every member's pyproject and the lock are copied before the first install, sources after."""
+    builder = dockerfile(name).stage("builder")
+    copies_and_runs = [i for i in builder.instructions if i.keyword in {"COPY", "RUN"}]
+    first_run = next(
+        index for index, instruction in enumerate(copies_and_runs) if instruction.keyword == "RUN"
+    )
+    sources = [
+        source
+        for instruction in copies_and_runs[:first_run]
+        if instruction.keyword == "COPY" and not instruction.arguments.startswith("--from")
+        for source in instruction.arguments.split()[:-1]
+    ]
+    members = sorted(path.parent.relative_to(ROOT) for path in ROOT.glob("src/*/pyproject.toml"))
+    expected = ["pyproject.toml", "uv.lock", *(f"{member}/pyproject.toml" for member in members)]
+    assert sorted(sources) == sorted(expected), f"{name}: copied before the first RUN: {sources}"
+
+
+def test_marts_image_prepares_the_dbt_manifest_at_build_time():
+    builder = dockerfile("Dockerfile.marts").stage("builder")
+    (prepare,) = [command for command in builder.run_commands() if "prepare-and-package" in command]
+    assert prepare.endswith("--file /opt/venv/lib/python3.11/site-packages/marts/project.py")
+    assert (ROOT / "src/marts/marts/project.py").is_file()

@@ -5,14 +5,11 @@ from collections.abc import Iterator, Sequence
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+
+from marts.metadata import table_metadata
+from marts.translator import MONTHLY_TAG, FlightsTranslator
 from shared.partitions import FLIGHTS_MONTHLY
 from shared.resources import PostgresWarehouse
-
-from marts.preview import preview_table
-from marts.translator import MONTHLY_TAG, FlightsTranslator
-
-#: Schema of the models that get a preview of their first rows in the materialization metadata.
-PREVIEWED_SCHEMA = "marts"
 
 
 def build_dbt_assets(project: DbtProject) -> list[dg.AssetsDefinition]:
@@ -38,21 +35,10 @@ def build_dbt_assets(project: DbtProject) -> list[dg.AssetsDefinition]:
 def _build(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: PostgresWarehouse, args: Sequence[str]
 ) -> Iterator:
-    """Stream dbt's events with row counts for tables and a preview of each mart's first rows."""
-    events = dbt.cli(list(args), context=context).stream().fetch_row_counts()
-    connection = None
-    try:
-        for event in events:
-            if isinstance(event, dg.Output) and _is_previewed(context, event.output_name):
-                key = context.asset_key_for_output(event.output_name)
-                connection = connection or warehouse.connect(autocommit=True)
-                preview = preview_table(connection, key.path[0], key.path[1])
-                event = event.with_metadata({**event.metadata, "preview": dg.MetadataValue.md(preview)})
+    """Stream dbt's events; each materialized table gets its row count (and a mart its preview)."""
+    with warehouse.connect(autocommit=True) as conn:
+        for event in dbt.cli(list(args), context=context).stream():
+            if isinstance(event, dg.Output):
+                schema, name = context.asset_key_for_output(event.output_name).path
+                event = event.with_metadata({**event.metadata, **table_metadata(conn, schema, name)})
             yield event
-    finally:
-        if connection is not None:
-            connection.close()
-
-
-def _is_previewed(context: dg.AssetExecutionContext, output_name: str) -> bool:
-    return context.asset_key_for_output(output_name).path[0] == PREVIEWED_SCHEMA

@@ -1,4 +1,6 @@
-"""When dbt models rebuild: after their raw inputs change, once, never while an input is in flight."""
+"""When dbt models rebuild: after their inputs change, once, never while an input is in flight."""
+
+from collections.abc import Iterable
 
 import dagster as dg
 
@@ -6,16 +8,24 @@ import dagster as dg
 DAILY_BACKSTOP_CRON = "0 6 * * *"
 
 
-def follow_inputs(*, daily_backstop: bool) -> dg.AutomationCondition:
-    """Like `eager()` but for every partition, not only the latest time window (flights are 2013: the
-    latest window would be December forever), optionally also on a daily cron tick."""
+def follow_inputs(
+    *, daily_backstop: bool, not_triggered_by: Iterable[dg.AssetKey] = ()
+) -> dg.AutomationCondition:
+    """Like `eager()`, but for every partition rather than the latest time window only (flights are
+    2013: the latest window would be December forever), optionally also on a daily cron tick.
+
+    Deps in `not_triggered_by` must exist before the model builds but do not trigger a rebuild when
+    they update (a monthly model is not rebuilt for all twelve months when a dimension changes)."""
     condition = dg.AutomationCondition
-    trigger = condition.any_deps_updated()
-    if daily_backstop:
-        trigger = trigger | condition.cron_tick_passed(DAILY_BACKSTOP_CRON)
+    ignored = list(not_triggered_by)
+    updated = condition.any_deps_updated()
+    if ignored:
+        updated = updated.ignore(dg.AssetSelection.assets(*ignored))
+    trigger = updated | condition.cron_tick_passed(DAILY_BACKSTOP_CRON) if daily_backstop else updated
+    label = "follow_inputs" + (" or daily backstop" if daily_backstop else "")
     return (
         trigger.since_last_handled()
         & ~condition.any_deps_missing()
         & ~condition.any_deps_in_progress()
         & ~condition.in_progress()
-    ).with_label("follow_inputs" + (" with daily backstop" if daily_backstop else ""))
+    ).with_label(label)

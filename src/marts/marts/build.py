@@ -2,10 +2,10 @@
 
 import dagster as dg
 from dagster_dbt import DbtProject
-from shared.resources import PostgresWarehouse
 
 from marts.assets import build_dbt_assets
 from marts.dbt_cli import dbt_cli
+from shared.resources import PostgresWarehouse
 
 PREPARE_COMMAND = "dagster-dbt project prepare-and-package --file src/marts/marts/project.py"
 

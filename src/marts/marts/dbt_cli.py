@@ -1,4 +1,4 @@
-"""The dbt CLI resource: dbt from this interpreter's environment, started once per run."""
+"""The dbt CLI resource: dbt from this interpreter's environment, with no work beside the dbt process."""
 
 import sys
 from functools import cached_property
@@ -16,13 +16,19 @@ def dbt_executable() -> Path:
 class LocalDbtCliResource(DbtCliResource):
     """A DbtCliResource whose dbt is the dbt-core installed with this interpreter.
 
-    dagster-dbt 0.29 asks the executable for its version (`dbt --version`: a second dbt start-up,
-    seconds on a small machine) on every invocation and has no option to skip it. The executable
-    beside `sys.executable` is the dbt-core that dagster-dbt imported, so its version is known."""
+    dagster-dbt 0.29 spends seconds per invocation on two things it has no option to skip:
+    - `dbt --version` in a subprocess (a second dbt start-up). The executable beside
+      `sys.executable` is the dbt-core dagster-dbt imported, so its version is already known.
+    - an in-process dbt adapter, used only by `fetch_row_counts` / `fetch_column_metadata`, which
+      read relation names baked into the manifest at build time (a placeholder database in images).
+      `marts.metadata` counts rows over the warehouse connection instead."""
 
     @cached_property
     def _cli_version(self):
         return DBT_PYTHON_VERSION
+
+    def _initialize_dbt_core_adapter(self, args):
+        return None
 
 
 def dbt_cli(project: DbtProject) -> LocalDbtCliResource:

@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator
+from dagster_dbt import DagsterDbtTranslator, DbtProject
 
 from marts.automation import follow_inputs
 
@@ -21,8 +21,7 @@ class FlightsTranslator(DagsterDbtTranslator):
     in their `meta.dagster.asset_key`, the key the ingest_raw location defines.
 
     The key rule lives in `get_asset_key`, which dagster-dbt also uses for the events of source
-    tests: were it only applied in `get_asset_spec`, those events would land on phantom keys such as
-    `["raw_source", "airlines"]`."""
+    tests; were it only applied in `get_asset_spec`, those events would land on phantom keys."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         meta = dbt_resource_props.get("config", {}).get("meta") or dbt_resource_props.get("meta", {})
@@ -36,5 +35,34 @@ class FlightsTranslator(DagsterDbtTranslator):
             )
         return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
 
+    def get_metadata(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The table name without its database: the manifest is parsed ahead (in images against a
+        placeholder database), and the warehouse database is the deployment's choice."""
+        metadata = dict(super().get_metadata(dbt_resource_props))
+        relation = dbt_resource_props.get("identifier") or dbt_resource_props.get("alias")
+        if relation:
+            metadata["dagster/table_name"] = f"{dbt_resource_props['schema']}.{relation}"
+        return metadata
+
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition:
         return follow_inputs(daily_backstop=not is_monthly(dbt_resource_props))
+
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> dg.AssetSpec:
+        """A monthly model also needs whole-table models (its tests read the dimensions), but those
+        updating must not rebuild all twelve months: only its monthly inputs trigger it."""
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        if props["resource_type"] != "model" or not is_monthly(props):
+            return spec
+        whole_table_parents = [
+            self.get_asset_key(self.get_resource_props(manifest, parent))
+            for parent in props["depends_on"]["nodes"]
+            if parent.startswith("model.") and not is_monthly(self.get_resource_props(manifest, parent))
+        ]
+        if not whole_table_parents:
+            return spec
+        return spec.replace_attributes(
+            automation_condition=follow_inputs(daily_backstop=False, not_triggered_by=whole_table_parents)
+        )

@@ -11,6 +11,9 @@
         indexes=[{'columns': ['flight_month']}, {'columns': ['carrier_code']}],
     )
 }}
+{#- Its relationships tests read the dimensions, so they must be built first: -#}
+-- depends_on: {{ ref('dim_carriers') }}
+-- depends_on: {{ ref('dim_airports') }}
 
 select
     flight_id,

@@ -100,6 +100,9 @@ class Source:
     format: CsvFormat = field(default_factory=CsvFormat)
     partition: MonthlyPartition | None = None
     allow_empty: bool = False
+    #: Rows with a value of the wrong type that the load may skip (and report) instead of failing.
+    #: Needs Postgres 17+ (COPY ON_ERROR ignore); 0 means any bad row fails the load.
+    max_rejected_rows: int = 0
     #: Largest accepted relative change of the row count against the previous load (0.5 = ±50%).
     max_row_count_change: float = 0.5
     owners: tuple[str, ...] = ()

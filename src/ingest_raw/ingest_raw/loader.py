@@ -31,6 +31,7 @@ STAGES = ("locked", "copy", "validate", "commit")
 #: format_type() spelling of the declared column types.
 _CATALOG_TYPES = {"timestamptz": "timestamp with time zone", "timestamp": "timestamp without time zone"}
 _COPY_CONTEXT = re.compile(r"line (\d+)(?:, column (\w+))?")
+_SAMPLE = 10
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300"}
 
 
@@ -42,6 +43,8 @@ class LoadReport:
     location: str
     rows_loaded: int
     previous_rows: int
+    rows_rejected: int
+    rejections: tuple[str, ...]
     input_lines: int
     bytes_read: int
     content_bytes: int
@@ -81,6 +84,7 @@ def load(
         header, rest = csvstream.split_header(stream.chunks(), source.format, where)
         columns = _header_columns(source, header.names, where)
         with _connect(settings) as conn:
+            rejections = _Rejections(source, conn, where)
             try:
                 with conn.transaction():
                     table = sql.Identifier(SCHEMA, source.table)
@@ -91,6 +95,7 @@ def load(
                     conn.execute(sql.SQL("delete from {}").format(table) + partition)
                     rows, lines = _copy(conn, source, table, columns, header, rest, partition)
                     pause_if_asked("validate")
+                    rejections.check()
                     if rows == 0 and not source.allow_empty:
                         scope = f"partition {partition_key}" if partition_key else "the input"
                         raise PermanentLoadError(f"{where}: no rows in {scope}; expected at least one")
@@ -104,6 +109,8 @@ def load(
         location=location,
         rows_loaded=rows,
         previous_rows=previous,
+        rows_rejected=len(rejections.messages),
+        rejections=tuple(rejections.messages[:_SAMPLE]),
         input_lines=lines,
         bytes_read=stream.bytes_read,
         content_bytes=stream.content_bytes,
@@ -216,8 +223,10 @@ def _copy(
     """COPY the records; returns (rows inserted, input lines). The header goes along (HEADER true) so
     the line numbers Postgres reports are the file's."""
     fmt = source.format
+    tolerance = sql.SQL(", on_error ignore, log_verbosity verbose" if source.max_rejected_rows else "")
     statement = sql.SQL(
-        "copy {} ({}) from stdin with (format csv, header true, delimiter {}, quote {}, null {}, encoding {})"
+        "copy {} ({}) from stdin "
+        "with (format csv, header true, delimiter {}, quote {}, null {}, encoding {}{})"
     ).format(
         table,
         sql.SQL(", ").join(map(sql.Identifier, columns)),
@@ -225,6 +234,7 @@ def _copy(
         sql.Literal(fmt.quote),
         sql.Literal(csvstream.copy_null(fmt)),
         sql.Literal(fmt.encoding),
+        tolerance,
     )
     lines = 1
     with conn.cursor() as cursor:
@@ -236,6 +246,34 @@ def _copy(
                 if number == 0:
                     pause_if_asked("copy")
         return cursor.rowcount, lines
+
+
+class _Rejections:
+    """Rows COPY skipped for a value of the wrong type (ON_ERROR ignore), as Postgres names them:
+    'skipping row due to data type incompatibility at line 3 for column "temp": "warm"'."""
+
+    PREFIX = "skipping row due to data type incompatibility"
+
+    def __init__(self, source: Source, conn: psycopg.Connection, where: str):
+        self.messages: list[str] = []
+        self._allowed = source.max_rejected_rows
+        self._where = where
+        if self._allowed:
+            if conn.info.server_version < 170000:
+                raise PermanentLoadError(f"{where}: max_rejected_rows needs Postgres 17 or later")
+            conn.add_notice_handler(self._collect)
+
+    def _collect(self, diag: psycopg.errors.Diagnostic) -> None:
+        if (diag.message_primary or "").startswith(self.PREFIX):
+            self.messages.append(diag.message_primary)
+
+    def check(self) -> None:
+        if len(self.messages) > self._allowed:
+            first = "; ".join(self.messages[:3])
+            raise PermanentLoadError(
+                f"{self._where}: {len(self.messages)} rows rejected, more than the {self._allowed} allowed; "
+                f"first: {first}"
+            )
 
 
 def _load_error(error: psycopg.Error, source: Source, where: str) -> LoadError:

@@ -72,8 +72,9 @@ def _pipes():
 
 def _summary(report: LoadReport) -> str:
     scope = f" partition {report.partition_key}" if report.partition_key else ""
+    rejected = f", {report.rows_rejected} rejected" if report.rows_rejected else ""
     return (
-        f"ingest: loaded {report.table}{scope}: {report.rows_loaded} rows "
+        f"ingest: loaded {report.table}{scope}: {report.rows_loaded} rows{rejected} "
         f"(previously {report.previous_rows}) from {report.location} in {report.seconds:.2f} s, "
         f"sha256 {report.checksum[:12]}"
     )
@@ -132,7 +133,8 @@ def report_to_dagster(pipes, source: Source, report: LoadReport) -> None:
             "dagster/row_count": {"raw_value": report.rows_loaded, "type": "int"},
             "dagster/column_schema": {"raw_value": schema, "type": "table_schema"},
             "dagster/table_name": {"raw_value": report.table, "type": "text"},
-            "rows_rejected": {"raw_value": 0, "type": "int"},
+            "rows_rejected": {"raw_value": report.rows_rejected, "type": "int"},
+            "rejected_rows_sample": {"raw_value": "\n".join(report.rejections), "type": "text"},
             "previous_rows": {"raw_value": report.previous_rows, "type": "int"},
             "input_lines": {"raw_value": report.input_lines, "type": "int"},
             "bytes_read": {"raw_value": report.bytes_read, "type": "int"},

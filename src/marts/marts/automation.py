@@ -21,7 +21,10 @@ def follow_inputs(
     updated = condition.any_deps_updated()
     if ignored:
         updated = updated.ignore(dg.AssetSelection.assets(*ignored))
-    trigger = updated | condition.cron_tick_passed(DAILY_BACKSTOP_CRON) if daily_backstop else updated
+    # `missing` also builds what an input already loaded before this condition was first evaluated.
+    trigger = condition.missing() | updated
+    if daily_backstop:
+        trigger = trigger | condition.cron_tick_passed(DAILY_BACKSTOP_CRON)
     label = "follow_inputs" + (" or daily backstop" if daily_backstop else "")
     return (
         trigger.since_last_handled()

@@ -19,6 +19,12 @@ class Instruction:
     line: int
 
 
+@dataclass(frozen=True)
+class RunCommand:
+    shell: str
+    cache_mounted: bool  # a build cache survives between builds; otherwise each build starts empty
+
+
 @dataclass
 class Stage:
     name: str
@@ -36,14 +42,16 @@ class Stage:
                 values[key] = _VARIABLE.sub(lambda match: values.get(match[1], match[0]), value)
         return values
 
-    def run_commands(self) -> list[str]:
-        """Shell commands of the RUN instructions, without their --mount/--network options."""
+    def run_commands(self) -> list[RunCommand]:
+        """The RUN instructions' shell commands, without their options, noting uv cache mounts."""
         commands = []
         for instruction in self.all("RUN"):
-            text = instruction.arguments
+            text, options = instruction.arguments, []
             while text.startswith("--"):
-                text = text.split(None, 1)[1]
-            commands.append(text)
+                option, text = text.split(None, 1)
+                options.append(option)
+            cached = any(option.startswith("--mount=type=cache") for option in options)
+            commands.append(RunCommand(text, cached))
         return commands
 
     def exec_form(self, keyword: str) -> list[str]:

@@ -5,7 +5,8 @@
 2. the same load launched through Dagster (Pipes) vs the source program standalone;
 3. `import ingest_raw.definitions` vs bare `import dagster`.
 
-Run: `uv run python bench/ingest.py [--runs N]`. Starts its own embedded Postgres in a temporary folder.
+Run: `uv run python bench/ingest.py [--runs N] [--import-runs N] [--only loads|import]`.
+The load figures start their own embedded Postgres in a temporary folder.
 """
 
 from __future__ import annotations
@@ -164,15 +165,19 @@ def bench_import(runs: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=5, help="runs of each side of a load figure")
+    parser.add_argument("--import-runs", type=int, default=11, help="runs of each side of the import figure")
+    parser.add_argument("--only", choices=["loads", "import"], help="measure only these figures")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as scratch:
-        csv_path = Path(scratch) / "flights.csv"
-        with zipfile.ZipFile(resolve_package_location(FLIGHTS.location)) as archive:
-            csv_path.write_bytes(archive.read("flights.csv"))
-        with embedded_postgres(Path(scratch) / "pgdata") as settings:
-            bench_loads(settings, csv_path, args.runs)
-    bench_import(max(args.runs, 7))
+    if args.only != "import":
+        with tempfile.TemporaryDirectory(prefix="bench-ingest-") as scratch:
+            csv_path = Path(scratch) / "flights.csv"
+            with zipfile.ZipFile(resolve_package_location(FLIGHTS.location)) as archive:
+                csv_path.write_bytes(archive.read("flights.csv"))
+            with embedded_postgres(Path(scratch) / "pgdata") as settings:
+                bench_loads(settings, csv_path, args.runs)
+    if args.only != "loads":
+        bench_import(args.import_runs)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from ingest_helpers import (
 )
 
 from ingest_raw.errors import EXIT_PERMANENT
+from shared import postgres
 
 GOOD = weather_rows(5)
 
@@ -122,3 +123,18 @@ def test_failed_first_load_creates_no_table(fresh_warehouse, tmp_path):
     path.write_bytes(weather_csv([_replace_field(GOOD[0], 3, "x")]))
     assert run_source(fresh_warehouse, "weather", "--location", str(path)).returncode == EXIT_PERMANENT
     assert fingerprint(fresh_warehouse, "weather") == (0, None)
+
+
+def test_a_table_that_drifted_from_its_declaration_is_refused(loaded_weather, tmp_path):
+    settings, before = loaded_weather
+    with postgres.connect(settings) as conn:
+        conn.execute("alter table raw.weather drop constraint weather_pkey")
+    path = tmp_path / "good.csv"
+    path.write_bytes(weather_csv(weather_rows(3)))
+
+    result = run_source(settings, "weather", "--location", str(path))
+
+    assert result.returncode == EXIT_PERMANENT
+    assert "raw.weather exists with columns (origin text, year integer" in result.stderr
+    assert "and primary key (), which differ from the declaration" in result.stderr
+    assert fingerprint(settings, "weather") == before

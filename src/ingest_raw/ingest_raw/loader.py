@@ -13,7 +13,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import psycopg
@@ -171,7 +171,8 @@ def _header_columns(source: Source, names: tuple[str, ...], where: str) -> tuple
 
 def _ensure_table(conn: psycopg.Connection, source: Source) -> None:
     """Create the table on first load (inside the load's transaction, holding the table lock alone, so a
-    failed first load leaves nothing); refuse a table whose columns no longer match the declaration."""
+    failed first load leaves nothing); refuse a table whose columns or primary key no longer match the
+    declaration (the key is what keeps duplicates out)."""
     name = f'{SCHEMA}."{source.table}"'
     if conn.execute("select to_regclass(%s)", (name,)).fetchone()[0] is None:
         conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (_table_lock_key(source),))
@@ -181,12 +182,19 @@ def _ensure_table(conn: psycopg.Connection, source: Source) -> None:
         "where attrelid = %s::regclass and attnum > 0 and not attisdropped order by attnum",
         (name,),
     ).fetchall()
+    key = conn.execute(
+        "select array_agg(a.attname::text order by k.ord) from pg_index i "
+        "cross join unnest(i.indkey) with ordinality k(attnum, ord) "
+        "join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum "
+        "where i.indrelid = %s::regclass and i.indisprimary",
+        (name,),
+    ).fetchone()[0]
     expected = [(column.name, _CATALOG_TYPES.get(column.type, column.type)) for column in source.columns]
-    if sorted(found) != sorted(expected):
+    if sorted(found) != sorted(expected) or (key or []) != list(source.primary_key):
         shown = ", ".join(f"{name} {type_}" for name, type_ in found)
         raise PermanentLoadError(
-            f"source {source.name!r}: {SCHEMA}.{source.table} exists with columns ({shown}), which differ "
-            f"from the declaration; migrate or drop the table"
+            f"source {source.name!r}: {SCHEMA}.{source.table} exists with columns ({shown}) and primary key "
+            f"({', '.join(key or [])}), which differ from the declaration; migrate or drop the table"
         )
 
 
@@ -217,7 +225,7 @@ def _copy(
     table: sql.Identifier,
     columns: tuple[str, ...],
     header: csvstream.Header,
-    rest,
+    rest: Iterator[bytes],
     partition: sql.Composable,
 ) -> tuple[int, int]:
     """COPY the records; returns (rows inserted, input lines). The header goes along (HEADER true) so

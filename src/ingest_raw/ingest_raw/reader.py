@@ -87,10 +87,9 @@ def classify(error: BaseException, where: str) -> LoadError:
     if isinstance(error, TimeoutError):
         return TransientLoadError(f"timed out reading {where}: {error}")
     if isinstance(error, urllib.error.URLError):
-        reason = error.reason
-        if isinstance(reason, TimeoutError | ConnectionError | OSError):
-            return TransientLoadError(f"cannot reach {where}: {reason}")
-        return PermanentLoadError(f"cannot open {where}: {reason}")
+        if isinstance(error.reason, OSError):  # refused, reset, unreachable, name lookup
+            return TransientLoadError(f"cannot reach {where}: {error.reason}")
+        return PermanentLoadError(f"cannot open {where}: {error.reason}")
     if isinstance(error, ConnectionError | http.client.IncompleteRead | http.client.RemoteDisconnected):
         return TransientLoadError(f"connection lost while reading {where}: {error!r}")
     if isinstance(error, zipfile.BadZipFile | zlib.error | EOFError | gzip.BadGzipFile):

@@ -15,6 +15,7 @@ import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -36,12 +37,16 @@ WEATHER_HEADER = (
 
 
 def weather_rows(count: int, origin: str = "EWR", temp: str = "39.02") -> list[str]:
-    """Hourly rows on 2013-01-01 (UTC hours 6..), NA in wind_gust like the real file."""
-    return [
-        f"{origin},2013,1,1,{hour},{temp},26.06,59.37,270,10.35702,NA,0,1012,10,"
-        f"2013-01-01T{hour + 6:02d}:00:00Z"
-        for hour in range(count)
-    ]
+    """Hourly rows from 2013-01-01 01:00 local (06:00 UTC), NA in wind_gust like the real file."""
+    rows = []
+    for offset in range(count):
+        local = datetime(2013, 1, 1) + timedelta(hours=offset)
+        utc = local + timedelta(hours=6)
+        rows.append(
+            f"{origin},{local.year},{local.month},{local.day},{local.hour},{temp},26.06,59.37,270,10.35702,"
+            f"NA,0,1012,10,{utc:%Y-%m-%dT%H:%M:%SZ}"
+        )
+    return rows
 
 
 def weather_csv(rows: list[str], header: str = WEATHER_HEADER) -> bytes:

@@ -3,6 +3,7 @@ fast, a stalled server times out."""
 
 from __future__ import annotations
 
+import gzip
 import threading
 
 from ingest_helpers import (
@@ -71,3 +72,37 @@ def test_a_stalled_server_times_out_as_a_transient_failure(loaded_weather):
     assert result.returncode == EXIT_TRANSIENT, result.stderr
     assert f"timed out reading {base}/weather.csv" in result.stderr
     assert fingerprint(settings, "weather") == before
+
+
+def test_a_connection_dropped_mid_body_is_transient(loaded_weather):
+    settings, before = loaded_weather
+    body = weather_csv(weather_rows(3))
+
+    def respond(handler, _):
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body) * 2))
+        handler.end_headers()
+        handler.wfile.write(body)
+        handler.wfile.flush()
+        handler.close_connection = True
+
+    with http_server(respond) as (base, _):
+        result = run_source(settings, "weather", "--location", f"{base}/weather.csv", "--timeout", "5")
+    assert result.returncode == EXIT_TRANSIENT, result.stderr
+    assert f"connection lost while reading {base}/weather.csv" in result.stderr
+    assert fingerprint(settings, "weather") == before
+
+
+def test_gzip_over_http(fresh_warehouse):
+    body = gzip.compress(weather_csv(weather_rows(5)))
+
+    def respond(handler, _):
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    with http_server(respond) as (base, _):
+        result = run_source(fresh_warehouse, "weather", "--location", f"{base}/weather.csv.gz")
+    assert result.returncode == 0, result.stderr
+    assert fingerprint(fresh_warehouse, "weather")[0] == 5

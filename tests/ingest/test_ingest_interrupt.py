@@ -27,13 +27,17 @@ from ingest_helpers import (
 
 from ingest_raw.errors import EXIT_INTERRUPTED
 from ingest_raw.loader import PAUSE_ENV, STAGES
+from ingest_raw.reader import CHUNK_SIZE
 from shared import postgres
+
+NEW_ROWS = 40_000  # about 4 MB: several chunks, so "paused at copy" is in the middle of the COPY
 
 
 @pytest.fixture
 def new_weather(tmp_path):
     path = tmp_path / "new.csv"
-    path.write_bytes(weather_csv(weather_rows(12, origin="LGA")))
+    path.write_bytes(weather_csv(weather_rows(NEW_ROWS, origin="LGA")))
+    assert path.stat().st_size > 3 * CHUNK_SIZE
     return path
 
 
@@ -51,7 +55,7 @@ def test_kill_9_at_any_stage_keeps_the_previous_rows(loaded_weather, new_weather
     wait_until(lambda: loader_sessions(settings) == 0, 10, "the killed session's end")
     assert fingerprint(settings, "weather") == before
     assert run_source(settings, "weather", "--location", str(new_weather)).returncode == 0
-    assert fingerprint(settings, "weather")[0] == 12
+    assert fingerprint(settings, "weather")[0] == NEW_ROWS
 
 
 def test_sigint_rolls_back_and_exits_promptly(loaded_weather, new_weather):

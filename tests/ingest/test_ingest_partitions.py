@@ -16,6 +16,8 @@ from ingest_helpers import (
     weather_rows,
 )
 
+from ingest_raw.errors import EXIT_PERMANENT
+
 JANUARY, FEBRUARY, MARCH = (f" where month = {month}" for month in (1, 2, 3))
 
 
@@ -87,3 +89,13 @@ def test_row_count_change_beyond_the_bound_warns_but_loads(fresh_warehouse, tmp_
     assert check.metadata["relative_change"].value == -0.8
     assert check.metadata["previous_rows"].value == 10
     assert fingerprint(fresh_warehouse, "weather")[0] == 2
+
+
+def test_a_partition_key_that_is_not_a_month_start_is_refused(fresh_warehouse, tmp_path):
+    path = tmp_path / "flights.csv"
+    path.write_bytes(flights_csv({1: 3}))
+    result = run_source(fresh_warehouse, "flights", "--location", str(path), "--partition", "2013-01-15")
+    assert result.returncode == EXIT_PERMANENT
+    assert (
+        "source 'flights': partition key '2013-01-15' is not a month start like 2013-01-01" in result.stderr
+    )

@@ -20,7 +20,7 @@ import psycopg
 from psycopg import errors, sql
 
 from ingest_raw import csvstream
-from ingest_raw.declarations import SCHEMA, Source
+from ingest_raw.declarations import SCHEMA, DeclarationError, Source
 from ingest_raw.errors import LoadError, PermanentLoadError, TransientLoadError
 from ingest_raw.reader import open_input
 
@@ -141,7 +141,10 @@ def _partition_filter(source: Source, partition_key: str | None) -> sql.Composab
         return sql.SQL("")
     if source.partition is None:
         raise PermanentLoadError(f"source {source.name!r} is not partitioned; got partition {partition_key}")
-    values = source.partition.values(partition_key)
+    try:
+        values = source.partition.values(partition_key)
+    except DeclarationError as error:
+        raise PermanentLoadError(f"source {source.name!r}: {error}") from error
     conditions = [
         sql.SQL("{} = {}").format(sql.Identifier(column), sql.Literal(value))
         for column, value in zip(source.partition.columns, values, strict=True)

@@ -63,18 +63,21 @@ class InputStream:
             raise classify(error, self.description) from error
 
 
-class _CountingReader(io.RawIOBase):
-    """A network stream that counts what it hands out."""
+class _HttpBody(io.RawIOBase):
+    """A response body that counts what it hands out and treats a body cut short of its Content-Length
+    as a lost connection (http.client returns a silent EOF there, which would load a truncated input)."""
 
-    def __init__(self, stream: BinaryIO):
-        self._stream = stream
+    def __init__(self, response: http.client.HTTPResponse):
+        self._response = response
         self.count = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        size = self._stream.readinto(buffer)
+        size = self._response.readinto(buffer)
+        if size == 0 and len(buffer) and self._response.length:
+            raise http.client.IncompleteRead(b"", self._response.length)
         self.count += size
         return size
 
@@ -133,14 +136,14 @@ def open_input(location: str, timeout: float) -> Iterator[InputStream]:
 def _open_url(url: str, timeout: float, stack: contextlib.ExitStack) -> tuple[BinaryIO, Callable[[], int]]:
     request = urllib.request.Request(url, headers={"User-Agent": "ingest-raw"})
     response = stack.enter_context(urllib.request.urlopen(request, timeout=timeout))
-    counting = _CountingReader(response)
+    body = _HttpBody(response)
     if not _suffix(url).endswith(".zip"):
-        return io.BufferedReader(counting, CHUNK_SIZE), lambda: counting.count
+        return io.BufferedReader(body, CHUNK_SIZE), lambda: body.count
     # A zip's directory is at its end: spool the download to a temporary file, not to memory.
     spool = stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 (closed by the stack)
-    shutil.copyfileobj(counting, spool, CHUNK_SIZE)
+    shutil.copyfileobj(body, spool, CHUNK_SIZE)
     spool.seek(0)
-    return spool, lambda: counting.count
+    return spool, lambda: body.count
 
 
 def _suffix(location: str) -> str:

@@ -6,4 +6,7 @@ results through Pipes. It imports dagster-pipes, psycopg and the standard librar
 
 Exit codes: 0 loaded, 65 permanent failure (bad data, HTTP 4xx: do not retry), 75 transient failure
 (HTTP 5xx, timeouts, lost connections: retry later), 130 interrupted (SIGINT/SIGTERM, rolled back).
+
+Test hook: INGEST_PAUSE_AT=<stage> (locked, copy, validate, commit) makes the program print
+"ingest: paused at <stage> (pid N)" on stderr and wait there, so a test can kill it at that exact point.
 """

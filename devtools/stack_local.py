@@ -34,90 +34,19 @@ from pathlib import Path
 
 import yaml
 
-from devtools import dockerfiles, process_group
+from devtools import asset_runs, dockerfiles, process_group
 from devtools.embedded_postgres import DATABASE, embedded_postgres, psql_path
 from devtools.locations import Location, discover
-from devtools.webserver import graphql, location_states
+from devtools.webserver import location_states
 from shared import postgres
 from shared.settings import workspace_root
 
 IMAGE_VENV = "/opt/venv"
 DAGSTER_ROLE = "dagster"
 DAGSTER_DB = "dagster"
-REPOSITORY = "__repository__"
-ASSET_JOB = "__ASSET_JOB"
-PARTITION_TAG = "dagster/partition"
-TERMINAL_STATUSES = {"SUCCESS", "FAILURE", "CANCELED"}
 DEFAULT_MONTH = "2013-01-01"
 WEBSERVER_PORT = 3000
 BUILD_ENV_HIDDEN = {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "UV_PROJECT_ENVIRONMENT"}
-
-ASSETS_QUERY = """
-query Assets($location: String!) {
-  repositoryOrError(
-    repositorySelector: {repositoryLocationName: $location, repositoryName: "__repository__"}
-  ) {
-    __typename
-    ... on Repository {
-      assetNodes { assetKey { path } isPartitioned isMaterializable dependencyKeys { path } }
-    }
-    ... on PythonError { message }
-    ... on RepositoryNotFoundError { message }
-  }
-}
-"""
-
-RUN_QUERY = """
-query Run($runId: ID!) {
-  runOrError(runId: $runId) {
-    __typename
-    ... on Run { status startTime endTime }
-    ... on PythonError { message }
-  }
-}
-"""
-
-RUN_FAILURES_QUERY = """
-query RunFailures($runId: ID!) {
-  logsForRun(runId: $runId) {
-    __typename
-    ... on EventConnection {
-      events {
-        __typename
-        ... on ExecutionStepFailureEvent { stepKey error { message } }
-        ... on RunFailureEvent { message }
-        ... on EngineEvent { message error { message } }
-      }
-    }
-  }
-}
-"""
-
-LAUNCH_MUTATION = """
-mutation Launch($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-    ... on InvalidSubsetError { message }
-    ... on RunConfigValidationInvalid { errors { message } }
-    ... on Error { message }
-  }
-}
-"""
-
-RELOAD_MUTATION = """
-mutation Reload($location: String!) {
-  reloadRepositoryLocation(repositoryLocationName: $location) {
-    __typename
-    ... on WorkspaceLocationEntry {
-      loadStatus
-      locationOrLoadError { __typename ... on PythonError { message } }
-    }
-    ... on Error { message }
-  }
-}
-"""
 
 
 class StackError(RuntimeError):
@@ -200,9 +129,20 @@ def replace_option(command: list[str], option: str, value: str) -> list[str]:
 class LocalStack:
     """Build, start and stop the stack; ask its webserver over GraphQL. Use as a context manager."""
 
-    def __init__(self, workdir: Path, ports: Ports, root: Path | None = None, say: Callable = print):
+    def __init__(
+        self,
+        workdir: Path,
+        ports: Ports,
+        root: Path | None = None,
+        say: Callable = print,
+        environments: Path | None = None,
+    ):
+        """`environments`: a folder of environments built earlier by `build_environments` (benchmarks
+        reuse them); by default they are built afresh under `workdir`."""
         self.root = root or workspace_root(Path(__file__).parent)
         self.workdir = workdir
+        self.prebuilt = environments is not None
+        self.environments = environments or workdir / "environments"
         self.ports = ports
         self.say = say
         self.locations = discover(self.root)
@@ -250,13 +190,8 @@ class LocalStack:
 
     def _start(self) -> None:
         self._check_ports_free()
-        for location in self.locations:
-            self.timings.environments[location.name] = self.build_environment(
-                f"Dockerfile.{location.short_name}", self.environment_dir(location.name)
-            )
-        self.timings.environments["platform"] = self.build_environment(
-            "Dockerfile.platform", self.environment_dir("platform")
-        )
+        if not self.prebuilt:
+            self.timings.environments = self.build_environments()
         started = time.monotonic()
         self.settings = self._exit.enter_context(embedded_postgres(self.workdir / "pgdata"))
         self.write_env_files()
@@ -284,10 +219,19 @@ class LocalStack:
     # ---- environments, as the images build them ---------------------------------------------
 
     def environment_dir(self, name: str) -> Path:
-        return self.workdir / "environments" / name
+        return self.environments / name
 
-    def build_environment(self, dockerfile_name: str, target: Path) -> float:
-        """Run the builder stage's RUN commands of `dockerfile_name` with /opt/venv -> `target`."""
+    def build_environments(self) -> dict[str, float]:
+        """Every location's environment and the platform's, each from its Dockerfile; seconds each."""
+        images = {location.name: f"Dockerfile.{location.short_name}" for location in self.locations}
+        return {
+            name: self.build_environment(dockerfile, self.environment_dir(name))
+            for name, dockerfile in (images | {"platform": "Dockerfile.platform"}).items()
+        }
+
+    def build_environment(self, dockerfile_name: str, target: Path, compile_bytecode: bool = False) -> float:
+        """Run the builder stage's RUN commands of `dockerfile_name` with /opt/venv -> `target`.
+        Byte-compiling (the image's UV_COMPILE_BYTECODE) only speeds up a first start: off by default."""
         dockerfile = dockerfiles.parse(self.root / dockerfile_name)
         builder = dockerfile.stage("builder")
         scratch = self.workdir / "tmp"
@@ -301,8 +245,8 @@ class LocalStack:
             | {"PATH": self.base_env()["PATH"]}
             | {name: map_image_paths(value, paths) for name, value in builder.env().items()}
         )
-        # Byte-compiling every module only speeds up the image's first start; it changes nothing installed.
-        env["UV_COMPILE_BYTECODE"] = "0"
+        if not compile_bytecode:
+            env["UV_COMPILE_BYTECODE"] = "0"
         started = time.monotonic()
         for number, command in enumerate(builder.run_commands()):
             local = map_image_paths(command.shell, paths)
@@ -480,9 +424,6 @@ class LocalStack:
 
     # ---- GraphQL --------------------------------------------------------------------------
 
-    def graphql(self, query: str, variables: dict | None = None, timeout: float = 30) -> dict:
-        return graphql(self.url, query, variables, timeout=timeout)
-
     def wait_until_loaded(self, timeout: float, allow_errors: bool = False) -> dict[str, dict]:
         """Location states once every location finished loading; load errors raise unless allowed."""
         deadline = time.monotonic() + timeout
@@ -502,63 +443,24 @@ class LocalStack:
         raise StackError(f"locations not loaded within {timeout:.0f} s: {states}\n{self.log_tails()}")
 
     def reload(self, location: str) -> dict:
-        return self.graphql(RELOAD_MUTATION, {"location": location}, timeout=120)["reloadRepositoryLocation"]
+        return asset_runs.reload_location(self.url, location)
 
     def assets(self, location: str) -> list[dict]:
-        repository = self.graphql(ASSETS_QUERY, {"location": location})["repositoryOrError"]
-        if repository["__typename"] != "Repository":
-            raise StackError(f"{location}: {repository.get('message')}")
-        return [node for node in repository["assetNodes"] if node["isMaterializable"]]
-
-    def launch(self, location: str, asset_paths: list[list[str]], partition: str | None) -> str:
-        params = {
-            "selector": {
-                "repositoryLocationName": location,
-                "repositoryName": REPOSITORY,
-                "jobName": ASSET_JOB,
-                "assetSelection": [{"path": path} for path in asset_paths],
-            },
-            "executionMetadata": {
-                "tags": [{"key": PARTITION_TAG, "value": partition}] if partition else [],
-            },
-        }
-        result = self.graphql(LAUNCH_MUTATION, {"params": params})["launchRun"]
-        if result["__typename"] != "LaunchRunSuccess":
-            raise StackError(f"launching {location} failed: {result}")
-        return result["run"]["runId"]
-
-    def wait_for_run(self, run_id: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        status = "UNKNOWN"
-        while time.monotonic() < deadline:
-            run = self.graphql(RUN_QUERY, {"runId": run_id})["runOrError"]
-            status = run.get("status", run["__typename"])
-            if status in TERMINAL_STATUSES:
-                return status
-            time.sleep(1)
-        raise StackError(f"run {run_id} still {status} after {timeout:.0f} s\n{self.log_tails()}")
-
-    def run_failures(self, run_id: str) -> list[str]:
-        logs = self.graphql(RUN_FAILURES_QUERY, {"runId": run_id})["logsForRun"]
-        messages = []
-        for event in logs.get("events", []):
-            error = (event.get("error") or {}).get("message")
-            if event["__typename"] in {"ExecutionStepFailureEvent", "RunFailureEvent"} or error:
-                messages.append(
-                    f"{event.get('stepKey') or event['__typename']}: {error or event.get('message')}"
-                )
-        return messages
+        return asset_runs.asset_nodes(self.url, location)
 
     def materialize(
         self, location: str, asset_paths: list[list[str]], partition: str | None, timeout: float = 600
     ) -> RunResult:
         """Launch one run of `asset_paths` and wait for it; raise with the step errors unless it succeeds."""
         started = time.monotonic()
-        run_id = self.launch(location, asset_paths, partition)
-        status = self.wait_for_run(run_id, timeout)
+        run_id = asset_runs.launch(self.url, location, asset_paths, partition)
+        try:
+            status = asset_runs.wait_for_run(self.url, run_id, timeout)
+        except asset_runs.RunError as error:
+            raise StackError(f"{error}\n{self.log_tails()}") from None
         result = RunResult(location, run_id, status, time.monotonic() - started, partition)
         if status != "SUCCESS":
-            failures = "\n".join(self.run_failures(run_id))
+            failures = "\n".join(asset_runs.run_failures(self.url, run_id))
             raise StackError(f"{location} run {run_id} ended {status}:\n{failures}")
         return result
 
@@ -566,7 +468,7 @@ class LocalStack:
         """Every materializable asset of `location`, in the runs `launch_plan` orders."""
         return [
             self.materialize(location, paths, partition if partitioned else None)
-            for paths, partitioned in launch_plan(self.assets(location))
+            for paths, partitioned in asset_runs.launch_plan(self.assets(location))
         ]
 
     # ---- the warehouse, as the superuser sees it -------------------------------------------
@@ -600,37 +502,6 @@ class LocalStack:
                 ).fetchone()[0]
                 for table in tables
             }
-
-
-def launch_plan(nodes: list[dict]) -> list[tuple[list[list[str]], bool]]:
-    """(asset paths, partitioned) per run, in order: the unpartitioned assets upstream of no
-    partitioned one, then the partitioned ones (for the month), then the unpartitioned rest, so that
-    a month's rows exist before what summarises them and what its tests compare against exists
-    before them. A run never mixes partitioned and unpartitioned assets."""
-    by_key = {tuple(node["assetKey"]["path"]): node for node in nodes}
-    after_partitioned: dict[tuple, bool] = {}
-
-    def downstream_of_partitioned(key: tuple) -> bool:
-        if key not in after_partitioned:
-            after_partitioned[key] = False  # cycles cannot occur in an asset graph; this ends recursion
-            upstream = [tuple(dep["path"]) for dep in by_key[key]["dependencyKeys"]]
-            after_partitioned[key] = any(
-                dep in by_key and (by_key[dep]["isPartitioned"] or downstream_of_partitioned(dep))
-                for dep in upstream
-            )
-        return after_partitioned[key]
-
-    first = [
-        key
-        for key, node in by_key.items()
-        if not node["isPartitioned"] and not downstream_of_partitioned(key)
-    ]
-    partitioned = [key for key, node in by_key.items() if node["isPartitioned"]]
-    rest = [
-        key for key, node in by_key.items() if not node["isPartitioned"] and downstream_of_partitioned(key)
-    ]
-    plan = [(first, False), (partitioned, True), (rest, False)]
-    return [([list(key) for key in keys], is_partitioned) for keys, is_partitioned in plan if keys]
 
 
 @dataclass

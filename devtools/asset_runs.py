@@ -1,0 +1,168 @@
+"""Launch asset runs through a Dagster webserver's GraphQL API and follow them to the end."""
+
+from __future__ import annotations
+
+import time
+
+from devtools.webserver import graphql
+
+REPOSITORY = "__repository__"
+ASSET_JOB = "__ASSET_JOB"
+PARTITION_TAG = "dagster/partition"
+TERMINAL_STATUSES = {"SUCCESS", "FAILURE", "CANCELED"}
+
+ASSETS_QUERY = """
+query Assets($location: String!) {
+  repositoryOrError(
+    repositorySelector: {repositoryLocationName: $location, repositoryName: "__repository__"}
+  ) {
+    __typename
+    ... on Repository {
+      assetNodes { assetKey { path } isPartitioned isMaterializable dependencyKeys { path } }
+    }
+    ... on PythonError { message }
+    ... on RepositoryNotFoundError { message }
+  }
+}
+"""
+
+RUN_QUERY = """
+query Run($runId: ID!) {
+  runOrError(runId: $runId) {
+    __typename
+    ... on Run { status startTime endTime }
+    ... on PythonError { message }
+  }
+}
+"""
+
+RUN_FAILURES_QUERY = """
+query RunFailures($runId: ID!) {
+  logsForRun(runId: $runId) {
+    __typename
+    ... on EventConnection {
+      events {
+        __typename
+        ... on ExecutionStepFailureEvent { stepKey error { message } }
+        ... on RunFailureEvent { message }
+        ... on EngineEvent { message error { message } }
+      }
+    }
+  }
+}
+"""
+
+LAUNCH_MUTATION = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on InvalidSubsetError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on Error { message }
+  }
+}
+"""
+
+RELOAD_MUTATION = """
+mutation Reload($location: String!) {
+  reloadRepositoryLocation(repositoryLocationName: $location) {
+    __typename
+    ... on WorkspaceLocationEntry {
+      loadStatus
+      locationOrLoadError { __typename ... on PythonError { message } }
+    }
+    ... on Error { message }
+  }
+}
+"""
+
+
+class RunError(RuntimeError):
+    pass
+
+
+def asset_nodes(url: str, location: str) -> list[dict]:
+    """The materializable assets of `location`: key path, isPartitioned, dependencyKeys."""
+    repository = graphql(url, ASSETS_QUERY, {"location": location}, timeout=30)["repositoryOrError"]
+    if repository["__typename"] != "Repository":
+        raise RunError(f"{location}: {repository.get('message')}")
+    return [node for node in repository["assetNodes"] if node["isMaterializable"]]
+
+
+def reload_location(url: str, location: str) -> dict:
+    """Reload a location; its workspace entry (locationOrLoadError shows a load error)."""
+    return graphql(url, RELOAD_MUTATION, {"location": location}, timeout=120)["reloadRepositoryLocation"]
+
+
+def launch(url: str, location: str, asset_paths: list[list[str]], partition: str | None) -> str:
+    """Submit one run of the implicit asset job; its run id."""
+    params = {
+        "selector": {
+            "repositoryLocationName": location,
+            "repositoryName": REPOSITORY,
+            "jobName": ASSET_JOB,
+            "assetSelection": [{"path": path} for path in asset_paths],
+        },
+        "executionMetadata": {"tags": [{"key": PARTITION_TAG, "value": partition}] if partition else []},
+    }
+    result = graphql(url, LAUNCH_MUTATION, {"params": params}, timeout=60)["launchRun"]
+    if result["__typename"] != "LaunchRunSuccess":
+        raise RunError(f"launching {location} failed: {result}")
+    return result["run"]["runId"]
+
+
+def wait_for_run(url: str, run_id: str, timeout: float) -> str:
+    """The run's final status; raise if it has not ended within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    status = "UNKNOWN"
+    while time.monotonic() < deadline:
+        run = graphql(url, RUN_QUERY, {"runId": run_id}, timeout=30)["runOrError"]
+        status = run.get("status", run["__typename"])
+        if status in TERMINAL_STATUSES:
+            return status
+        time.sleep(1)
+    raise RunError(f"run {run_id} still {status} after {timeout:.0f} s")
+
+
+def run_failures(url: str, run_id: str) -> list[str]:
+    """The step and run failure messages of a run, for an error a person can act on."""
+    logs = graphql(url, RUN_FAILURES_QUERY, {"runId": run_id}, timeout=30)["logsForRun"]
+    messages = []
+    for event in logs.get("events", []):
+        error = (event.get("error") or {}).get("message")
+        if event["__typename"] in {"ExecutionStepFailureEvent", "RunFailureEvent"} or error:
+            messages.append(f"{event.get('stepKey') or event['__typename']}: {error or event.get('message')}")
+    return messages
+
+
+def launch_plan(nodes: list[dict]) -> list[tuple[list[list[str]], bool]]:
+    """(asset paths, partitioned) per run, in order: the unpartitioned assets upstream of no
+    partitioned one, then the partitioned ones (for the month), then the unpartitioned rest, so that
+    a month's rows exist before what summarises them and what its tests compare against exists
+    before them. A run never mixes partitioned and unpartitioned assets."""
+    by_key = {tuple(node["assetKey"]["path"]): node for node in nodes}
+    after_partitioned: dict[tuple, bool] = {}
+
+    def downstream_of_partitioned(key: tuple) -> bool:
+        if key not in after_partitioned:
+            after_partitioned[key] = False  # cycles cannot occur in an asset graph; this ends recursion
+            upstream = [tuple(dep["path"]) for dep in by_key[key]["dependencyKeys"]]
+            after_partitioned[key] = any(
+                dep in by_key and (by_key[dep]["isPartitioned"] or downstream_of_partitioned(dep))
+                for dep in upstream
+            )
+        return after_partitioned[key]
+
+    first = [
+        key
+        for key, node in by_key.items()
+        if not node["isPartitioned"] and not downstream_of_partitioned(key)
+    ]
+    partitioned = [key for key, node in by_key.items() if node["isPartitioned"]]
+    rest = [
+        key for key, node in by_key.items() if not node["isPartitioned"] and downstream_of_partitioned(key)
+    ]
+    plan = [(first, False), (partitioned, True), (rest, False)]
+    return [([list(key) for key in keys], is_partitioned) for keys, is_partitioned in plan if keys]

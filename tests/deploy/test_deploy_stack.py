@@ -15,16 +15,8 @@ import psycopg
 import pytest
 from deploy_helpers import LOCATIONS, ROOT
 
-from devtools.stack_local import (
-    LocalStack,
-    Ports,
-    Proof,
-    StackError,
-    free_port,
-    free_ports,
-    launch_plan,
-    prove,
-)
+from devtools.asset_runs import launch_plan
+from devtools.stack_local import LocalStack, Ports, Proof, StackError, free_port, free_ports, prove
 from tests.process_tools import processes_mentioning, wait_until_gone
 
 MONTH = "2013-01-01"

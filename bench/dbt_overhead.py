@@ -1,0 +1,219 @@
+"""Marts figures, each a ratio against a baseline measured side by side in the same run (medians):
+
+1. every dbt model and test materialized through Dagster (dagster-dbt, in a warm process, as a run
+   worker executes its step) vs plain `dbt build` of the same selections, same database: the monthly
+   models for all of 2013, then the whole-table models;
+2. the same through a fresh process per run (`dagster asset materialize`, as a launched run starts)
+   vs the same plain `dbt build`s;
+3. `import marts.definitions` plus loading its lazy definitions vs `import dagster, dagster_dbt`.
+
+Run: `uv run python bench/dbt_overhead.py [--runs N]`. Starts its own embedded Postgres in a temporary
+folder and loads raw with the ingest source programs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import dagster as dg
+
+from devtools.embedded_postgres import embedded_postgres
+from marts.build import build_definitions
+from marts.project import PROJECT_DIR, flights_project
+from shared import postgres
+
+BIN = Path(sys.executable).parent
+RAW_TABLES = ("airlines", "airports", "planes", "weather", "flights")
+WHOLE_YEAR = {"min_date": "2013-01-01", "max_date": "2014-01-01"}
+MONTHLY_KEYS = "staging/stg_flights,marts/fct_flights"
+PARTITION_RANGE = "2013-01-01...2013-12-01"
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+IMPORT_PROBES = {
+    "marts": "import marts.definitions as m; m.defs()",
+    "baseline": "import dagster, dagster_dbt",
+}
+
+
+def seconds(action: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def alternate(cases: dict[str, Callable[[], float]], runs: int) -> dict[str, float]:
+    """Median of each case's figure; cases alternate run by run so load on the shared machine hits
+    all of them alike."""
+    values: dict[str, list[float]] = {name: [] for name in cases}
+    for index in range(runs):
+        for name in list(cases) if index % 2 == 0 else list(reversed(cases)):
+            values[name].append(cases[name]())
+    return {name: statistics.median(figures) for name, figures in values.items()}
+
+
+def timed(action: Callable[[], None]) -> Callable[[], float]:
+    return lambda: seconds(action)
+
+
+def run(command: list[str], env: dict[str, str], cwd: Path | None = None) -> None:
+    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+
+
+def report(title: str, measured: float, baseline: float, labels: tuple[str, str]) -> None:
+    figures = f"{labels[0]}: {measured:.2f} s   {labels[1]}: {baseline:.2f} s"
+    print(f"{title}\n  {figures}   ratio {measured / baseline:.2f}x")
+
+
+def import_seconds(probe: str, env: dict[str, str]) -> float:
+    code = f"import time; t = time.perf_counter(); {probe}; print(time.perf_counter() - t)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"import probe failed: {result.stderr[-3000:]}")
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def use_postgres_instance(home: Path, settings: dict[str, str]) -> None:
+    """Dagster's storage in Postgres, as in production (compose), on the same server: a database of
+    its own. SQLite storage would add its own per-event cost to the Dagster side."""
+    with postgres.connect(settings | {"dbname": "postgres"}, autocommit=True) as admin:
+        admin.execute("create database dagster")
+    url = f"postgresql+psycopg2://{settings['user']}@/dagster?host={settings['host']}&port={settings['port']}"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(f"storage:\n  postgres:\n    postgres_url: '{url}'\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-marts-") as scratch,
+        embedded_postgres(Path(scratch) / "pgdata") as settings,
+    ):
+        env = (
+            os.environ
+            | postgres.warehouse_env(settings)
+            | {"WAREHOUSE_PASSWORD": settings.get("password", "")}
+        )
+        env |= {
+            "DAGSTER_HOME": str(Path(scratch) / "dagster_home"),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        }
+        use_postgres_instance(Path(env["DAGSTER_HOME"]), settings)
+        os.environ.update(env)
+        print("loading raw with the ingest source programs ...", flush=True)
+        for table in RAW_TABLES:
+            run([sys.executable, "-m", "ingest_raw.sources", table], env)
+        print("preparing the dbt manifest (dagster-dbt project prepare-and-package) ...", flush=True)
+        run(
+            [
+                str(BIN / "dagster-dbt"),
+                "project",
+                "prepare-and-package",
+                "--file",
+                str(PROJECT_DIR.parent / "project.py"),
+            ],
+            env,
+        )
+
+        dbt = [
+            str(BIN / "dbt"),
+            "build",
+            "--project-dir",
+            str(PROJECT_DIR),
+            "--profiles-dir",
+            str(PROJECT_DIR),
+        ]
+        # Each selection keeps its own target folder, so plain dbt reuses its partial parse run after
+        # run (dagster-dbt copies the prepared one into a fresh target folder per invocation).
+        target = PROJECT_DIR / "target"
+        plain_monthly = [
+            *dbt,
+            "--select",
+            "tag:monthly",
+            "--vars",
+            json.dumps(WHOLE_YEAR),
+            "--target-path",
+            str(target / "bench-monthly"),
+        ]
+        plain_whole = [*dbt, "--exclude", "tag:monthly", "--target-path", str(target / "bench-whole")]
+        defs = build_definitions(flights_project)
+        monthly = [assets for assets in defs.assets if assets.partitions_def is not None]
+        whole = [assets for assets in defs.assets if assets.partitions_def is None]
+        whole_keys = ",".join(key.to_user_string() for assets in whole for key in assets.keys)
+        range_tags = {
+            "dagster/asset_partition_range_start": "2013-01-01",
+            "dagster/asset_partition_range_end": "2013-12-01",
+        }
+        instance = dg.DagsterInstance.get()
+        cli = [str(BIN / "dagster"), "asset", "materialize", "-m", "marts.definitions"]
+
+        def plain() -> None:
+            run(plain_monthly, env)
+            run(plain_whole, env)
+
+        def in_process() -> None:
+            for assets, tags in ((monthly, range_tags), (whole, {})):
+                with contextlib.redirect_stdout(io.StringIO()):  # dbt's own output, as a run captures it
+                    result = dg.materialize(
+                        assets, instance=instance, resources=defs.resources, tags=tags, run_config=QUIET
+                    )
+                if not result.success:
+                    raise SystemExit("a Dagster materialization failed")
+
+        def fresh_process() -> None:
+            run([*cli, "--select", MONTHLY_KEYS, "--partition-range", PARTITION_RANGE], env)
+            run([*cli, "--select", whole_keys], env)
+
+        print(
+            "warming up (creates every table, so all timed builds take the incremental path) ...", flush=True
+        )
+        run(dbt, env)
+        plain()
+        medians = alternate(
+            {"plain": timed(plain), "in_process": timed(in_process), "fresh_process": timed(fresh_process)},
+            args.runs,
+        )
+        probes = {
+            name: (lambda probe=probe: import_seconds(probe, env)) for name, probe in IMPORT_PROBES.items()
+        }
+        import_medians = alternate(probes, max(args.runs, 5))
+
+    print(f"\nmedians of {args.runs} runs each, alternated")
+    report(
+        "1. all dbt assets: Dagster (warm process) vs plain dbt build",
+        medians["in_process"],
+        medians["plain"],
+        ("dagster", "dbt"),
+    )
+    report(
+        "2. all dbt assets: Dagster (fresh process per run) vs plain dbt build",
+        medians["fresh_process"],
+        medians["plain"],
+        ("dagster", "dbt"),
+    )
+    report(
+        "3. import marts.definitions + load defs vs import dagster, dagster_dbt",
+        import_medians["marts"],
+        import_medians["baseline"],
+        ("marts", "baseline"),
+    )
+
+
+if __name__ == "__main__":
+    main()

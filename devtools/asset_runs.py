@@ -79,6 +79,36 @@ mutation Reload($location: String!) {
 """
 
 
+SENSORS_QUERY = """
+query Sensors($location: String!) {
+  repositoryOrError(
+    repositorySelector: {repositoryLocationName: $location, repositoryName: "__repository__"}
+  ) {
+    __typename
+    ... on Repository { sensors { id name sensorState { status } } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+STOP_SENSOR_MUTATION = """
+mutation Stop($id: String!) {
+  stopSensor(id: $id) { __typename ... on Error { message } }
+}
+"""
+
+RESET_SENSOR_MUTATION = """
+mutation Reset($selector: SensorSelector!) {
+  resetSensor(sensorSelector: $selector) { __typename ... on Error { message } }
+}
+"""
+
+
+RUN_IDS_QUERY = """
+{ runsOrError { __typename ... on Runs { results { runId } } ... on PythonError { message } } }
+"""
+
+
 class RunError(RuntimeError):
     pass
 
@@ -94,6 +124,42 @@ def asset_nodes(url: str, location: str) -> list[dict]:
 def reload_location(url: str, location: str) -> dict:
     """Reload a location; its workspace entry (locationOrLoadError shows a load error)."""
     return graphql(url, RELOAD_MUTATION, {"location": location}, timeout=120)["reloadRepositoryLocation"]
+
+
+def run_ids(url: str) -> set[str]:
+    """Every run the instance holds."""
+    runs = graphql(url, RUN_IDS_QUERY, timeout=30)["runsOrError"]
+    if runs["__typename"] != "Runs":
+        raise RunError(f"listing runs failed: {runs}")
+    return {run["runId"] for run in runs["results"]}
+
+
+def sensor_statuses(url: str, location: str) -> dict[str, str]:
+    repository = graphql(url, SENSORS_QUERY, {"location": location}, timeout=30)["repositoryOrError"]
+    if repository["__typename"] != "Repository":
+        raise RunError(f"{location}: {repository.get('message')}")
+    return {sensor["name"]: sensor["sensorState"]["status"] for sensor in repository["sensors"]}
+
+
+def stop_running_sensors(url: str, location: str) -> list[str]:
+    """Stop every running sensor of `location` (automation included); the names stopped."""
+    repository = graphql(url, SENSORS_QUERY, {"location": location}, timeout=30)["repositoryOrError"]
+    if repository["__typename"] != "Repository":
+        raise RunError(f"{location}: {repository.get('message')}")
+    running = [sensor for sensor in repository["sensors"] if sensor["sensorState"]["status"] == "RUNNING"]
+    for sensor in running:
+        result = graphql(url, STOP_SENSOR_MUTATION, {"id": sensor["id"]}, timeout=30)["stopSensor"]
+        if result["__typename"] != "StopSensorMutationResult":
+            raise RunError(f"stopping sensor {sensor['name']} of {location} failed: {result}")
+    return [sensor["name"] for sensor in running]
+
+
+def reset_sensor(url: str, location: str, name: str) -> None:
+    """Give a sensor back the status its code declares (e.g. a default-running automation sensor)."""
+    selector = {"repositoryLocationName": location, "repositoryName": REPOSITORY, "sensorName": name}
+    result = graphql(url, RESET_SENSOR_MUTATION, {"selector": selector}, timeout=30)["resetSensor"]
+    if result["__typename"] != "Sensor":
+        raise RunError(f"resetting sensor {name} of {location} failed: {result}")
 
 
 def launch(url: str, location: str, asset_paths: list[list[str]], partition: str | None) -> str:

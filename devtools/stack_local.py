@@ -509,10 +509,18 @@ class Proof:
     runs: list[RunResult]
     owners: dict[str, str]
     marts_rows: dict[str, int]
+    paused_sensors: dict[str, list[str]]  # location -> sensors stopped for the proof
 
 
 def prove(stack: LocalStack, month: str = DEFAULT_MONTH) -> Proof:
-    """Ingest every source, then every mart (the month's partition), and check who wrote what."""
+    """Ingest every source, then every mart (the month's partition), and check who wrote what.
+
+    The proof launches every run itself, so the running sensors (marts' automation) are stopped
+    first: they would launch the same models at the same time. `resume_sensors` restarts them."""
+    paused = {
+        location.name: asset_runs.stop_running_sensors(stack.url, location.name)
+        for location in stack.locations
+    }
     runs = []
     for location in stack.locations:  # ports order: ingest_raw (4000) before marts (4001)
         stack.say(f"[stack-local] materializing {location.name} (partition {month})")
@@ -540,7 +548,13 @@ def prove(stack: LocalStack, month: str = DEFAULT_MONTH) -> Proof:
     problems += [f"marts.{table} is empty" for table, rows in marts_rows.items() if rows == 0]
     if problems:
         raise StackError("; ".join(problems))
-    return Proof(runs=runs, owners=owners, marts_rows=marts_rows)
+    return Proof(runs=runs, owners=owners, marts_rows=marts_rows, paused_sensors=paused)
+
+
+def resume_sensors(stack: LocalStack, proof: Proof) -> None:
+    for location, names in proof.paused_sensors.items():
+        for name in names:
+            asset_runs.reset_sensor(stack.url, location, name)
 
 
 @contextlib.contextmanager
@@ -589,11 +603,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"marts.{table}: {rows} rows")
             print("owners: " + ", ".join(sorted(set(proof.owners.values()))) + " (raw, staging/marts)")
             if args.serve:
+                resume_sensors(stack, proof)
                 print(f"stack up: {stack.url} (Ctrl-C to stop)")
                 with contextlib.suppress(KeyboardInterrupt):
                     while all(server.running() for server in stack.servers.values()):
                         time.sleep(1)
-    except (StackError, subprocess.TimeoutExpired) as error:
+    except (StackError, asset_runs.RunError, subprocess.TimeoutExpired) as error:
         print(f"stack-local: {error}", file=sys.stderr)
         return 1
     print("stack-local: all processes stopped")

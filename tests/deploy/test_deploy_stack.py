@@ -15,8 +15,18 @@ import psycopg
 import pytest
 from deploy_helpers import LOCATIONS, ROOT
 
+from devtools import asset_runs
 from devtools.asset_runs import launch_plan
-from devtools.stack_local import LocalStack, Ports, Proof, StackError, free_port, free_ports, prove
+from devtools.stack_local import (
+    LocalStack,
+    Ports,
+    Proof,
+    StackError,
+    free_port,
+    free_ports,
+    prove,
+    resume_sensors,
+)
 from tests.process_tools import processes_mentioning, wait_until_gone
 
 MONTH = "2013-01-01"
@@ -74,6 +84,14 @@ def test_sources_then_marts_succeed_with_rows(proof):
     assert [run.status for run in proof.runs] == ["SUCCESS"] * len(proof.runs)
     assert {run.location for run in proof.runs} == {location.name for location in LOCATIONS}
     assert proof.marts_rows and all(rows > 0 for rows in proof.marts_rows.values()), proof.marts_rows
+
+
+def test_only_the_proofs_runs_ran_with_automation_paused(stack, proof):
+    assert proof.paused_sensors["marts"], "marts' automation sensor runs by default"
+    assert asset_runs.sensor_statuses(stack.url, "marts") == dict.fromkeys(
+        proof.paused_sensors["marts"], "STOPPED"
+    )
+    assert asset_runs.run_ids(stack.url) == {run.run_id for run in proof.runs}
 
 
 def test_each_location_wrote_as_its_own_role(stack, proof):
@@ -153,6 +171,13 @@ def test_a_broken_location_shows_its_error_and_the_rest_keeps_working(stack, pro
     finally:
         entry = stack.restart_code_server("marts")
     assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation"
+
+
+def test_paused_sensors_resume_as_their_code_declares(stack, proof):
+    resume_sensors(stack, proof)
+    assert asset_runs.sensor_statuses(stack.url, "marts") == dict.fromkeys(
+        proof.paused_sensors["marts"], "RUNNING"
+    )
 
 
 def test_launch_plan_orders_partitioned_between_their_upstream_and_downstream():

@@ -7,7 +7,7 @@ side in this one process:
 - loaded: the whole stack (Postgres initialised, code servers healthy, webserver and daemon, every
   location LOADED over GraphQL) vs the baseline, the same code servers started alone until their
   image's health check passes;
-- flights month: launch through GraphQL (queued, dequeued by the daemon, run in the ingest code
+- flights month (running sensors paused, so nothing else runs meanwhile): launch through GraphQL (queued, dequeued by the daemon, run in the ingest code
   server) until SUCCESS vs the baseline, the same source program run standalone
   (`python -m ingest_raw.sources flights --partition MONTH`) with the same role and environment.
 Medians over the rounds; ratios printed, nothing asserted.
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from devtools import process_group
+from devtools import asset_runs, process_group
 from devtools.locations import discover
 from devtools.stack_local import DEFAULT_MONTH, LocalStack, free_ports
 from shared.settings import workspace_root
@@ -75,6 +75,9 @@ def main() -> None:
             workdir = Path(folder) / f"round-{round_number}"
             with LocalStack(workdir, free_ports(locations), **quiet) as stack:
                 loaded.append(stack.timings.start_to_loaded_seconds)
+                # marts' automation would rebuild on the new month while the baseline runs: paused.
+                for location in locations:
+                    asset_runs.stop_running_sensors(stack.url, location.name)
                 run = stack.materialize("ingest_raw", [["raw", "flights"]], partition=args.month)
                 month.append(run.launch_to_end_seconds)
                 month_base.append(standalone_month(stack, args.month))

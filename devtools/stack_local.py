@@ -11,8 +11,10 @@ What the images and compose do, without a Docker engine:
 - each code server started with its image's CMD, the webserver and the daemon with workspace.yaml
   (hosts pointed at 127.0.0.1) and the repository's dagster.yaml.
 Then every location's assets are launched through the webserver's GraphQL API (ingest first, then
-marts) and the stack checks that the runs succeed, the marts have rows and each schema's tables belong
-to the role of the location that wrote them. Everything is stopped on exit, and checked gone.
+marts; queued, dequeued by the daemon, run inside the code servers) with the running sensors paused
+so that marts' automation does not launch the same models at the same time, and the stack checks
+that the runs succeed, the marts have rows and each schema's tables belong to the role of the location
+that wrote them. Everything is stopped on exit, and checked gone.
 """
 
 from __future__ import annotations

@@ -1,11 +1,14 @@
 """Materialization metadata read from the warehouse: row counts of tables, previews of marts."""
 
+from __future__ import annotations
+
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import psycopg
-from psycopg import sql
+
+if TYPE_CHECKING:
+    import psycopg
 
 PREVIEW_ROWS = 5
 #: Schema of the models that get a preview of their first rows, for a person looking at the UI.
@@ -23,6 +26,8 @@ def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
 
 def table_metadata(conn: psycopg.Connection, schema: str, name: str) -> dict[str, Any]:
     """Row count for a table (never for a view: counting runs its query), plus a preview in marts."""
+    from psycopg import sql  # at run time only: loading the definitions needs no database driver
+
     kind = conn.execute(
         "select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace"
         " where n.nspname = %s and c.relname = %s",

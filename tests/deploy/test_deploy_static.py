@@ -8,6 +8,7 @@ import re
 import subprocess
 
 import pytest
+import yaml
 from deploy_helpers import (
     LOCATIONS,
     PLATFORM_IMAGE,
@@ -300,3 +301,18 @@ def test_marts_image_prepares_the_dbt_manifest_at_build_time():
     (prepare,) = [run.shell for run in builder.run_commands() if "prepare-and-package" in run.shell]
     assert prepare.endswith("--file /opt/venv/lib/python3.11/site-packages/marts/project.py")
     assert (ROOT / "src/marts/marts/project.py").is_file()
+
+
+def test_ci_workflow_tests_pull_requests_and_bakes_main():
+    workflow = yaml.safe_load((ROOT / ".github/workflows/ci.yml").read_text())
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as a boolean
+    assert "pull_request" in triggers and triggers["push"]["branches"] == ["main"]
+    test_steps = [step.get("run") for step in workflow["jobs"]["test"]["steps"]]
+    assert "uv sync --frozen" in test_steps and "uv run pytest" in test_steps
+    release = workflow["jobs"]["release"]
+    assert "refs/heads/main" in release["if"] and release["needs"] == "test"
+    (bake_step,) = [
+        step for step in release["steps"] if step.get("uses", "").startswith("docker/bake-action")
+    ]
+    assert bake_step["env"]["REVISION"] == "${{ github.sha }}"  # the tag's commit part (docker-bake.hcl)
+    assert bake_step["with"]["push"] is True

@@ -7,9 +7,10 @@ side in this one process:
 - loaded: the whole stack (Postgres initialised, code servers healthy, webserver and daemon, every
   location LOADED over GraphQL) vs the baseline, the same code servers started alone until their
   image's health check passes;
-- flights month (running sensors paused, so nothing else runs meanwhile): launch through GraphQL (queued, dequeued by the daemon, run in the ingest code
-  server) until SUCCESS vs the baseline, the same source program run standalone
-  (`python -m ingest_raw.sources flights --partition MONTH`) with the same role and environment.
+- flights month (running sensors paused, so nothing else runs meanwhile): launch through GraphQL
+  (queued, dequeued by the daemon, run in the ingest code server) until SUCCESS vs the baseline, the
+  same source program run standalone (`python -m ingest_raw.sources flights --partition MONTH`)
+  with the same role and environment.
 Medians over the rounds; ratios printed, nothing asserted.
 """
 

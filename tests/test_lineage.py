@@ -141,3 +141,19 @@ def test_automation_follows_raw_once_and_month_by_month(workspace, locations):
             "a dimension update rebuilds what reads it, not the twelve months of fct_flights"
         )
         daemon.settle()
+
+
+def test_raw_loaded_before_automation_started_is_built_on_the_next_tick(workspace, locations):
+    with dg.instance_for_test() as instance:
+        _report(instance, {dg.AssetKey(["raw", table]): {None} for table in WHOLE_RAW_TABLES})
+        _report(instance, {dg.AssetKey(["raw", "flights"]): set(MONTHS)})
+        daemon = Daemon(workspace, instance, _defined(locations[1]))
+        assert daemon.tick() == {}, "the first evaluation only takes stock"
+        assert "dim_carriers" in daemon.tick()
+        assert daemon.tick() == {"fct_flights": 12}
+        assert set(daemon.tick()) == {
+            "carrier_monthly_performance",
+            "route_performance",
+            "departure_delay_by_weather",
+        }
+        daemon.settle()

@@ -21,8 +21,10 @@ def follow_inputs(
     updated = condition.any_deps_updated()
     if ignored:
         updated = updated.ignore(dg.AssetSelection.assets(*ignored))
-    # `missing` also builds what an input already loaded before this condition was first evaluated.
-    trigger = condition.missing() | updated
+    # Also build what is missing although its inputs were loaded before this condition first ran;
+    # once a build failed, wait for an input to change rather than retry on every tick.
+    never_built = (condition.missing() & ~condition.execution_failed()).with_label("missing, not failed")
+    trigger = never_built | updated
     if daily_backstop:
         trigger = trigger | condition.cron_tick_passed(DAILY_BACKSTOP_CRON)
     label = "follow_inputs" + (" or daily backstop" if daily_backstop else "")

@@ -152,6 +152,7 @@ class LocalStack:
         self.servers: dict[str, process_group.Server] = {}
         self.settings: dict[str, str] = {}  # superuser libpq settings of the warehouse database
         self.env_files: dict[str, dict[str, str]] = {}
+        self.built_at = 0.0  # wall clock when the environments started building
         self._exit = contextlib.ExitStack()
         self._passwords = {name: secrets.token_urlsafe(16) for name in ("postgres", "dagster", "roles")}
 
@@ -193,6 +194,7 @@ class LocalStack:
     def _start(self) -> None:
         self._check_ports_free()
         if not self.prebuilt:
+            self.built_at = time.time()
             self.timings.environments = self.build_environments()
         started = time.monotonic()
         self.settings = self._exit.enter_context(embedded_postgres(self.workdir / "pgdata"))

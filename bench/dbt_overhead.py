@@ -94,7 +94,8 @@ def use_postgres_instance(home: Path, settings: dict[str, str]) -> None:
         admin.execute("create database dagster")
     url = f"postgresql+psycopg2://{settings['user']}@/dagster?host={settings['host']}&port={settings['port']}"
     home.mkdir()
-    (home / "dagster.yaml").write_text(f"storage:\n  postgres:\n    postgres_url: '{url}'\n")
+    config = f"storage:\n  postgres:\n    postgres_url: '{url}'\ntelemetry:\n  enabled: false\n"
+    (home / "dagster.yaml").write_text(config)
 
 
 def build_figures(runs: int) -> dict[str, float]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 
@@ -32,8 +31,3 @@ def fresh_warehouse(warehouse) -> Iterator[dict[str, str]]:
     yield settings
     with postgres.connect(warehouse, autocommit=True) as admin:
         admin.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
-
-
-def child_env(settings: dict[str, str], **extra: str) -> dict[str, str]:
-    """The environment a subprocess gets: ours, plus the warehouse handed over as WAREHOUSE_*."""
-    return os.environ | postgres.warehouse_env(settings) | extra

@@ -12,12 +12,6 @@ from marts.project import PROJECT_DIR, flights_project
 
 PROJECT_FILE = PROJECT_DIR.parent / "project.py"
 PREPARE_TIMEOUT_SECONDS = 180
-#: dbt renders profiles.yml when it parses; parsing never connects, so placeholders do.
-PARSE_ONLY_ENV = {
-    "WAREHOUSE_HOST": "parse-only",
-    "WAREHOUSE_USER": "parse-only",
-    "WAREHOUSE_DB": "parse-only",
-}
 
 
 def _newest_source_mtime() -> float:
@@ -35,7 +29,7 @@ def prepare_manifest() -> Path:
     command = [str(Path(sys.executable).with_name("dagster-dbt")), "project", "prepare-and-package"]
     result = subprocess.run(
         [*command, "--file", str(PROJECT_FILE)],
-        env=os.environ | PARSE_ONLY_ENV,
+        env={key: value for key, value in os.environ.items() if not key.startswith("WAREHOUSE_")},
         capture_output=True,
         text=True,
         timeout=PREPARE_TIMEOUT_SECONDS,

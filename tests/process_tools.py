@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 
 import psutil
+
+from shared import postgres
+
+
+def child_env(settings: dict[str, str], **extra: str) -> dict[str, str]:
+    """The environment a subprocess gets: ours, plus the warehouse handed over as WAREHOUSE_*."""
+    return os.environ | postgres.warehouse_env(settings) | extra
 
 
 def free_port() -> int:

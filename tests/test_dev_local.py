@@ -29,6 +29,14 @@ def _start(home: Path, *args: str) -> subprocess.Popen:
         return subprocess.Popen([DEV_LOCAL, *args], env=_env(home), stdout=log, stderr=subprocess.STDOUT)
 
 
+def _wait_loaded(port: int, home: Path) -> dict[str, dict]:
+    try:
+        return wait_until_loaded(f"http://127.0.0.1:{port}", timeout=300)
+    except TimeoutError as error:
+        log = (home.parent / "dev-local.log").read_text()[-4000:]
+        raise AssertionError(f"{error}\n--- dev-local log (tail) ---\n{log}") from error
+
+
 def _interrupt(process: subprocess.Popen, home: Path) -> str:
     process.send_signal(signal.SIGINT)
     process.wait(timeout=60)
@@ -45,7 +53,7 @@ def test_dev_local_serves_selected_locations_and_stops_cleanly(tmp_path, args, e
     port = free_port()
     process = _start(home, *args, "--port", str(port))
     try:
-        states = wait_until_loaded(f"http://127.0.0.1:{port}", timeout=180)
+        states = _wait_loaded(port, home)
         assert set(states) == expected
         assert all(state["error"] is None for state in states.values()), states
         assert processes_mentioning(str(home / "pgdata")), "the embedded Postgres should be running"
@@ -62,7 +70,7 @@ def test_dev_local_restarts_on_data_left_by_a_killed_run(tmp_path):
     home = tmp_path / "home"
     port = free_port()
     first = _start(home, "--only", "ingest", "--port", str(port))
-    wait_until_loaded(f"http://127.0.0.1:{port}", timeout=180)
+    _wait_loaded(port, home)
     first.kill()
     first.wait(timeout=30)
     # dagster dev dies with its parent; the embedded Postgres outlives it, for the next start to reuse.
@@ -71,7 +79,7 @@ def test_dev_local_restarts_on_data_left_by_a_killed_run(tmp_path):
     assert processes_mentioning(str(home / "pgdata"))
     second = _start(home, "--only", "ingest", "--port", str(port))
     try:
-        states = wait_until_loaded(f"http://127.0.0.1:{port}", timeout=180)
+        states = _wait_loaded(port, home)
         assert states["ingest_raw"]["error"] is None
     finally:
         output = _interrupt(second, home)

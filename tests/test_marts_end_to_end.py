@@ -19,12 +19,12 @@ from types import SimpleNamespace
 
 import dagster as dg
 import pytest
-from conftest import child_env
 from dagster_dbt import DbtProject
 from marts_harness import prepare_manifest
 from psycopg import sql
 
 from shared import postgres
+from tests.process_tools import child_env
 
 RAW_TABLES = ("airlines", "airports", "planes", "weather", "flights")
 LOAD_TIMEOUT_SECONDS = 300

@@ -1,7 +1,7 @@
 import pytest
-from shared.resources import PostgresWarehouse
 
 from shared import postgres
+from shared.resources import PostgresWarehouse
 
 
 def test_missing_settings_are_named():

@@ -7,20 +7,8 @@ from marts.assets import build_dbt_assets
 from marts.dbt_cli import dbt_cli
 from shared.resources import PostgresWarehouse
 
-PREPARE_COMMAND = "dagster-dbt project prepare-and-package --file src/marts/marts/project.py"
-
-
-class ManifestNotPrepared(RuntimeError):
-    pass
-
 
 def build_definitions(project: DbtProject) -> dg.Definitions:
-    if not project.manifest_path.is_file():
-        raise ManifestNotPrepared(
-            f"dbt manifest not found at {project.manifest_path}: prepare it ahead with"
-            f" `{PREPARE_COMMAND}` (WAREHOUSE_* set), or load the location under `dagster dev`,"
-            " which prepares it on load"
-        )
     return dg.Definitions(
         assets=build_dbt_assets(project),
         sensors=[

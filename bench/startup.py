@@ -21,10 +21,10 @@ from pathlib import Path
 from devtools.dev_local import workspace_file, write_instance_config
 from devtools.embedded_postgres import embedded_postgres
 from devtools.locations import discover, select
+from devtools.ports import free_port
 from devtools.webserver import wait_until_loaded
 from shared import postgres
 from shared.settings import LOCAL_HOME_ENV, workspace_root
-from tests.process_tools import free_port
 
 BIN = Path(sys.executable).parent
 

@@ -13,7 +13,6 @@ import ctypes
 import fcntl
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ import yaml
 
 from devtools.embedded_postgres import EmbeddedPostgresError, embedded_postgres
 from devtools.locations import Location, UnknownLocation, discover, select
+from devtools.ports import PortInUse, ensure_free
 from shared import postgres
 from shared.settings import embedded_pgdata, local_home, workspace_root
 
@@ -49,18 +49,6 @@ def workspace_file(home: Path, locations: list[Location], all_locations: list[Lo
 
 def write_instance_config(home: Path) -> None:
     (home / "dagster.yaml").write_text(yaml.safe_dump(INSTANCE_CONFIG, sort_keys=False))
-
-
-def ensure_port_free(port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        # As the webserver binds: a socket of a just-stopped server (TIME_WAIT) does not count.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError as error:
-            raise DevLocalError(
-                f"port {port} is already in use (another dagster dev?): stop it or pass --port"
-            ) from error
 
 
 @contextlib.contextmanager
@@ -140,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     all_locations = discover(root)
     try:
         locations = select(all_locations, args.only)
-        ensure_port_free(args.port)
+        ensure_free(args.port, "the Dagster UI")
         home = local_home(root)
         home.mkdir(parents=True, exist_ok=True)
         with single_instance(home), warehouse(home) as warehouse_env:
@@ -151,6 +139,8 @@ def main(argv: list[str] | None = None) -> None:
             code = run_dagster_dev(workspace, args.port, env)
     except UnknownLocation as error:
         parser.error(str(error))
+    except PortInUse as error:
+        sys.exit(f"dev-local: {error}: stop what holds it or pass --port")
     except (DevLocalError, EmbeddedPostgresError) as error:
         sys.exit(f"dev-local: {error}")
     sys.exit(code if code > 0 else 0)

@@ -25,7 +25,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ import yaml
 from devtools import asset_runs, dockerfiles, process_group
 from devtools.embedded_postgres import DATABASE, embedded_postgres, psql_path
 from devtools.locations import Location, discover
+from devtools.ports import PortInUse, ensure_free, free_port, wait_for_listener
 from devtools.webserver import location_states
 from shared import postgres
 from shared.settings import workspace_root
@@ -75,22 +75,6 @@ class Timings:
     environments: dict[str, float] = field(default_factory=dict)
     postgres_seconds: float = 0.0
     start_to_loaded_seconds: float = 0.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-            return
-        if time.monotonic() > deadline:
-            raise StackError(f"nothing listens on port {port} after {timeout:.0f} s")
-        time.sleep(0.2)
 
 
 def default_ports(locations: Iterable[Location]) -> Ports:
@@ -214,11 +198,10 @@ class LocalStack:
 
     def _check_ports_free(self) -> None:
         for name, port in [("webserver", self.ports.webserver), *self.ports.locations.items()]:
-            with socket.socket() as probe:
-                try:
-                    probe.bind(("127.0.0.1", port))
-                except OSError as error:
-                    raise StackError(f"port {port} for {name} is in use ({error.strerror})") from None
+            try:
+                ensure_free(port, name)
+            except PortInUse as error:
+                raise StackError(str(error)) from None
 
     # ---- environments, as the images build them ---------------------------------------------
 
@@ -420,7 +403,7 @@ class LocalStack:
         location = next(location for location in self.locations if location.name == location_name)
         process_group.stop(self.servers.pop(location_name))
         self.start_code_server(location, extra_env)
-        wait_for_port(self.ports.locations[location_name], timeout=60)
+        wait_for_listener(self.ports.locations[location_name], timeout=60)
         return self.reload(location_name)
 
     def log_tails(self) -> str:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from psycopg import sql
 
 from devtools.embedded_postgres import embedded_postgres
-from shared import postgres
+from tests.warehouse_tools import scratch_database
 
 
 @pytest.fixture(scope="session")
@@ -22,12 +20,5 @@ def warehouse(tmp_path_factory) -> Iterator[dict[str, str]]:
 @pytest.fixture
 def fresh_warehouse(warehouse) -> Iterator[dict[str, str]]:
     """A database of its own for one test, on the suite's server, with the warehouse schemas."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    with postgres.connect(warehouse, autocommit=True) as admin:
-        admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    settings = warehouse | {"dbname": name}
-    with postgres.connect(settings) as conn:
-        postgres.create_schemas(conn)
-    yield settings
-    with postgres.connect(warehouse, autocommit=True) as admin:
-        admin.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
+    with scratch_database(warehouse) as settings:
+        yield settings

@@ -1,25 +1,10 @@
-"""Helpers for tests that start real processes: free ports and orphan detection."""
+"""Helpers for tests that start real processes: find the ones left behind."""
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 
 import psutil
-
-from shared import postgres
-
-
-def child_env(settings: dict[str, str], **extra: str) -> dict[str, str]:
-    """The environment a subprocess gets: ours, plus the warehouse handed over as WAREHOUSE_*."""
-    return os.environ | postgres.warehouse_env(settings) | extra
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def processes_mentioning(text: str) -> list[psutil.Process]:

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from devtools.ports import free_port
 from devtools.webserver import wait_until_loaded
 from shared.postgres import WAREHOUSE_ENV
 from shared.settings import LOCAL_HOME_ENV
-from tests.process_tools import free_port, processes_mentioning, wait_until_gone
+from tests.process_tools import processes_mentioning, wait_until_gone
 
 DEV_LOCAL = str(Path(sys.executable).with_name("dev-local"))
 
@@ -107,5 +108,5 @@ def test_busy_port_is_a_clear_error(tmp_path):
             [DEV_LOCAL, "--port", str(port)], env=_env(tmp_path), capture_output=True, text=True, timeout=60
         )
     assert result.returncode == 1
-    assert f"port {port} is already in use" in result.stderr
+    assert f"dev-local: port {port} for the Dagster UI is in use" in result.stderr
     assert "Traceback" not in result.stderr

@@ -11,7 +11,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import uuid
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -21,10 +20,9 @@ import dagster as dg
 import pytest
 from dagster_dbt import DbtProject
 from marts_harness import prepare_manifest
-from psycopg import sql
 
 from shared import postgres
-from tests.process_tools import child_env
+from tests.warehouse_tools import child_env, scratch_database
 
 RAW_TABLES = ("airlines", "airports", "planes", "weather", "flights")
 LOAD_TIMEOUT_SECONDS = 300
@@ -71,16 +69,9 @@ def _materialize_everything(defs: dg.Definitions, instance: dg.DagsterInstance) 
 def built(warehouse, tmp_path_factory):
     """A database of our own with raw loaded, every model built once (all months in one run)."""
     prepare_manifest()
-    name = f"marts_{uuid.uuid4().hex[:10]}"
-    with postgres.connect(warehouse, autocommit=True) as admin:
-        admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    settings = warehouse | {"dbname": name}
-    with postgres.connect(settings) as conn:
-        postgres.create_schemas(conn)
-    for table in RAW_TABLES:
-        _load_raw(settings, table)
-
-    with pytest.MonkeyPatch.context() as patch:
+    with scratch_database(warehouse, prefix="marts") as settings, pytest.MonkeyPatch.context() as patch:
+        for table in RAW_TABLES:
+            _load_raw(settings, table)
         for key, var in postgres.WAREHOUSE_ENV.items():
             patch.setenv(var, settings.get(key, ""))
         from marts.definitions import defs as load_definitions
@@ -89,8 +80,6 @@ def built(warehouse, tmp_path_factory):
         with dg.instance_for_test(temp_dir=str(tmp_path_factory.mktemp("dagster_home"))) as instance:
             results = _materialize_everything(defs, instance)
             yield SimpleNamespace(settings=settings, defs=defs, instance=instance, results=results)
-    with postgres.connect(warehouse, autocommit=True) as admin:
-        admin.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
 
 
 def _query(settings: dict[str, str], query: str, *params) -> list[tuple]:

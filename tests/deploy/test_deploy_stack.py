@@ -17,12 +17,12 @@ from deploy_helpers import LOCATIONS, ROOT
 
 from devtools import asset_runs
 from devtools.asset_runs import launch_plan
+from devtools.ports import free_port
 from devtools.stack_local import (
     LocalStack,
     Ports,
     Proof,
     StackError,
-    free_port,
     free_ports,
     prove,
     resume_sensors,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -45,14 +46,34 @@ def _devtools_path() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
-def check(locations: list[Location], max_import_ratio: float | None) -> tuple[list[str], int]:
+def _measure(locations: list[Location], runs: int) -> tuple[float, dict[str, dict]]:
+    """Baseline and location reports, alternating round by round; seconds are medians over `runs`."""
+    baselines, rounds = [], {location.name: [] for location in locations}
+    for _ in range(runs):
+        baselines.append(_run_child("--baseline", [_devtools_path()])["import_seconds"])
+        for location in locations:
+            rounds[location.name].append(_run_child(location.module, [location.member_dir, _devtools_path()]))
+    reports = {}
+    for name, reports_of_location in rounds.items():
+        failed = [report for report in reports_of_location if "error" in report]
+        if failed:
+            reports[name] = failed[0]
+            continue
+        reports[name] = reports_of_location[0] | {
+            key: statistics.median(report[key] for report in reports_of_location)
+            for key in ("import_seconds", "load_seconds")
+        }
+    return statistics.median(baselines), reports
+
+
+def check(locations: list[Location], max_import_ratio: float | None, runs: int = 1) -> tuple[list[str], int]:
     """Report lines and the number of failures."""
-    baseline = _run_child("--baseline", [_devtools_path()])["import_seconds"]
+    baseline, reports = _measure(locations, runs)
     header = f"{'location':<14}" + "".join(f"{name:>10}" for name in COUNTS)
     lines = [header + f"{'import s':>10}{'load s':>9}{'x dagster':>11}"]
     failures = 0
     for location in locations:
-        report = _run_child(location.module, [location.member_dir, _devtools_path()])
+        report = reports[location.name]
         if "error" in report:
             failures += 1
             lines.append(f"{location.name:<14}FAILED  {report['error']}  ({report['where']})")
@@ -66,7 +87,8 @@ def check(locations: list[Location], max_import_ratio: float | None) -> tuple[li
             failures += 1
             row += f"  FAILED: import over {max_import_ratio:.2f}x import dagster"
         lines.append(row)
-    lines.append(f"baseline: import dagster {baseline:.2f} s (same run)")
+    medians = f", medians of {runs} alternating runs" if runs > 1 else ""
+    lines.append(f"baseline: import dagster {baseline:.2f} s (same run{medians})")
     return lines, failures
 
 
@@ -79,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         metavar="RATIO",
         help="fail a location whose definitions import takes longer than RATIO x `import dagster`",
     )
+    parser.add_argument("--runs", type=int, default=1, help="measure N times, report medians (default 1)")
     args = parser.parse_args(argv)
     root = workspace_root()
     try:
@@ -87,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(error))
     if not locations:
         parser.error(f"no code location found under {root / 'src'}")
-    lines, failures = check(locations, args.max_import_ratio)
+    lines, failures = check(locations, args.max_import_ratio, max(args.runs, 1))
     print("\n".join(lines))
     if failures:
         print(f"check-defs: {failures} location(s) failed", file=sys.stderr)

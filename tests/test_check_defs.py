@@ -67,9 +67,10 @@ def test_broken_location_is_named_and_the_healthy_one_still_reported(tmp_path):
 
 def test_only_limits_the_check_and_ratio_gate_fails(tmp_path):
     root = _workspace(tmp_path)
-    only = _check_defs(root, "--only", "healthy")
+    only = _check_defs(root, "--only", "healthy", "--runs", "2")
     assert only.returncode == 0, only.stdout + only.stderr
     assert "broken" not in only.stdout
+    assert "medians of 2 alternating runs" in only.stdout
     gated = _check_defs(root, "--only", "heal", "--max-import-ratio", "0.01")
     assert gated.returncode == 1
     assert "FAILED: import over 0.01x import dagster" in gated.stdout

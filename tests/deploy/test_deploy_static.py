@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -63,16 +64,19 @@ def test_there_is_one_dockerfile_per_location_and_one_for_the_platform():
     assert set(DOCKERFILES) == expected
 
 
-def test_compose_config_is_valid(tmp_path):
-    compose_file = compose_project(tmp_path / "project")
+def _compose_config(tmp_path: Path, compose_file: Path) -> subprocess.CompletedProcess:
     command = compose_command(tmp_path / "docker-config")
-    done = subprocess.run(
+    return subprocess.run(
         [*command, "-f", str(compose_file), "config", "--quiet"],
         env=os.environ | {"DOCKER_CONFIG": str(tmp_path / "docker-config")},
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_compose_config_is_valid(tmp_path):
+    done = _compose_config(tmp_path, compose_project(tmp_path / "project"))
     assert done.returncode == 0, done.stderr
 
 
@@ -80,14 +84,7 @@ def test_compose_config_rejects_a_missing_env_file(tmp_path):
     """The env files are the user's to create: Compose must say which one is missing."""
     compose_file = compose_project(tmp_path / "project")
     (compose_file.parent / "environments" / "marts.env").unlink()
-    command = compose_command(tmp_path / "docker-config")
-    done = subprocess.run(
-        [*command, "-f", str(compose_file), "config", "--quiet"],
-        env=os.environ | {"DOCKER_CONFIG": str(tmp_path / "docker-config")},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _compose_config(tmp_path, compose_file)
     assert done.returncode != 0
     assert "marts.env" in done.stderr
 

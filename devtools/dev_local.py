@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from shared.settings import embedded_pgdata, local_home, workspace_root
 DEFAULT_PORT = 3001
 SHUTDOWN_GRACE_SECONDS = 30
 PR_SET_PDEATHSIG = 1
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 INSTANCE_CONFIG = {
     "telemetry": {"enabled": False},
     "concurrency": {"runs": {"max_concurrent_runs": 4}, "pools": {"default_limit": 2}},
@@ -84,36 +86,52 @@ def warehouse(home: Path) -> Iterator[dict[str, str]]:
 
 
 def run_dagster_dev(workspace: Path, port: int, env: dict[str, str]) -> int:
-    """Run `dagster dev` in its own process group; forward Ctrl-C/TERM; make sure the group is gone."""
+    """Run `dagster dev` in a session of its own until it exits or we are told to stop.
+
+    One Ctrl-C reaches dev-local more than once (the terminal and `uv run` both pass it on): the first
+    asks dagster dev to shut down, repeats are ignored, and whatever still runs after the grace period
+    is killed, so dev-local never hangs on a stuck shutdown."""
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)]
-    process = subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=_die_with_parent)
-
-    def forward(signum, _frame):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGINT)
-
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    process = subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=_prepare_child)
+    stop_requested = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop_requested.set()) for sig in STOP_SIGNALS}
     try:
-        return process.wait()
+        while process.poll() is None and not stop_requested.wait(0.2):
+            pass
+        if stop_requested.is_set():
+            print("dev-local: stopping dagster dev", flush=True)
+            _stop(process)
+            return 0
+        return process.returncode
     finally:
+        _kill_group(process)  # nothing of the session may outlive dev-local
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        _stop_group(process)
 
 
-def _die_with_parent() -> None:
-    """Linux: if dev-local itself is killed (kill -9), dagster dev gets SIGTERM instead of lingering."""
+def _prepare_child() -> None:
+    """In dagster dev, before exec: take Ctrl-C even if we were started with SIGINT ignored (`cmd &`
+    in a script), and (Linux) get SIGTERM if dev-local itself is killed instead of lingering."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     if sys.platform == "linux":
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _stop_group(process: subprocess.Popen) -> None:
+def _stop(process: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGINT)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(SHUTDOWN_GRACE_SECONDS)
+        process.send_signal(signal.SIGINT)
+    try:
+        process.wait(SHUTDOWN_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        print(f"dev-local: dagster dev still up after {SHUTDOWN_GRACE_SECONDS} s: killing it", flush=True)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(5)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -24,10 +24,22 @@ def _env(home: Path) -> dict[str, str]:
     return env | {LOCAL_HOME_ENV: str(home)}
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _start(home: Path, *args: str) -> subprocess.Popen:
+    """Started as `dev-local &` from a script starts it: SIGINT ignored, inherited by what it runs."""
     home.mkdir(parents=True, exist_ok=True)
     with open(home.parent / "dev-local.log", "a") as log:
-        return subprocess.Popen([DEV_LOCAL, *args], env=_env(home), stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [DEV_LOCAL, *args],
+            env=_env(home),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_ignore_sigint,
+        )
 
 
 def _wait_loaded(port: int, home: Path) -> dict[str, dict]:
@@ -39,7 +51,8 @@ def _wait_loaded(port: int, home: Path) -> dict[str, dict]:
 
 
 def _interrupt(process: subprocess.Popen, home: Path) -> str:
-    process.send_signal(signal.SIGINT)
+    """Ctrl-C as a terminal sends it: to the whole foreground process group."""
+    os.killpg(process.pid, signal.SIGINT)
     process.wait(timeout=60)
     return (home.parent / "dev-local.log").read_text()
 

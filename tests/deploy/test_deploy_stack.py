@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -195,14 +196,18 @@ def test_launch_plan_orders_partitioned_between_their_upstream_and_downstream():
     assert launch_plan(nodes) == [([["dim"]], False), ([["fact"], ["staged"]], True), ([["summary"]], False)]
 
 
-def test_init_script_names_a_missing_env_file(tmp_path):
-    done = subprocess.run(
+def _run_init_script(env_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
         ["bash", str(INIT_SCRIPT)],
-        env={"PATH": "/usr/bin:/bin", "PLATFORM_ENV_DIR": str(tmp_path)},
+        env={"PATH": "/usr/bin:/bin", "PLATFORM_ENV_DIR": str(env_dir)},
         capture_output=True,
         text=True,
         timeout=30,
     )
+
+
+def test_init_script_names_a_missing_env_file(tmp_path):
+    done = _run_init_script(tmp_path)
     assert done.returncode != 0
     assert f"{tmp_path}/ingest_raw.env is missing (create it from ingest_raw.env.template)" in done.stderr
 
@@ -210,13 +215,7 @@ def test_init_script_names_a_missing_env_file(tmp_path):
 def test_init_script_refuses_two_warehouses(tmp_path):
     (tmp_path / "ingest_raw.env").write_text("WAREHOUSE_USER=a\nWAREHOUSE_PASSWORD=x\nWAREHOUSE_DB=one\n")
     (tmp_path / "marts.env").write_text("WAREHOUSE_USER=b\nWAREHOUSE_PASSWORD=y\nWAREHOUSE_DB=two\n")
-    done = subprocess.run(
-        ["bash", str(INIT_SCRIPT)],
-        env={"PATH": "/usr/bin:/bin", "PLATFORM_ENV_DIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = _run_init_script(tmp_path)
     assert done.returncode != 0
     assert "WAREHOUSE_DB differs: 'one' (ingest_raw.env) vs 'two' (marts.env)" in done.stderr
 

@@ -34,12 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from psycopg import sql
 
 from devtools import asset_runs, dockerfiles, process_group
 from devtools.embedded_postgres import DATABASE, embedded_postgres, psql_path
 from devtools.locations import Location, discover
 from devtools.ports import PortInUse, ensure_free, free_port, wait_for_listener
-from devtools.webserver import location_states
+from devtools.webserver import wait_until_loaded
 from shared import postgres
 from shared.settings import workspace_root
 
@@ -413,21 +414,19 @@ class LocalStack:
 
     def wait_until_loaded(self, timeout: float, allow_errors: bool = False) -> dict[str, dict]:
         """Location states once every location finished loading; load errors raise unless allowed."""
-        deadline = time.monotonic() + timeout
-        states: dict[str, dict] = {}
-        while time.monotonic() < deadline:
-            dead = [name for name, server in self.servers.items() if not server.running()]
-            if dead:
-                raise StackError(f"{', '.join(dead)} exited during start-up\n{self.log_tails()}")
-            with contextlib.suppress(OSError):
-                states = location_states(self.url)
-            if states and all(state["status"] == "LOADED" for state in states.values()):
-                errors = {name: state["error"] for name, state in states.items() if state["error"]}
-                if errors and not allow_errors:
-                    raise StackError(f"locations failed to load: {errors}")
-                return states
-            time.sleep(0.5)
-        raise StackError(f"locations not loaded within {timeout:.0f} s: {states}\n{self.log_tails()}")
+        try:
+            states = wait_until_loaded(self.url, timeout, still_alive=self._raise_if_a_server_exited)
+        except TimeoutError as error:
+            raise StackError(f"{error}\n{self.log_tails()}") from None
+        errors = {name: state["error"] for name, state in states.items() if state["error"]}
+        if errors and not allow_errors:
+            raise StackError(f"locations failed to load: {errors}")
+        return states
+
+    def _raise_if_a_server_exited(self) -> None:
+        dead = [name for name, server in self.servers.items() if not server.running()]
+        if dead:
+            raise StackError(f"{', '.join(dead)} exited during start-up\n{self.log_tails()}")
 
     def reload(self, location: str) -> dict:
         return asset_runs.reload_location(self.url, location)
@@ -472,8 +471,6 @@ class LocalStack:
         return dict(rows)
 
     def row_counts(self, schema: str) -> dict[str, int]:
-        from psycopg import sql
-
         with postgres.connect(self.settings) as conn:
             tables = [
                 name

@@ -6,6 +6,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 
 LOCATIONS_QUERY = """
 { workspaceOrError { __typename
@@ -38,11 +39,15 @@ def location_states(url: str) -> dict[str, dict]:
     return states
 
 
-def wait_until_loaded(url: str, timeout: float, names: set[str] | None = None) -> dict[str, dict]:
-    """Poll until every location (or those in `names`) finished loading; raise on timeout."""
+def wait_until_loaded(
+    url: str, timeout: float, names: set[str] | None = None, still_alive: Callable[[], None] = lambda: None
+) -> dict[str, dict]:
+    """Poll until every location (or those in `names`) finished loading; raise on timeout.
+    `still_alive` runs before each poll and raises when waiting longer is pointless."""
     deadline = time.monotonic() + timeout
     states: dict[str, dict] = {}
     while time.monotonic() < deadline:
+        still_alive()
         try:
             states = location_states(url)
         except (urllib.error.URLError, ConnectionError, TimeoutError):

@@ -28,6 +28,7 @@ from devtools.stack_local import (
     prove,
     resume_sensors,
 )
+from shared import postgres
 from tests.process_tools import processes_mentioning, wait_until_gone
 
 MONTH = "2013-01-01"
@@ -50,7 +51,7 @@ def proof(stack) -> Proof:
 
 def connect_as(stack: LocalStack, location: str) -> psycopg.Connection:
     """A connection as the location's own role (the embedded server trusts local connections)."""
-    return psycopg.connect(**(stack.settings | {"user": stack.role(location)}), autocommit=True)
+    return postgres.connect(stack.settings | {"user": stack.role(location)}, autocommit=True)
 
 
 def test_environments_are_the_images_installs(stack):
@@ -113,7 +114,7 @@ def test_each_location_wrote_as_its_own_role(stack, proof):
 
 
 def test_flights_month_loaded_as_a_partition(stack, proof):
-    with psycopg.connect(**stack.settings) as conn:
+    with postgres.connect(stack.settings) as conn:
         months = conn.execute("select distinct year, month from raw.flights order by 1, 2").fetchall()
     assert months == [(2013, 1)]
 
@@ -147,7 +148,7 @@ def test_marts_role_reads_raw_and_nobody_else_reaches_dagster_storage(stack, pro
     for location in ("ingest_raw", "marts"):
         settings = stack.settings | {"user": stack.role(location), "dbname": "dagster"}
         with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
-            psycopg.connect(**settings).close()
+            postgres.connect(settings).close()
 
 
 def test_a_broken_location_shows_its_error_and_the_rest_keeps_working(stack, proof, tmp_path):

@@ -23,6 +23,7 @@ from ingest_raw import csvstream
 from ingest_raw.declarations import SCHEMA, DeclarationError, Source
 from ingest_raw.errors import LoadError, PermanentLoadError, TransientLoadError
 from ingest_raw.reader import open_input
+from shared import postgres
 
 #: Test hook: the stage name at which the program stops and waits to be killed (see `pause_if_asked`).
 PAUSE_ENV = "INGEST_PAUSE_AT"
@@ -131,7 +132,7 @@ def create_table_sql(source: Source) -> sql.Composed:
 
 def _connect(settings: Mapping[str, str]) -> psycopg.Connection:
     try:
-        return psycopg.connect(application_name="ingest-raw", **settings)
+        return postgres.connect(settings, application_name="ingest-raw")
     except psycopg.OperationalError as error:
         raise TransientLoadError(f"cannot connect to the warehouse: {error}".strip()) from error
 

@@ -50,12 +50,14 @@ def is_warehouse_configured(env: Mapping[str, str] | None = None) -> bool:
     return bool(env.get(WAREHOUSE_ENV["host"]))
 
 
-def connect(settings: Mapping[str, str] | None = None, **kwargs) -> psycopg.Connection:
+def connect(
+    settings: Mapping[str, str] | None = None, application_name: str = "dagster-platform", **kwargs
+) -> psycopg.Connection:
     """A psycopg 3 connection to the warehouse, from `settings` or the environment."""
     import psycopg
 
     settings = warehouse_settings() if settings is None else settings
-    return psycopg.connect(application_name="dagster-platform", **settings, **kwargs)
+    return psycopg.connect(application_name=application_name, **settings, **kwargs)
 
 
 def create_schemas(conn: psycopg.Connection) -> None:

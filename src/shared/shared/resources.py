@@ -34,8 +34,14 @@ class PostgresWarehouse(dg.ConfigurableResource):
         )
 
     def settings(self) -> dict[str, str]:
-        values = {"host": self.host, "port": self.port, "user": self.user, "password": self.password}
-        return {key: value for key, value in (values | {"dbname": self.dbname}).items() if value}
+        values = {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password,
+            "dbname": self.dbname,
+        }
+        return {key: value for key, value in values.items() if value}
 
     def connect(self, **kwargs) -> psycopg.Connection:
         return postgres.connect(self.settings(), **kwargs)

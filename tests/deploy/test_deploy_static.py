@@ -3,9 +3,12 @@ holding names, ports, images, module paths and environment variables together ev
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,10 +25,12 @@ from deploy_helpers import (
     compose_project,
     dockerfile,
     env_reads,
+    helm_values,
     image_name,
     instance_config,
     instance_env_vars,
     location_dockerfile,
+    stack_file,
     template,
     workspace,
 )
@@ -134,7 +139,14 @@ def test_dockerignore_keeps_local_state_and_secrets_out():
     ]
     assert patterns[0] == "*", "the build context is an allow-list"
     allowed = {pattern[1:] for pattern in patterns if pattern.startswith("!")}
-    assert allowed == {"pyproject.toml", "uv.lock", "dagster.yaml", "workspace.yaml", "src/"}
+    assert allowed == {
+        "pyproject.toml",
+        "uv.lock",
+        "dagster.yaml",
+        "workspace.yaml",
+        "deploy/docker/",
+        "src/",
+    }
     for never in ("**/.venv", "**/__pycache__", "**/.dagster_home", "**/target", "**/*.env"):
         assert never in patterns
     assert "environments/*.env" in (ROOT / ".gitignore").read_text().splitlines()
@@ -313,3 +325,253 @@ def test_ci_workflow_tests_pull_requests_and_bakes_main():
     ]
     assert bake_step["env"]["REVISION"] == "${{ github.sha }}"  # the tag's commit part (docker-bake.hcl)
     assert bake_step["with"]["push"] is True
+
+
+# ---- scaling out: runs in containers of their own, Swarm, Kubernetes ---------------------------
+
+RUN_CONTAINERS_HOME = "/opt/dagster/dagster_home_run_containers"
+DOCKER_SOCKET = "/var/run/docker.sock"
+
+
+@pytest.fixture(scope="module")
+def run_containers(tmp_path_factory) -> dict:
+    """compose.yml with compose.run-containers.yml, as Compose resolves them (project issue12-cfg)."""
+    return compose_config(
+        tmp_path_factory.mktemp("run-containers"),
+        "compose.run-containers.yml",
+        env={"DOCKER_GID": "12345", "COMPOSE_PROJECT_NAME": "issue12-cfg"},
+    )
+
+
+def code_server_command(location) -> list[str]:
+    return location_dockerfile(location).final.exec_form("CMD")
+
+
+def mounts_docker_socket(service: dict) -> bool:
+    return any(
+        (volume.get("source") if isinstance(volume, dict) else volume.split(":")[0]) == DOCKER_SOCKET
+        for volume in service.get("volumes", [])
+    )
+
+
+def test_platform_image_carries_both_instance_homes():
+    """The second home is dagster.yaml plus the run launcher block, nothing else."""
+    runs = [run.shell for run in dockerfile("Dockerfile.platform").final.run_commands()]
+    (build_home,) = [shell for shell in runs if RUN_CONTAINERS_HOME in shell]
+    assert (
+        f"cat /opt/dagster/dagster_home/dagster.yaml /opt/dagster/run-launcher.yaml > {RUN_CONTAINERS_HOME}"
+        "/dagster.yaml" in " ".join(build_home.split())
+    )
+    for name in ("Dockerfile.platform", *(f"Dockerfile.{loc.short_name}" for loc in LOCATIONS)):
+        copies = [i.arguments for i in dockerfile(name).final.all("COPY")]
+        assert "deploy/docker/run-with-env /usr/local/bin/run-with-env" in copies, name
+    assert os.access(ROOT / "deploy/docker/run-with-env", os.X_OK)
+
+
+def test_run_containers_instance_is_valid_for_dagster(tmp_path, monkeypatch):
+    from dagster._config import process_config
+    from dagster._core.instance.config import dagster_instance_config
+    from dagster_docker.utils import DOCKER_CONFIG_SCHEMA
+
+    base = (ROOT / "dagster.yaml").read_text()
+    (tmp_path / "dagster.yaml").write_text(base + (ROOT / "deploy/docker/run-launcher.yaml").read_text())
+    config, _ = dagster_instance_config(str(tmp_path), "dagster.yaml")
+    assert {key: config[key] for key in instance_config()} == instance_config(), "the rest is unchanged"
+    launcher = config["run_launcher"]
+    assert (launcher["module"], launcher["class"]) == ("dagster_docker", "DockerRunLauncher")
+    monkeypatch.setenv("DAGSTER_RUN_NETWORK", "issue12-net")
+    processed = process_config(DOCKER_CONFIG_SCHEMA, launcher["config"])
+    assert processed.success, processed.errors
+    assert processed.value["network"] == "issue12-net"
+    # Run containers get Dagster's storage settings from the daemon, and nothing else from there.
+    assert set(processed.value["env_vars"]) == instance_env_vars(instance_config())
+    assert processed.value["container_kwargs"]["auto_remove"] is True
+
+
+def test_default_compose_runs_in_the_code_servers_with_no_socket(compose):
+    for name, service in compose["services"].items():
+        assert not mounts_docker_socket(service), name
+        assert "DAGSTER_HOME" not in service.get("environment", {}), name
+
+
+@pytest.mark.parametrize("location", LOCATIONS, ids=lambda location: location.name)
+def test_run_containers_override_advertises_each_locations_image_and_env_file(location, run_containers):
+    service = run_containers["services"][location.name]
+    environment = service["environment"]
+    assert environment["DAGSTER_CURRENT_IMAGE"] == service["image"] == f"{image_name(location)}:dev"
+    (secret,) = service["secrets"]
+    assert secret["target"] == f"{location.name}.env"
+    assert run_containers["secrets"][secret["source"]]["file"].endswith(f"/environments/{location.name}.env")
+    assert service["command"] == [
+        "run-with-env", "--advertise", f"/run/secrets/{location.name}.env", "--",
+        *code_server_command(location),
+    ]  # fmt: skip
+    context = json.loads(environment["DAGSTER_CONTAINER_CONTEXT"])
+    assert context["docker"]["container_kwargs"]["volumes"] == [
+        f"issue12-cfg_dagster-storage:{RUN_CONTAINERS_HOME}/storage"
+    ]
+    assert not mounts_docker_socket(service)
+
+
+def test_run_containers_override_gives_the_socket_to_the_daemon_and_webserver_only(run_containers):
+    holders = {name for name, service in run_containers["services"].items() if mounts_docker_socket(service)}
+    assert holders == {"daemon", "webserver"}
+    for name in holders:
+        service = run_containers["services"][name]
+        assert service["environment"]["DAGSTER_HOME"] == RUN_CONTAINERS_HOME
+        assert service["environment"]["DAGSTER_RUN_NETWORK"] == "issue12-cfg_default"
+        assert service["group_add"] == ["12345"]
+        assert f"{RUN_CONTAINERS_HOME}/storage" in [volume["target"] for volume in service["volumes"]]
+
+
+def test_run_with_env_advertises_only_its_file(tmp_path):
+    env_file = tmp_path / "ingest_raw.env"
+    env_file.write_text("# comment\nWAREHOUSE_USER=ingest\nWAREHOUSE_PASSWORD=p=w d\n")
+    platform = tmp_path / "platform.env"
+    platform.write_text("DAGSTER_PG_PASSWORD=secret\n")
+    script = "import json, os; print(json.dumps([os.environ[name] for name in sys.argv[1:]]))"
+    done = subprocess.run(
+        [str(ROOT / "deploy/docker/run-with-env"), str(platform), "--advertise", str(env_file), "--",
+         sys.executable, "-c", f"import sys; {script}", "DAGSTER_PG_PASSWORD", "DAGSTER_CONTAINER_CONTEXT"],
+        env={"PATH": os.environ["PATH"], "DAGSTER_CONTAINER_CONTEXT": '{"docker": {"networks": ["n"]}}'},
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    password, context = json.loads(done.stdout)
+    assert password == "secret"
+    assert json.loads(context) == {
+        "docker": {"networks": ["n"], "env_vars": ["WAREHOUSE_USER=ingest", "WAREHOUSE_PASSWORD=p=w d"]}
+    }
+
+
+def test_run_with_env_names_a_bad_line(tmp_path):
+    env_file = tmp_path / "marts.env"
+    env_file.write_text("WAREHOUSE_USER=marts\nexport WAREHOUSE_DB\n")
+    done = subprocess.run(
+        [str(ROOT / "deploy/docker/run-with-env"), str(env_file), "--", "true"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert f"{env_file} line 2: expected NAME=value" in done.stderr
+
+
+def tag_variable(location) -> str:
+    return f"{location.name.upper()}_TAG"
+
+
+@pytest.mark.parametrize("location", LOCATIONS, ids=lambda location: location.name)
+def test_stack_file_agrees_with_bake_and_compose(location):
+    stack = stack_file()
+    service = stack["services"][location.name]
+    tag = tag_variable(location)
+    assert service["image"] == f"${{REGISTRY:-}}{image_name(location)}:${{{tag}:?}}"
+    assert (
+        service["environment"]["DAGSTER_CURRENT_IMAGE"] == f"${{REGISTRY:-}}{image_name(location)}:${{{tag}}}"
+    )
+    assert service["command"] == [
+        "run-with-env", "/run/secrets/platform.env", "--advertise", f"/run/secrets/{location.name}.env", "--",
+        *code_server_command(location),
+    ]  # fmt: skip
+    targets = {secret["source"]: secret["target"] for secret in service["secrets"]}
+    assert set(targets.values()) == {"platform.env", f"{location.name}.env"}
+    for source, target in targets.items():
+        assert stack["secrets"][source]["file"] == f"environments/{target}"
+    update = service["deploy"]["update_config"]
+    assert (update["order"], update["failure_action"]) == ("start-first", "rollback")
+    assert service["deploy"]["resources"]["limits"]
+    assert "volumes" not in service, "code servers mount nothing, the socket least of all"
+
+
+def test_stack_file_platform_services():
+    stack = stack_file()
+    services = stack["services"]
+    platform_cmd = dockerfile("Dockerfile.platform").final.exec_form("CMD")
+    assert services["webserver"]["command"] == [
+        "run-with-env",
+        "/run/secrets/platform.env",
+        "--",
+        *platform_cmd,
+    ]
+    assert services["daemon"]["command"][3:] == compose_file()["services"]["daemon"]["command"]
+    network = stack["networks"]["platform"]
+    assert network["driver"] == "overlay" and network["attachable"] is True
+    for name in ("webserver", "daemon"):
+        assert services[name]["image"] == f"${{REGISTRY:-}}{PLATFORM_IMAGE}:${{PLATFORM_TAG:?}}"
+        assert services[name]["environment"]["DAGSTER_HOME"] == RUN_CONTAINERS_HOME
+        assert services[name]["environment"]["DAGSTER_RUN_NETWORK"] == network["name"]
+        assert services[name]["volumes"] == [f"{DOCKER_SOCKET}:{DOCKER_SOCKET}"]
+    assert services["webserver"]["ports"] == ["${WEBSERVER_PORT:-3000}:3000"]
+    postgres = services["postgres"]
+    assert postgres["image"] == compose_file()["services"]["postgres"]["image"]
+    (init,) = postgres["configs"]
+    assert stack["configs"][init["source"]]["file"] == "deploy/postgres/init-platform.sh"
+    assert init["target"] == "/docker-entrypoint-initdb.d/10-init-platform.sh"
+    assert {s["target"] for s in postgres["secrets"]} >= {f"{loc.name}.env" for loc in LOCATIONS}
+    holders = {name for name, service in services.items() if mounts_docker_socket(service)}
+    assert holders == {"webserver", "daemon"}
+
+
+def test_stack_file_is_valid_for_docker_stack(tmp_path):
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("no docker CLI to render the stack file")
+    project = compose_project(tmp_path / "project").parent
+    shutil.copy(ROOT / "docker-stack.yml", project)
+    (project / "deploy/postgres").mkdir(parents=True)
+    shutil.copy(ROOT / "deploy/postgres/init-platform.sh", project / "deploy/postgres")
+    tags = {tag_variable(loc): f"issue12-{loc.short_name}" for loc in LOCATIONS}
+    env = os.environ | tags | {"PLATFORM_TAG": "issue12-platform", "DOCKER_GID": "12345"}
+    env |= {"DOCKER_CONFIG": str(tmp_path / "docker-config")}
+    done = subprocess.run(
+        [docker, "stack", "config", "-c", "docker-stack.yml"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    if "unknown command" in done.stderr or "is not a docker command" in done.stderr:
+        pytest.skip(f"this docker CLI cannot render stack files: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    rendered = yaml.safe_load(done.stdout)["services"]
+    for location in LOCATIONS:
+        assert rendered[location.name]["image"] == f"{image_name(location)}:issue12-{location.short_name}"
+    assert rendered["daemon"]["user"] == "10001:12345"
+    missing = subprocess.run(
+        [docker, "stack", "config", "-c", "docker-stack.yml"],
+        cwd=project, env={k: v for k, v in env.items() if k != "PLATFORM_TAG"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert missing.returncode != 0 and "PLATFORM_TAG" in missing.stderr
+
+
+@pytest.mark.parametrize("location", LOCATIONS, ids=lambda location: location.name)
+def test_helm_values_agree_with_the_other_deployment_files(location):
+    values = helm_values()
+    deployments = {d["name"]: d for d in values["dagster-user-deployments"]["deployments"]}
+    assert set(deployments) == {loc.distribution for loc in LOCATIONS}
+    deployment = deployments[location.distribution]
+    assert deployment["image"]["repository"].endswith(f"/{image_name(location)}")
+    assert deployment["port"] == location.port
+    assert deployment["codeServerArgs"] == ["-m", location.module]
+    assert deployment["envSecrets"] == [{"name": f"{image_name(location)}-env"}]
+    assert deployment["includeConfigInLaunchedRuns"] == {"enabled": True}
+
+
+def test_helm_values_platform_launcher_and_storage():
+    values = helm_values()
+    for service in ("dagsterWebserver", "dagsterDaemon"):
+        assert values[service]["image"]["repository"].endswith(f"/{PLATFORM_IMAGE}")
+    assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    assert values["postgresql"]["enabled"] is False
+    assert values["generatePostgresqlPasswordSecret"] is False
+    coordinator = values["dagsterDaemon"]["runCoordinator"]
+    assert coordinator["type"] == "QueuedRunCoordinator"
+    queued = coordinator["config"]["queuedRunCoordinator"]
+    runs = instance_config()["concurrency"]["runs"]
+    assert queued["maxConcurrentRuns"] == runs["max_concurrent_runs"]
+    assert queued["tagConcurrencyLimits"] == runs["tag_concurrency_limits"]
+    retries = instance_config()["run_retries"]
+    assert values["dagsterDaemon"]["runRetries"] == {
+        "enabled": retries["enabled"],
+        "maxRetries": retries["max_retries"],
+        "retryOnAssetOrOpFailure": retries["retry_on_asset_or_op_failure"],
+    }
+    tags = {deployment["image"]["tag"] for deployment in values["dagster-user-deployments"]["deployments"]}
+    assert tags == {values["dagsterWebserver"]["image"]["tag"]} == {"<yyyymmdd>-<commit>"}

@@ -1,0 +1,76 @@
+"""Compose on a real engine: launch to SUCCESS of one flights month with every run in a container of
+its own (compose.run-containers.yml) vs the baseline, the same run inside the ingest code server
+(compose.yml alone).
+
+    uv run python bench/run_containers.py [--runs 3] [--month 2013-01-01]
+
+Both projects are up side by side on the same engine (images issue12/…:dev, built when missing),
+running sensors paused; the month is launched through each webserver's GraphQL API alternately, one
+warm-up round first. Medians over the rounds; the ratio printed, nothing asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "deploy"))
+
+from run_containers_stack import RunContainersProject, build_images
+
+from devtools import asset_runs
+
+
+def month_seconds(project: RunContainersProject, month: str) -> float:
+    started = time.monotonic()
+    run_id = asset_runs.launch(project.url, "ingest_raw", [["raw", "flights"]], month)
+    status = asset_runs.wait_for_run(project.url, run_id, timeout=900)
+    if status != "SUCCESS":
+        raise SystemExit(f"{project.name}: run {run_id} ended {status}")
+    return time.monotonic() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--month", default="2013-01-01")
+    args = parser.parse_args()
+    build_images()
+    with tempfile.TemporaryDirectory(prefix="issue12-bench-") as scratch:
+        for name in ("runs", "default"):
+            Path(scratch, name).mkdir()
+        projects = {
+            "run container": RunContainersProject(Path(scratch, "runs"), run_containers=True),
+            "code server": RunContainersProject(Path(scratch, "default"), run_containers=False),
+        }
+        try:
+            for project in projects.values():
+                project.up()
+                project.wait_until_loaded()
+                for location in project.locations:
+                    asset_runs.stop_running_sensors(project.url, location)
+            for project in projects.values():
+                month_seconds(project, args.month)  # warm-up
+            times: dict[str, list[float]] = {name: [] for name in projects}
+            for _ in range(args.runs):
+                for name, project in projects.items():
+                    times[name].append(month_seconds(project, args.month))
+        finally:
+            for project in projects.values():
+                project.down()
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    for name, values in times.items():
+        print(f"{name}: median {medians[name]:.1f} s of {', '.join(f'{v:.1f}' for v in values)}")
+    ratio = medians["run container"] / medians["code server"]
+    print(
+        f"flights month launch->SUCCESS: run container {medians['run container']:.1f} s vs "
+        f"in the code server {medians['code server']:.1f} s: {ratio:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -500,7 +500,10 @@ def test_stack_file_platform_services():
         assert services[name]["environment"]["DAGSTER_HOME"] == RUN_CONTAINERS_HOME
         assert services[name]["environment"]["DAGSTER_RUN_NETWORK"] == network["name"]
         assert services[name]["volumes"] == [f"{DOCKER_SOCKET}:{DOCKER_SOCKET}"]
-    assert services["webserver"]["ports"] == ["${WEBSERVER_PORT:-3000}:3000"]
+    assert services["webserver"]["ports"] == [
+        {"target": 3000, "published": "${WEBSERVER_PORT:-3000}", "mode": "host"}
+    ]
+    assert {service["deploy"]["endpoint_mode"] for service in services.values()} == {"dnsrr"}
     postgres = services["postgres"]
     assert postgres["image"] == compose_file()["services"]["postgres"]["image"]
     (init,) = postgres["configs"]

@@ -94,14 +94,17 @@ def test_a_flights_month_runs_in_its_own_container_from_the_ingest_image(project
 
 
 def test_termination_stops_the_container_and_concurrency_limits_hold(project):
-    """Loads pause in their copy stage (INGEST_PAUSE_AT): three flights months for one location
-    under a limit of two runs per location give two containers and one queued run; terminating the
-    first stops its container, keeps its month's rows, and lets the queued run start."""
-    limit = next(
+    """Loads pause in their copy stage (INGEST_PAUSE_AT). More flights months than slots: only as
+    many containers run as dagster.yaml allows, the rest stay queued; terminating the first stops
+    its container, keeps its month's rows, and lets a queued run start."""
+    concurrency = instance_config()["concurrency"]
+    per_location = next(
         limit["limit"]
-        for limit in instance_config()["concurrency"]["runs"]["tag_concurrency_limits"]
+        for limit in concurrency["runs"]["tag_concurrency_limits"]
         if limit["key"] == "dagster/code_location"
     )
+    # Every ingest asset is in the `warehouse` pool: a run waits in the queue while its pool is full.
+    limit = min(per_location, concurrency["pools"]["default_limit"])
     before = month_rows(project, 1)
     project.write_env_file("ingest_raw", {"INGEST_PAUSE_AT": PAUSE_STAGE})
     project.restart_code_server("ingest_raw")  # it advertises its env file when it starts
@@ -114,13 +117,13 @@ def test_termination_stops_the_container_and_concurrency_limits_hold(project):
         while f"paused at {PAUSE_STAGE}" not in docker("logs", first_container["Id"], check=False).stderr:
             assert time.monotonic() < deadline, "the first load never reached its copy stage"
             time.sleep(1)
-        months = [f"2013-{month:02d}-01" for month in range(2, limit + 2)]
+        months = [f"2013-{month:02d}-01" for month in range(2, per_location + 2)]
         runs += [asset_runs.launch(project.url, "ingest_raw", FLIGHTS, month) for month in months]
 
         container_of(project.name, runs[limit - 1])
-        for _ in range(10):  # the queued run stays queued while the slots are taken
+        for _ in range(15):  # the queued runs stay queued while the slots are taken
             assert len([c for c in run_containers(project.name) if c["State"]["Running"]]) == limit
-            assert status(project.url, runs[-1]) == "QUEUED"
+            assert [status(project.url, run_id) for run_id in runs[limit:]] == ["QUEUED"] * len(runs[limit:])
             time.sleep(1)
 
         result = graphql(project.url, TERMINATE, {"runId": first}, timeout=60)["terminateRun"]
@@ -128,7 +131,7 @@ def test_termination_stops_the_container_and_concurrency_limits_hold(project):
         assert wait_until_gone(project.name, first), "terminating the run stops and removes its container"
         wait_for_status(project.url, first, "CANCELED")
         assert month_rows(project, 1) == before, "the terminated load was rolled back"
-        container_of(project.name, runs[-1])  # the queued run got the freed slot
+        container_of(project.name, runs[limit])  # a queued run got the freed slot
         assert len([c for c in run_containers(project.name) if c["State"]["Running"]]) <= limit
     finally:
         for run_id in runs:

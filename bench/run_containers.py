@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "deploy"))
-
-from run_containers_stack import RunContainersProject, build_images
-
 from devtools import asset_runs
+from tests.deploy.run_containers_stack import RunContainersProject, build_images
 
 
 def month_seconds(project: RunContainersProject, month: str) -> float:

@@ -13,11 +13,10 @@ import time
 import uuid
 from pathlib import Path
 
-from deploy_helpers import LOCATIONS, ROOT, image_name, template
-
 from devtools import asset_runs
 from devtools.ports import free_port
 from devtools.webserver import wait_until_loaded
+from tests.deploy.deploy_helpers import LOCATIONS, ROOT, image_name, template
 
 PREFIX = "issue12"
 REGISTRY = f"{PREFIX}/"

@@ -8,8 +8,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from deploy_helpers import instance_config
-from run_containers_stack import (
+
+from devtools import asset_runs
+from devtools.webserver import graphql
+from tests.deploy.deploy_helpers import instance_config
+from tests.deploy.run_containers_stack import (
     RunContainersProject,
     build_images,
     container_env,
@@ -20,9 +23,6 @@ from run_containers_stack import (
     run_containers,
     wait_until_gone,
 )
-
-from devtools import asset_runs
-from devtools.webserver import graphql
 
 pytestmark = pytest.mark.docker
 

@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from deploy_helpers import LOCATIONS, ROOT
-from run_containers_stack import (
+
+from devtools import asset_runs
+from devtools.webserver import location_states, wait_until_loaded
+from tests.deploy.deploy_helpers import LOCATIONS, ROOT
+from tests.deploy.run_containers_stack import (
     PREFIX,
     REGISTRY,
     TAG,
@@ -26,9 +29,6 @@ from run_containers_stack import (
     engine_unavailable,
     image,
 )
-
-from devtools import asset_runs
-from devtools.webserver import location_states, wait_until_loaded
 
 pytestmark = pytest.mark.docker
 

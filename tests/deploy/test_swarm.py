@@ -68,6 +68,18 @@ def materialize_location(url: str, location: str) -> list[str]:
     return statuses
 
 
+def wait_until_served(url: str, timeout: float = 600) -> None:
+    """Every location LOADED without error. Swarm starts services in no order: a location the
+    webserver could not reach yet is reloaded until its code server answers."""
+    deadline = time.monotonic() + timeout
+    wait_until_loaded(url, timeout=timeout)
+    while failing := [name for name, state in location_states(url).items() if state["error"]]:
+        assert time.monotonic() < deadline, f"locations not served: {location_states(url)}"
+        for name in failing:
+            asset_runs.reload_location(url, name)
+        time.sleep(5)
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[Stack]:
     reason = engine_unavailable()
@@ -93,7 +105,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     running = Stack(name, folder, env, env_source.url, f"{name}-net")
     try:
         running.deploy()
-        wait_until_loaded(running.url, timeout=600)
+        wait_until_served(running.url)
         for location in LOCATIONS:
             asset_runs.stop_running_sensors(running.url, location.name)
         yield running
@@ -145,7 +157,7 @@ def test_rolling_update_of_one_location_leaves_the_other_serving(stack):
             "service", "update", "--detach=false", "--image", f"{REGISTRY}dagster-marts:{rolled_tag}",
             stack.service("marts"), timeout=600,
         )  # fmt: skip
-        wait_until_loaded(stack.url, timeout=300, names={"marts"})
+        wait_until_served(stack.url, timeout=300)
     finally:
         stop.set()
         worker.join(timeout=700)

@@ -236,8 +236,20 @@ class ComposeProject:
             *args, *(["--build"] if build else []), *services, timeout=UP_TIMEOUT_SECONDS + 300, check=False
         )
         if done.returncode != 0:
-            raise DockerError(f"compose up failed ({done.returncode}):\n{done.stderr[-3000:]}\n{self.logs()}")
+            raise DockerError(
+                f"compose up failed ({done.returncode}):\n{done.stderr[-3000:]}\n{self.logs()}"
+                f"{self.name_resolution_problem()}"
+            )
         return time.monotonic() - started
+
+    def name_resolution_problem(self) -> str:
+        """A note when service names do not resolve inside the project's network (Docker's embedded
+        DNS): seen on a shared engine when `docker swarm init` or `leave` ran while a stack started."""
+        probe = "import socket; socket.gethostbyname('postgres')"
+        done = self.exec("webserver", "python", "-c", probe)
+        if done.returncode == 0 or "Name or service not known" not in done.stderr:
+            return ""
+        return "\nInside the stack the name `postgres` does not resolve: Docker's embedded DNS failed."
 
     def down(self, volumes: bool = False) -> None:
         self.compose("down", "--timeout", "30", *(["--volumes"] if volumes else []), timeout=300)

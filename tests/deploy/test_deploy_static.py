@@ -313,3 +313,33 @@ def test_ci_workflow_tests_pull_requests_and_bakes_main():
     ]
     assert bake_step["env"]["REVISION"] == "${{ github.sha }}"  # the tag's commit part (docker-bake.hcl)
     assert bake_step["with"]["push"] is True
+    assert bake_step["with"]["files"] == "docker-bake.hcl", "without it bake also reads compose.yml"
+
+
+# ---- the postgres init script's own errors ----------------------------------------------------
+
+INIT_SCRIPT = ROOT / "deploy" / "postgres" / "init-platform.sh"
+
+
+def _run_init_script(env_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(INIT_SCRIPT)],
+        env={"PATH": "/usr/bin:/bin", "PLATFORM_ENV_DIR": str(env_dir)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_init_script_names_a_missing_env_file(tmp_path):
+    done = _run_init_script(tmp_path)
+    assert done.returncode != 0
+    assert f"{tmp_path}/ingest_raw.env is missing (create it from ingest_raw.env.template)" in done.stderr
+
+
+def test_init_script_refuses_two_warehouses(tmp_path):
+    (tmp_path / "ingest_raw.env").write_text("WAREHOUSE_USER=a\nWAREHOUSE_PASSWORD=x\nWAREHOUSE_DB=one\n")
+    (tmp_path / "marts.env").write_text("WAREHOUSE_USER=b\nWAREHOUSE_PASSWORD=y\nWAREHOUSE_DB=two\n")
+    done = _run_init_script(tmp_path)
+    assert done.returncode != 0
+    assert "WAREHOUSE_DB differs: 'one' (ingest_raw.env) vs 'two' (marts.env)" in done.stderr

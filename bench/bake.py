@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "deploy"))
-from docker_stack import ROOT, bake_command, docker, head_commit, name_prefix
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the harness of the docker tests
+from tests.deploy.docker_stack import ROOT, bake_command, docker, head_commit, name_prefix
 
 
 def bake(*extra: str) -> float:

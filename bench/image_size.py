@@ -15,8 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "deploy"))
-from docker_stack import bake_images, docker, name_prefix
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the harness of the docker tests
+from tests.deploy.docker_stack import bake_images, docker, name_prefix
 
 BASE_IMAGE = "python:3.11.14-slim-bookworm"
 GOALS_MB = {"ingest_raw": 200, "marts": 300}

@@ -24,11 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "deploy"))
-from docker_stack import ComposeProject, bake_images, docker, name_prefix
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the harness of the docker tests
 from devtools import asset_runs
 from devtools.locations import discover
+from tests.deploy.docker_stack import ComposeProject, bake_images, docker, name_prefix
 
 
 def main() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from docker_stack import Images, bake_images, docker, engine_unavailable, name_prefix
+
+from tests.deploy.docker_stack import Images, bake_images, docker, engine_unavailable, name_prefix
 
 
 @pytest.fixture(scope="session")

@@ -13,10 +13,10 @@ from pathlib import Path
 import hcl2
 import pytest
 import yaml
-from docker_stack import read_env_file
 
 from devtools import dockerfiles
 from devtools.locations import Location, discover
+from tests.deploy.docker_stack import read_env_file
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCATIONS: list[Location] = discover(ROOT)

@@ -18,7 +18,11 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from docker_stack import (
+
+from devtools import asset_runs
+from devtools.locations import discover
+from devtools.webserver import graphql, location_states
+from tests.deploy.docker_stack import (
     ROOT,
     ComposeProject,
     Images,
@@ -27,10 +31,6 @@ from docker_stack import (
     head_commit,
     materialize_everything,
 )
-
-from devtools import asset_runs
-from devtools.locations import discover
-from devtools.webserver import graphql, location_states
 from tests.test_marts_end_to_end import _flights_csv
 
 pytestmark = pytest.mark.docker

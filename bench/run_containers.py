@@ -4,9 +4,10 @@ its own (compose.run-containers.yml) vs the baseline, the same run inside the in
 
     uv run python bench/run_containers.py [--runs 3] [--month 2013-01-01]
 
-Both projects are up side by side on the same engine (images issue12/…:dev, built when missing),
-running sensors paused; the month is launched through each webserver's GraphQL API alternately, one
-warm-up round first. Medians over the rounds; the ratio printed, nothing asserted.
+Both projects are up side by side on the same engine (the release images from `docker buildx bake`,
+as the tests build them), running sensors paused; the month is launched through each webserver's
+GraphQL API alternately, one warm-up round first. Medians over the rounds; the ratio printed,
+nothing asserted.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import time
 from pathlib import Path
 
 from devtools import asset_runs
-from tests.deploy.run_containers_stack import RunContainersProject, build_images
+from tests.deploy.docker_stack import ComposeProject, bake_images, docker, name_prefix
 
 
-def month_seconds(project: RunContainersProject, month: str) -> float:
+def month_seconds(project: ComposeProject, month: str) -> float:
     started = time.monotonic()
     run_id = asset_runs.launch(project.url, "ingest_raw", [["raw", "flights"]], month)
     status = asset_runs.wait_for_run(project.url, run_id, timeout=900)
@@ -35,19 +36,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--month", default="2013-01-01")
     args = parser.parse_args()
-    build_images()
-    with tempfile.TemporaryDirectory(prefix="issue12-bench-") as scratch:
-        for name in ("runs", "default"):
-            Path(scratch, name).mkdir()
+    with tempfile.TemporaryDirectory(prefix="bench-run-containers-") as scratch:
+        images = bake_images(f"{name_prefix()}-bench/", Path(scratch) / "bake.log")
         projects = {
-            "run container": RunContainersProject(Path(scratch, "runs"), run_containers=True),
-            "code server": RunContainersProject(Path(scratch, "default"), run_containers=False),
+            "run container": ComposeProject.create(
+                Path(scratch, "runs"), images, "bench", ("compose.run-containers.yml",)
+            ),
+            "code server": ComposeProject.create(Path(scratch, "default"), images, "bench"),
         }
         try:
             for project in projects.values():
                 project.up()
                 project.wait_until_loaded()
-                for location in project.locations:
+                for location in ("ingest_raw", "marts"):
                     asset_runs.stop_running_sensors(project.url, location)
             for project in projects.values():
                 month_seconds(project, args.month)  # warm-up
@@ -57,7 +58,8 @@ def main() -> None:
                     times[name].append(month_seconds(project, args.month))
         finally:
             for project in projects.values():
-                project.down()
+                project.down(volumes=True)
+            docker("image", "rm", *images.by_target.values(), check=False)
     medians = {name: statistics.median(values) for name, values in times.items()}
     for name, values in times.items():
         print(f"{name}: median {medians[name]:.1f} s of {', '.join(f'{v:.1f}' for v in values)}")

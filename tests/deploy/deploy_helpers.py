@@ -16,7 +16,7 @@ import yaml
 
 from devtools import dockerfiles
 from devtools.locations import Location, discover
-from devtools.stack_local import read_env_file
+from tests.deploy.docker_stack import read_env_file
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCATIONS: list[Location] = discover(ROOT)

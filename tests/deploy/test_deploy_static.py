@@ -125,11 +125,11 @@ def test_bake_file_parses_with_unique_tags():
     image = blocks["function"]["image"]["result"]
     assert image == ["${REGISTRY}${name}:${release_tag()}"]
     release_tag = blocks["function"]["release_tag"]["result"]
-    assert "REVISION" in release_tag and "timestamp()" in release_tag
+    assert "commit()" in release_tag and "timestamp()" in release_tag
     tags = [target["tags"] for target in blocks["target"].values() if "tags" in target]
     assert tags and not any("latest" in tag for tag in tags)
-    (revision,) = blocks["variable"]["REVISION"]["validation"]
-    assert "length(REVISION)" in revision["condition"]
+    assert "validation" not in blocks["variable"]["REVISION"], "buildx 0.13 rejects validation blocks"
+    assert "REVISION" in blocks["function"]["commit"]["result"]
 
 
 def test_dockerignore_keeps_local_state_and_secrets_out():
@@ -217,7 +217,7 @@ def test_location_is_the_same_everywhere(location, compose):
         condition = compose["services"][dependent]["depends_on"].get(location.name, {}).get("condition")
         expect(f"compose {dependent} depends_on {location.name}", condition, "service_healthy")
     expect("compose env_file", compose_file()["services"][location.name].get("env_file"), [
-        "environments/platform.env", f"environments/{location.name}.env"
+        "${ENV_DIR:-environments}/platform.env", f"${{ENV_DIR:-environments}}/{location.name}.env"
     ])  # fmt: skip
 
     # docker-bake.hcl
@@ -259,7 +259,7 @@ def test_every_instance_variable_reaches_every_service_that_runs_dagster(compose
     assert variables, "dagster.yaml reads its storage settings from the environment"
     assert variables <= set(template("platform"))
     for name in ("webserver", "daemon", *(location.name for location in LOCATIONS)):
-        assert "environments/platform.env" in compose_file()["services"][name]["env_file"], name
+        assert "${ENV_DIR:-environments}/platform.env" in compose_file()["services"][name]["env_file"], name
         assert variables <= set(compose["services"][name]["environment"]), name
 
 
@@ -326,6 +326,36 @@ def test_ci_workflow_tests_pull_requests_and_bakes_main():
     ]
     assert bake_step["env"]["REVISION"] == "${{ github.sha }}"  # the tag's commit part (docker-bake.hcl)
     assert bake_step["with"]["push"] is True
+    assert bake_step["with"]["files"] == "docker-bake.hcl", "without it bake also reads compose.yml"
+
+
+# ---- the postgres init script's own errors ----------------------------------------------------
+
+INIT_SCRIPT = ROOT / "deploy" / "postgres" / "init-platform.sh"
+
+
+def _run_init_script(env_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(INIT_SCRIPT)],
+        env={"PATH": "/usr/bin:/bin", "PLATFORM_ENV_DIR": str(env_dir)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_init_script_names_a_missing_env_file(tmp_path):
+    done = _run_init_script(tmp_path)
+    assert done.returncode != 0
+    assert f"{tmp_path}/ingest_raw.env is missing (create it from ingest_raw.env.template)" in done.stderr
+
+
+def test_init_script_refuses_two_warehouses(tmp_path):
+    (tmp_path / "ingest_raw.env").write_text("WAREHOUSE_USER=a\nWAREHOUSE_PASSWORD=x\nWAREHOUSE_DB=one\n")
+    (tmp_path / "marts.env").write_text("WAREHOUSE_USER=b\nWAREHOUSE_PASSWORD=y\nWAREHOUSE_DB=two\n")
+    done = _run_init_script(tmp_path)
+    assert done.returncode != 0
+    assert "WAREHOUSE_DB differs: 'one' (ingest_raw.env) vs 'two' (marts.env)" in done.stderr
 
 
 # ---- scaling out: runs in containers of their own, Swarm, Kubernetes ---------------------------
@@ -384,8 +414,8 @@ def test_run_containers_instance_is_valid_for_dagster(tmp_path, monkeypatch):
     processed = process_config(DOCKER_CONFIG_SCHEMA, launcher["config"])
     assert processed.success, processed.errors
     assert processed.value["network"] == "issue12-net"
-    # Run containers get Dagster's storage settings from the daemon, and nothing else from there.
-    assert set(processed.value["env_vars"]) == instance_env_vars(instance_config())
+    # No value goes from the daemon's environment into a run container's configuration.
+    assert "env_vars" not in processed.value
     assert processed.value["container_kwargs"]["auto_remove"] is True
 
 
@@ -395,23 +425,57 @@ def test_default_compose_runs_in_the_code_servers_with_no_socket(compose):
         assert "DAGSTER_HOME" not in service.get("environment", {}), name
 
 
+def run_container_context(location, volume_prefix: str) -> dict:
+    """What a location's code server hands DockerRunLauncher: an entrypoint reading the env files on
+    its own credentials volume, and mounts; no values."""
+    return {
+        "entrypoint": [
+            "run-with-env", "/run/location/platform.env", f"/run/location/{location.name}.env", "--"
+        ],
+        "volumes": [f"{volume_prefix}_{location.name}-credentials:/run/location:ro"],
+    }  # fmt: skip
+
+
+def credentials_copy_loop(command: list[str]) -> list[str]:
+    """The locations whose env files the daemon's command copies into their credentials volumes."""
+    copy = re.escape("; do install -m 0400 /run/secrets/platform.env /run/secrets/${location}.env ")
+    copy += re.escape("/run/location/${location}/ || exit 1; done; exec ")
+    # `$$` is Compose's escape of a literal `$` (as written, and as `docker compose config` prints it).
+    (loop,) = re.findall(r"for location in ([\w ]+)" + copy, command[2].replace("$$", "$"))
+    assert command[:2] == ["sh", "-c"]
+    return loop.split()
+
+
 @pytest.mark.parametrize("location", LOCATIONS, ids=lambda location: location.name)
-def test_run_containers_override_advertises_each_locations_image_and_env_file(location, run_containers):
+def test_run_containers_override_gives_each_location_its_own_credentials_volume(location, run_containers):
     service = run_containers["services"][location.name]
     environment = service["environment"]
     assert environment["DAGSTER_CURRENT_IMAGE"] == service["image"] == f"{image_name(location)}:dev"
-    (secret,) = service["secrets"]
-    assert secret["target"] == f"{location.name}.env"
-    assert run_containers["secrets"][secret["source"]]["file"].endswith(f"/environments/{location.name}.env")
-    assert service["command"] == [
-        "run-with-env", "--advertise", f"/run/secrets/{location.name}.env", "--",
-        *code_server_command(location),
-    ]  # fmt: skip
-    context = json.loads(environment["DAGSTER_CONTAINER_CONTEXT"])
-    assert context["docker"]["container_kwargs"]["volumes"] == [
-        f"issue12-cfg_dagster-storage:{RUN_CONTAINERS_HOME}/storage"
+    context = json.loads(environment["DAGSTER_CONTAINER_CONTEXT"])["docker"]["container_kwargs"]
+    expected = run_container_context(location, "issue12-cfg")
+    assert context["entrypoint"] == expected["entrypoint"]
+    assert context["volumes"] == [
+        *expected["volumes"],
+        f"issue12-cfg_dagster-storage:{RUN_CONTAINERS_HOME}/storage",
     ]
+    assert not any("PASSWORD" in value for value in environment.values())
     assert not mounts_docker_socket(service)
+    volume = run_containers["volumes"][f"{location.name}-credentials"]
+    assert volume["driver_opts"]["type"] == "tmpfs", "credentials never on the host's disk"
+    daemon = run_containers["services"]["daemon"]
+    mounted = {mount["source"]: mount["target"] for mount in daemon["volumes"]}
+    assert mounted[f"{location.name}-credentials"] == f"/run/location/{location.name}"
+    secrets = {secret["target"]: secret["source"] for secret in daemon["secrets"]}
+    assert run_containers["secrets"][secrets[f"{location.name}.env"]]["file"].endswith(
+        f"/environments/{location.name}.env"
+    )
+    assert run_containers["secrets"][secrets["platform.env"]]["file"].endswith("/environments/platform.env")
+
+
+def test_run_containers_daemon_fills_every_locations_volume(run_containers):
+    command = run_containers["services"]["daemon"]["command"]
+    assert credentials_copy_loop(command) == [location.name for location in LOCATIONS]
+    assert command[2].endswith("exec " + " ".join(compose_file()["services"]["daemon"]["command"]))
 
 
 def test_run_containers_override_gives_the_socket_to_the_daemon_and_webserver_only(run_containers):
@@ -425,24 +489,28 @@ def test_run_containers_override_gives_the_socket_to_the_daemon_and_webserver_on
         assert f"{RUN_CONTAINERS_HOME}/storage" in [volume["target"] for volume in service["volumes"]]
 
 
-def test_run_with_env_advertises_only_its_file(tmp_path):
+def test_run_with_env_loads_its_files_in_order(tmp_path):
     env_file = tmp_path / "ingest_raw.env"
     env_file.write_text("# comment\nWAREHOUSE_USER=ingest\nWAREHOUSE_PASSWORD=p=w d\n")
     platform = tmp_path / "platform.env"
-    platform.write_text("DAGSTER_PG_PASSWORD=secret\n")
-    script = "import json, os; print(json.dumps([os.environ[name] for name in sys.argv[1:]]))"
+    platform.write_text("DAGSTER_PG_PASSWORD=secret\nWAREHOUSE_USER=platform\n")
+    script = "import json, os, sys; print(json.dumps([os.environ[name] for name in sys.argv[1:]]))"
     done = subprocess.run(
-        [str(ROOT / "deploy/docker/run-with-env"), str(platform), "--advertise", str(env_file), "--",
-         sys.executable, "-c", f"import sys; {script}", "DAGSTER_PG_PASSWORD", "DAGSTER_CONTAINER_CONTEXT"],
-        env={"PATH": os.environ["PATH"], "DAGSTER_CONTAINER_CONTEXT": '{"docker": {"networks": ["n"]}}'},
-        capture_output=True, text=True, timeout=30,
+        [str(ROOT / "deploy/docker/run-with-env"), str(platform), str(env_file), "--",
+         sys.executable, "-c", script, "DAGSTER_PG_PASSWORD", "WAREHOUSE_USER", "WAREHOUSE_PASSWORD"],
+        env={"PATH": os.environ["PATH"]}, capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    password, context = json.loads(done.stdout)
-    assert password == "secret"
-    assert json.loads(context) == {
-        "docker": {"networks": ["n"], "env_vars": ["WAREHOUSE_USER=ingest", "WAREHOUSE_PASSWORD=p=w d"]}
-    }
+    assert json.loads(done.stdout) == ["secret", "ingest", "p=w d"]
+
+
+def test_run_with_env_names_a_missing_file(tmp_path):
+    done = subprocess.run(
+        [str(ROOT / "deploy/docker/run-with-env"), str(tmp_path / "marts.env"), "--", "true"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert f"cannot read env file {tmp_path / 'marts.env'}: No such file or directory" in done.stderr
 
 
 def test_run_with_env_names_a_bad_line(tmp_path):
@@ -470,9 +538,14 @@ def test_stack_file_agrees_with_bake_and_compose(location):
         service["environment"]["DAGSTER_CURRENT_IMAGE"] == f"${{REGISTRY:-}}{image_name(location)}:${{{tag}}}"
     )
     assert service["command"] == [
-        "run-with-env", "/run/secrets/platform.env", "--advertise", f"/run/secrets/{location.name}.env", "--",
+        "run-with-env", "/run/secrets/platform.env", f"/run/secrets/{location.name}.env", "--",
         *code_server_command(location),
     ]  # fmt: skip
+    context = json.loads(service["environment"]["DAGSTER_CONTAINER_CONTEXT"])["docker"]["container_kwargs"]
+    assert context == run_container_context(location, "${STACK_NAME:-dagster}")
+    volume = stack["volumes"][f"{location.name}-credentials"]
+    assert volume["name"] == f"${{STACK_NAME:-dagster}}_{location.name}-credentials"
+    assert volume["driver_opts"]["type"] == "tmpfs"
     targets = {secret["source"]: secret["target"] for secret in service["secrets"]}
     assert set(targets.values()) == {"platform.env", f"{location.name}.env"}
     for source, target in targets.items():
@@ -493,14 +566,28 @@ def test_stack_file_platform_services():
         "--",
         *platform_cmd,
     ]
-    assert services["daemon"]["command"][3:] == compose_file()["services"]["daemon"]["command"]
+    daemon = services["daemon"]["command"]
+    assert credentials_copy_loop(daemon) == [location.name for location in LOCATIONS]
+    assert daemon[2].endswith(
+        "exec run-with-env /run/secrets/platform.env -- "
+        + " ".join(compose_file()["services"]["daemon"]["command"])
+    )
+    daemon_mounts = services["daemon"]["volumes"]
+    assert daemon_mounts == [
+        f"{DOCKER_SOCKET}:{DOCKER_SOCKET}",
+        *(f"{location.name}-credentials:/run/location/{location.name}" for location in LOCATIONS),
+    ]
+    assert {s["target"] for s in services["daemon"]["secrets"]} == {
+        "platform.env",
+        *(f"{location.name}.env" for location in LOCATIONS),
+    }
     network = stack["networks"]["platform"]
     assert network["driver"] == "overlay" and network["attachable"] is True
     for name in ("webserver", "daemon"):
         assert services[name]["image"] == f"${{REGISTRY:-}}{PLATFORM_IMAGE}:${{PLATFORM_TAG:?}}"
         assert services[name]["environment"]["DAGSTER_HOME"] == RUN_CONTAINERS_HOME
         assert services[name]["environment"]["DAGSTER_RUN_NETWORK"] == network["name"]
-        assert services[name]["volumes"] == [f"{DOCKER_SOCKET}:{DOCKER_SOCKET}"]
+    assert services["webserver"]["volumes"] == [f"{DOCKER_SOCKET}:{DOCKER_SOCKET}"]
     assert services["webserver"]["ports"] == [
         {"target": 3000, "published": "${WEBSERVER_PORT:-3000}", "mode": "host"}
     ]

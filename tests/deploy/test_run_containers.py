@@ -1,9 +1,11 @@
 """compose.run-containers.yml on a real engine: every run in a container of its own, started by the
-daemon from its location's image, gone after the run; termination stops it and rolls the load back;
-dagster.yaml's run concurrency limits hold for containers."""
+daemon from its location's image, gone after the run, with its location's credentials from files
+and none in the container's configuration or the run's record; termination stops the container and
+rolls the load back; dagster.yaml's run concurrency limits hold for containers."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -12,23 +14,14 @@ import pytest
 from devtools import asset_runs
 from devtools.webserver import graphql
 from tests.deploy.deploy_helpers import instance_config
-from tests.deploy.run_containers_stack import (
-    RunContainersProject,
-    build_images,
-    container_env,
-    container_of,
-    docker,
-    engine_unavailable,
-    image,
-    run_containers,
-    wait_until_gone,
-)
+from tests.deploy.docker_stack import DAGSTER_DB, ComposeProject, DockerError, docker
 
 pytestmark = pytest.mark.docker
 
 FLIGHTS = [["raw", "flights"]]
 MONTH = "2013-01-01"
 PAUSE_STAGE = "copy"
+OVERRIDE = "compose.run-containers.yml"
 TERMINATE = """
 mutation Terminate($runId: String!) {
   terminateRun(runId: $runId) {
@@ -41,22 +34,48 @@ mutation Terminate($runId: String!) {
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Iterator[RunContainersProject]:
-    reason = engine_unavailable()
-    if reason:
-        pytest.skip(reason)
-    build_images()
-    running = RunContainersProject(tmp_path_factory.mktemp("run-containers"))
+def project(images, tmp_path_factory) -> Iterator[ComposeProject]:
+    running = ComposeProject.create(tmp_path_factory.mktemp("run-containers"), images, "runs", (OVERRIDE,))
     try:
         running.up()
         running.wait_until_loaded()
-        for location in running.locations:
+        for location in ("ingest_raw", "marts"):
             asset_runs.stop_running_sensors(running.url, location)
         yield running
     finally:
-        running.down()
+        running.down(volumes=True)
     left = run_containers(running.name)
     assert not left, f"run containers left behind: {[c['Name'] for c in left]}"
+
+
+def run_containers(project: str) -> list[dict]:
+    """Every container the daemon started for a run of `project` (any state), inspected."""
+    ids = docker("ps", "-aq", "--filter", "label=dagster/run_id").stdout.split()
+    inspected = json.loads(docker("inspect", *ids, check=False).stdout or "[]") if ids else []
+    return [c for c in inspected if f"{project}_default" in c["NetworkSettings"]["Networks"]]
+
+
+def container_of(project: str, run_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [c for c in run_containers(project) if c["Config"]["Labels"]["dagster/run_id"] == run_id]
+        if found:
+            return found[0]
+        time.sleep(0.5)
+    raise DockerError(f"no container for run {run_id} within {timeout:.0f} s")
+
+
+def wait_until_gone(project: str, run_id: str, timeout: float = 120) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not [c for c in run_containers(project) if c["Config"]["Labels"]["dagster/run_id"] == run_id]:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def passwords(project: ComposeProject) -> set[str]:
+    return {v for values in project.env_files.values() for k, v in values.items() if "PASSWORD" in k}
 
 
 def status(url: str, run_id: str) -> str:
@@ -70,7 +89,7 @@ def wait_for_status(url: str, run_id: str, wanted: str, timeout: float = 180) ->
         time.sleep(0.5)
 
 
-def month_rows(project: RunContainersProject, month: int) -> list[str]:
+def month_rows(project: ComposeProject, month: int) -> list[list[str]]:
     """Count and a checksum of one month of raw.flights."""
     return project.psql(
         "select count(*), md5(coalesce(string_agg(f::text, '|' order by f::text), '')) "
@@ -78,19 +97,32 @@ def month_rows(project: RunContainersProject, month: int) -> list[str]:
     )
 
 
-def test_a_flights_month_runs_in_its_own_container_from_the_ingest_image(project):
+def test_a_flights_month_runs_in_its_own_container_with_no_credential_in_sight(project, images):
     run_id = asset_runs.launch(project.url, "ingest_raw", FLIGHTS, MONTH)
-    container = container_of(project.name, run_id)
-    assert container["Config"]["Image"] == image("dagster-ingest-raw")
+    container = container_of(project.name, run_id)  # inspected while the run is under way
+    assert container["Config"]["Image"] == images.by_target["ingest_raw"]
     assert container["Config"]["Cmd"][:3] == ["dagster", "api", "execute_run"]
-    env = container_env(container)
-    assert env["WAREHOUSE_USER"] == "ingest_raw"
-    assert env["WAREHOUSE_PASSWORD"] == project.passwords["ingest_raw"]
-    assert project.passwords["marts"] not in container["Config"]["Env"].__str__(), "never marts' credentials"
+    assert container["Config"]["Entrypoint"] == [
+        "run-with-env", "/run/location/platform.env", "/run/location/ingest_raw.env", "--",
+    ]  # fmt: skip
+    mounts = {mount["Destination"]: mount for mount in container["Mounts"]}
+    assert mounts["/run/location"]["Name"] == f"{project.name}_ingest_raw-credentials"
+    assert mounts["/run/location"]["RW"] is False
+    assert not [m for m in container["Mounts"] if "marts" in m.get("Name", "")], "never marts' credentials"
+    inspected = json.dumps(container)
+    assert not [secret for secret in passwords(project) if secret in inspected]
+
     assert asset_runs.wait_for_run(project.url, run_id, timeout=600) == "SUCCESS"
     assert wait_until_gone(project.name, run_id), "the run's container is removed after the run"
-    count, _ = month_rows(project, 1)[0].split("|")
+    (count, _), *_ = month_rows(project, 1)
     assert int(count) > 0
+    stored = project.psql(
+        f"select body from runs where run_id = '{run_id}' "
+        f"union all select key || '=' || value from run_tags where run_id = '{run_id}'",
+        database=DAGSTER_DB,
+    )
+    assert f"{project.name}_ingest_raw-credentials" in stored[0][0], "the run's record holds the mount"
+    assert not [secret for secret in passwords(project) if secret in json.dumps(stored)]
 
 
 def test_termination_stops_the_container_and_concurrency_limits_hold(project):
@@ -107,7 +139,7 @@ def test_termination_stops_the_container_and_concurrency_limits_hold(project):
     limit = min(per_location, concurrency["pools"]["default_limit"])
     before = month_rows(project, 1)
     project.write_env_file("ingest_raw", {"INGEST_PAUSE_AT": PAUSE_STAGE})
-    project.restart_code_server("ingest_raw")  # it advertises its env file when it starts
+    project.compose("restart", "daemon")  # the daemon hands the env file to run containers at start
     runs: list[str] = []
     try:
         first = asset_runs.launch(project.url, "ingest_raw", FLIGHTS, MONTH)
@@ -139,5 +171,5 @@ def test_termination_stops_the_container_and_concurrency_limits_hold(project):
         for run_id in runs:
             wait_until_gone(project.name, run_id)
         project.write_env_file("ingest_raw")
-        project.restart_code_server("ingest_raw")
+        project.compose("restart", "daemon")
     assert not run_containers(project.name)

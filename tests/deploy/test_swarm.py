@@ -6,6 +6,7 @@ it was found (left again when this test created it)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 import time
@@ -17,18 +18,10 @@ from pathlib import Path
 import pytest
 
 from devtools import asset_runs
+from devtools.ports import free_port
 from devtools.webserver import location_states, wait_until_loaded
 from tests.deploy.deploy_helpers import LOCATIONS, ROOT
-from tests.deploy.run_containers_stack import (
-    PREFIX,
-    REGISTRY,
-    TAG,
-    RunContainersProject,
-    build_images,
-    docker,
-    engine_unavailable,
-    image,
-)
+from tests.deploy.docker_stack import Images, docker, docker_socket_group, name_prefix, write_env_files
 
 pytestmark = pytest.mark.docker
 
@@ -41,7 +34,7 @@ class Stack:
     folder: Path
     env: dict[str, str]
     url: str
-    network: str
+    images: Images
     runs: list[tuple[str, str]] = field(default_factory=list)  # (location, status)
 
     def deploy(self) -> None:
@@ -52,6 +45,10 @@ class Stack:
 
     def service(self, name: str) -> str:
         return f"{self.name}_{name}"
+
+    @property
+    def network(self) -> str:
+        return f"{self.name}-platform"
 
 
 def swarm_state() -> str:
@@ -81,28 +78,26 @@ def wait_until_served(url: str, timeout: float = 600) -> None:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> Iterator[Stack]:
-    reason = engine_unavailable()
-    if reason:
-        pytest.skip(reason)
-    build_images()
+def stack(images, tmp_path_factory) -> Iterator[Stack]:
     created_swarm = swarm_state() == "inactive"
     if created_swarm:
         docker("swarm", "init", "--advertise-addr", "127.0.0.1")
     folder = tmp_path_factory.mktemp("swarm")
-    env_source = RunContainersProject(tmp_path_factory.mktemp("swarm-env"))  # env files only
-    shutil.copytree(env_source.env_dir, folder / "environments")
+    write_env_files(folder / "environments")
     shutil.copy(ROOT / "docker-stack.yml", folder)
     (folder / "deploy/postgres").mkdir(parents=True)
     shutil.copy(ROOT / "deploy/postgres/init-platform.sh", folder / "deploy/postgres")
-    name = f"{PREFIX}{uuid.uuid4().hex[:6]}"
-    env = env_source.env() | {
-        "REGISTRY": REGISTRY,
-        "PLATFORM_TAG": TAG,
-        "STACK_NETWORK": f"{name}-net",
-        **{f"{location.name.upper()}_TAG": TAG for location in LOCATIONS},
+    name = f"{name_prefix()}-{uuid.uuid4().hex[:6]}"
+    port = free_port()
+    env = os.environ | {
+        "REGISTRY": images.registry,
+        "PLATFORM_TAG": images.tag,
+        "STACK_NAME": name,
+        "WEBSERVER_PORT": str(port),
+        "DOCKER_GID": docker_socket_group(),
+        **{f"{location.name.upper()}_TAG": images.tag for location in LOCATIONS},
     }
-    running = Stack(name, folder, env, env_source.url, f"{name}-net")
+    running = Stack(name, folder, env, f"http://127.0.0.1:{port}", images)
     try:
         running.deploy()
         wait_until_served(running.url)
@@ -117,7 +112,10 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
                 break
             time.sleep(2)
         for volume in docker("volume", "ls", "-q", "--filter", f"name={name}_").stdout.split():
-            docker("volume", "rm", volume, check=False)
+            for _ in range(30):  # a volume is busy until the stack's containers are gone
+                if docker("volume", "rm", volume, check=False).returncode == 0:
+                    break
+                time.sleep(2)
         if created_swarm:
             docker("swarm", "leave", "--force")
     assert swarm_state() == ("inactive" if created_swarm else "active")
@@ -139,8 +137,9 @@ def test_both_locations_load_and_a_source_and_the_marts_succeed(stack):
 def test_rolling_update_of_one_location_leaves_the_other_serving(stack):
     """marts is rolled to a new image reference (the same image under another tag) while ingest
     runs keep launching and succeeding; marts is LOADED again afterwards."""
-    rolled_tag = f"{TAG}-rolled"
-    docker("tag", image("dagster-marts"), f"{REGISTRY}dagster-marts:{rolled_tag}")
+    marts = stack.images.by_target["marts"]
+    rolled = f"{marts}-rolled"
+    docker("tag", marts, rolled)
     ingest_statuses: list[str] = []
     stop = threading.Event()
 
@@ -154,18 +153,16 @@ def test_rolling_update_of_one_location_leaves_the_other_serving(stack):
     worker.start()
     try:
         docker(
-            "service", "update", "--detach=false", "--image", f"{REGISTRY}dagster-marts:{rolled_tag}",
+            "service", "update", "--detach=false", "--image", rolled,
             stack.service("marts"), timeout=600,
         )  # fmt: skip
         wait_until_served(stack.url, timeout=300)
     finally:
         stop.set()
         worker.join(timeout=700)
-        docker("image", "rm", f"{REGISTRY}dagster-marts:{rolled_tag}", check=False)
+        docker("image", "rm", rolled, check=False)
     after = json.loads(docker("service", "inspect", stack.service("marts")).stdout)[0]
-    assert after["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].startswith(
-        f"{REGISTRY}dagster-marts:{rolled_tag}"
-    )
+    assert after["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].startswith(rolled)
     assert after["Version"]["Index"] > before["Version"]["Index"]
     ingest = json.loads(docker("service", "inspect", stack.service("ingest_raw")).stdout)[0]
     assert "UpdateStatus" not in ingest, "the other location was not updated"

@@ -9,13 +9,16 @@ same engine never collide.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -337,3 +340,107 @@ def materialize_everything(url: str, month: str) -> list[asset_runs.RunResult]:
     for location in locations:
         asset_runs.stop_running_sensors(url, location)
     return [run for location in locations for run in asset_runs.materialize_location(url, location, month)]
+
+
+# ---- swarm -----------------------------------------------------------------------------------
+
+
+def swarm_state() -> str:
+    return docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
+
+
+@contextlib.contextmanager
+def single_node_swarm() -> Iterator[None]:
+    """The engine in swarm mode for the block: `docker swarm init` when it was not, and `leave`
+    afterwards, so that the engine's networking is as it was found (compose stacks of other
+    tests on the same engine depend on it)."""
+    created = swarm_state() == "inactive"
+    if created:
+        docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+    try:
+        yield
+    finally:
+        if created:
+            docker("swarm", "leave", "--force")
+
+
+class SwarmStack:
+    """docker-stack.yml deployed as stack `name` from a copy in `folder` (env files written from the
+    templates there, as Swarm secrets read them at deploy), the images of `images`, the webserver
+    on a free host port."""
+
+    def __init__(self, folder: Path, images: Images):
+        self.name = f"{name_prefix()}-{uuid.uuid4().hex[:6]}"
+        self.folder = folder
+        self.images = images
+        self.webserver_port = free_port()
+        self.env_files = write_env_files(folder / "environments")
+        shutil.copy(ROOT / "docker-stack.yml", folder)
+        (folder / "deploy/postgres").mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / "deploy/postgres/init-platform.sh", folder / "deploy/postgres")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.webserver_port}"
+
+    @property
+    def network(self) -> str:
+        return f"{self.name}-platform"
+
+    def service(self, name: str) -> str:
+        return f"{self.name}_{name}"
+
+    def env(self) -> dict[str, str]:
+        tags = {f"{location.name.upper()}_TAG": self.images.tag for location in discover(ROOT)}
+        return (
+            os.environ
+            | tags
+            | {
+                "REGISTRY": self.images.registry,
+                "PLATFORM_TAG": self.images.tag,
+                "STACK_NAME": self.name,
+                "WEBSERVER_PORT": str(self.webserver_port),
+                "DOCKER_GID": docker_socket_group(),
+            }
+        )
+
+    def deploy(self, timeout: float = 600) -> None:
+        """`docker stack deploy`, then every location served (see `wait_until_served`)."""
+        docker(
+            "stack", "deploy", "--resolve-image", "never", "-c", "docker-stack.yml", self.name,
+            cwd=self.folder, env=self.env(), timeout=300,
+        )  # fmt: skip
+        self.wait_until_served(timeout)
+
+    def wait_until_served(self, timeout: float = 600) -> None:
+        """Every location LOADED without error. Swarm starts services in no order: a location the
+        webserver could not reach yet is reloaded until its code server answers."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                states = location_states(self.url)
+            except OSError:
+                states = {}
+            if states and all(s["status"] == "LOADED" and not s["error"] for s in states.values()):
+                return
+            if time.monotonic() > deadline:
+                raise DockerError(f"stack {self.name}: locations not served within {timeout:.0f} s: {states}")
+            for name, state in states.items():
+                if state["error"]:
+                    asset_runs.reload_location(self.url, name)
+            time.sleep(2)
+
+    def remove(self) -> None:
+        """`docker stack rm`, then its network and volumes gone (they are busy until its
+        containers, run containers included, have stopped)."""
+        docker("stack", "rm", self.name, check=False)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            networks = docker("network", "ls", "-q", "--filter", f"name={self.network}").stdout.split()
+            volumes = docker("volume", "ls", "-q", "--filter", f"name={self.name}_").stdout.split()
+            for volume in volumes:
+                docker("volume", "rm", volume, check=False)
+            if not networks and not volumes:
+                return
+            time.sleep(2)
+        raise DockerError(f"stack {self.name}: network or volumes still there 180 s after `stack rm`")

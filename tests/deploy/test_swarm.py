@@ -6,53 +6,19 @@ it was found (left again when this test created it)."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import threading
-import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
 from devtools import asset_runs
-from devtools.ports import free_port
-from devtools.webserver import location_states, wait_until_loaded
-from tests.deploy.deploy_helpers import LOCATIONS, ROOT
-from tests.deploy.docker_stack import Images, docker, docker_socket_group, name_prefix, write_env_files
+from devtools.webserver import location_states
+from tests.deploy.deploy_helpers import LOCATIONS
+from tests.deploy.docker_stack import SwarmStack, docker, single_node_swarm, swarm_state
 
 pytestmark = pytest.mark.docker
 
 MONTH = "2013-01-01"
-
-
-@dataclass
-class Stack:
-    name: str
-    folder: Path
-    env: dict[str, str]
-    url: str
-    images: Images
-    runs: list[tuple[str, str]] = field(default_factory=list)  # (location, status)
-
-    def deploy(self) -> None:
-        docker(
-            "stack", "deploy", "--resolve-image", "never", "-c", "docker-stack.yml", self.name,
-            cwd=self.folder, env=self.env, timeout=300,
-        )  # fmt: skip
-
-    def service(self, name: str) -> str:
-        return f"{self.name}_{name}"
-
-    @property
-    def network(self) -> str:
-        return f"{self.name}-platform"
-
-
-def swarm_state() -> str:
-    return docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
 
 
 def materialize_location(url: str, location: str) -> list[str]:
@@ -65,60 +31,19 @@ def materialize_location(url: str, location: str) -> list[str]:
     return statuses
 
 
-def wait_until_served(url: str, timeout: float = 600) -> None:
-    """Every location LOADED without error. Swarm starts services in no order: a location the
-    webserver could not reach yet is reloaded until its code server answers."""
-    deadline = time.monotonic() + timeout
-    wait_until_loaded(url, timeout=timeout)
-    while failing := [name for name, state in location_states(url).items() if state["error"]]:
-        assert time.monotonic() < deadline, f"locations not served: {location_states(url)}"
-        for name in failing:
-            asset_runs.reload_location(url, name)
-        time.sleep(5)
-
-
 @pytest.fixture(scope="module")
-def stack(images, tmp_path_factory) -> Iterator[Stack]:
-    created_swarm = swarm_state() == "inactive"
-    if created_swarm:
-        docker("swarm", "init", "--advertise-addr", "127.0.0.1")
-    folder = tmp_path_factory.mktemp("swarm")
-    write_env_files(folder / "environments")
-    shutil.copy(ROOT / "docker-stack.yml", folder)
-    (folder / "deploy/postgres").mkdir(parents=True)
-    shutil.copy(ROOT / "deploy/postgres/init-platform.sh", folder / "deploy/postgres")
-    name = f"{name_prefix()}-{uuid.uuid4().hex[:6]}"
-    port = free_port()
-    env = os.environ | {
-        "REGISTRY": images.registry,
-        "PLATFORM_TAG": images.tag,
-        "STACK_NAME": name,
-        "WEBSERVER_PORT": str(port),
-        "DOCKER_GID": docker_socket_group(),
-        **{f"{location.name.upper()}_TAG": images.tag for location in LOCATIONS},
-    }
-    running = Stack(name, folder, env, f"http://127.0.0.1:{port}", images)
-    try:
-        running.deploy()
-        wait_until_served(running.url)
-        for location in LOCATIONS:
-            asset_runs.stop_running_sensors(running.url, location.name)
-        yield running
-    finally:
-        docker("stack", "rm", name, check=False)
-        deadline = time.monotonic() + 120
-        while docker("network", "ls", "-q", "--filter", f"name={running.network}").stdout.strip():
-            if time.monotonic() > deadline:
-                break
-            time.sleep(2)
-        for volume in docker("volume", "ls", "-q", "--filter", f"name={name}_").stdout.split():
-            for _ in range(30):  # a volume is busy until the stack's containers are gone
-                if docker("volume", "rm", volume, check=False).returncode == 0:
-                    break
-                time.sleep(2)
-        if created_swarm:
-            docker("swarm", "leave", "--force")
-    assert swarm_state() == ("inactive" if created_swarm else "active")
+def stack(images, tmp_path_factory) -> Iterator[SwarmStack]:
+    state = swarm_state()
+    with single_node_swarm():
+        running = SwarmStack(tmp_path_factory.mktemp("swarm"), images)
+        try:
+            running.deploy()
+            for location in LOCATIONS:
+                asset_runs.stop_running_sensors(running.url, location.name)
+            yield running
+        finally:
+            running.remove()
+    assert swarm_state() == state, "the engine is left as it was found"
 
 
 def test_both_locations_load_and_a_source_and_the_marts_succeed(stack):
@@ -156,7 +81,7 @@ def test_rolling_update_of_one_location_leaves_the_other_serving(stack):
             "service", "update", "--detach=false", "--image", rolled,
             stack.service("marts"), timeout=600,
         )  # fmt: skip
-        wait_until_served(stack.url, timeout=300)
+        stack.wait_until_served(timeout=300)
     finally:
         stop.set()
         worker.join(timeout=700)

@@ -14,11 +14,11 @@ until LOADED. One warm-up round; medians and their ratio printed, nothing assert
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from bench.medians import print_comparison
 from devtools import asset_runs
 from tests.deploy.docker_stack import (
     ComposeProject,
@@ -84,14 +84,7 @@ def main() -> None:
                 project.down(volumes=True)
                 stack.remove()
                 docker("image", "rm", *tags, *images.by_target.values(), check=False)
-    medians = {name: statistics.median(values) for name, values in times.items()}
-    for name, values in times.items():
-        print(f"{name}: median {medians[name]:.1f} s of {', '.join(f'{v:.1f}' for v in values)}")
-    ratio = medians["swarm rolling update"] / medians["compose recreate"]
-    print(
-        f"{LOCATION} rolled until LOADED: swarm {medians['swarm rolling update']:.1f} s vs compose "
-        f"recreate {medians['compose recreate']:.1f} s: {ratio:.2f}x"
-    )
+    print_comparison(f"{LOCATION} rolled until LOADED", times)
 
 
 if __name__ == "__main__":

@@ -13,11 +13,11 @@ nothing asserted.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from bench.medians import print_comparison
 from devtools import asset_runs
 from tests.deploy.docker_stack import ComposeProject, bake_images, docker, name_prefix
 
@@ -60,14 +60,7 @@ def main() -> None:
             for project in projects.values():
                 project.down(volumes=True)
             docker("image", "rm", *images.by_target.values(), check=False)
-    medians = {name: statistics.median(values) for name, values in times.items()}
-    for name, values in times.items():
-        print(f"{name}: median {medians[name]:.1f} s of {', '.join(f'{v:.1f}' for v in values)}")
-    ratio = medians["run container"] / medians["code server"]
-    print(
-        f"flights month launch->SUCCESS: run container {medians['run container']:.1f} s vs "
-        f"in the code server {medians['code server']:.1f} s: {ratio:.2f}x"
-    )
+    print_comparison("flights month launch->SUCCESS", times)
 
 
 if __name__ == "__main__":

@@ -429,6 +429,7 @@ def run_container_context(location, volume_prefix: str) -> dict:
     """What a location's code server hands DockerRunLauncher: an entrypoint reading the env files on
     its own credentials volume, and mounts; no values."""
     return {
+        "healthcheck": {"test": ["NONE"]},  # the image's check probes a code server, which a run is not
         "entrypoint": [
             "run-with-env", "/run/location/platform.env", f"/run/location/{location.name}.env", "--"
         ],
@@ -454,6 +455,7 @@ def test_run_containers_override_gives_each_location_its_own_credentials_volume(
     context = json.loads(environment["DAGSTER_CONTAINER_CONTEXT"])["docker"]["container_kwargs"]
     expected = run_container_context(location, "issue12-cfg")
     assert context["entrypoint"] == expected["entrypoint"]
+    assert context["healthcheck"] == expected["healthcheck"]
     assert context["volumes"] == [
         *expected["volumes"],
         f"issue12-cfg_dagster-storage:{RUN_CONTAINERS_HOME}/storage",

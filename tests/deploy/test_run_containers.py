@@ -117,7 +117,7 @@ def test_a_flights_month_runs_in_its_own_container_with_no_credential_in_sight(p
     (count, _), *_ = month_rows(project, 1)
     assert int(count) > 0
     stored = project.psql(
-        f"select body from runs where run_id = '{run_id}' "
+        f"select run_body from runs where run_id = '{run_id}' "
         f"union all select key || '=' || value from run_tags where run_id = '{run_id}'",
         database=DAGSTER_DB,
     )

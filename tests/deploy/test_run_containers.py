@@ -22,6 +22,7 @@ FLIGHTS = [["raw", "flights"]]
 MONTH = "2013-01-01"
 PAUSE_STAGE = "copy"
 OVERRIDE = "compose.run-containers.yml"
+FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 TERMINATE = """
 mutation Terminate($runId: String!) {
   terminateRun(runId: $runId) {
@@ -56,22 +57,36 @@ def run_containers(project: str) -> list[dict]:
 
 
 def container_of(project: str, run_id: str, timeout: float = 120) -> dict:
+    """The run's container once it runs (DockerRunLauncher tags the run with the container's id
+    between creating and starting it: a run terminated before that keeps its container)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = [c for c in run_containers(project) if c["Config"]["Labels"]["dagster/run_id"] == run_id]
-        if found:
+        if found and found[0]["State"]["Running"]:
             return found[0]
         time.sleep(0.5)
-    raise DockerError(f"no container for run {run_id} within {timeout:.0f} s")
+    raise DockerError(f"no running container for run {run_id} within {timeout:.0f} s")
 
 
 def wait_until_gone(project: str, run_id: str, timeout: float = 120) -> bool:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         if not [c for c in run_containers(project) if c["Config"]["Labels"]["dagster/run_id"] == run_id]:
             return True
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.5)
-    return False
+
+
+def stop_run(project: ComposeProject, run_id: str, timeout: float = 300) -> None:
+    """Terminate the run until it has finished and its container is gone (a run terminated while
+    its container was being created is only marked CANCELING: terminating it again stops it)."""
+    deadline = time.monotonic() + timeout
+    while status(project.url, run_id) not in FINISHED or not wait_until_gone(project.name, run_id, 0):
+        if time.monotonic() > deadline:
+            raise DockerError(f"run {run_id} still {status(project.url, run_id)} after {timeout:.0f} s")
+        graphql(project.url, TERMINATE, {"runId": run_id}, timeout=120)
+        wait_until_gone(project.name, run_id, timeout=10)
 
 
 def passwords(project: ComposeProject) -> set[str]:
@@ -158,7 +173,7 @@ def test_termination_stops_the_container_and_concurrency_limits_hold(project):
             assert [status(project.url, run_id) for run_id in runs[limit:]] == ["QUEUED"] * len(runs[limit:])
             time.sleep(1)
 
-        result = graphql(project.url, TERMINATE, {"runId": first}, timeout=60)["terminateRun"]
+        result = graphql(project.url, TERMINATE, {"runId": first}, timeout=120)["terminateRun"]
         assert result["__typename"] == "TerminateRunSuccess", result
         assert wait_until_gone(project.name, first), "terminating the run stops and removes its container"
         wait_for_status(project.url, first, "CANCELED")
@@ -167,9 +182,7 @@ def test_termination_stops_the_container_and_concurrency_limits_hold(project):
         assert len([c for c in run_containers(project.name) if c["State"]["Running"]]) <= limit
     finally:
         for run_id in runs:
-            graphql(project.url, TERMINATE, {"runId": run_id}, timeout=60)
-        for run_id in runs:
-            wait_until_gone(project.name, run_id)
+            stop_run(project, run_id)
         project.write_env_file("ingest_raw")
         project.compose("restart", "daemon")
     assert not run_containers(project.name)

@@ -1,7 +1,9 @@
 import pytest
 
+from devtools.locations import discover, warehouse_schemas
 from shared import postgres
 from shared.resources import PostgresWarehouse
+from shared.settings import workspace_root
 
 
 def test_missing_settings_are_named():
@@ -14,7 +16,7 @@ def test_settings_round_trip_through_child_env(warehouse):
     assert postgres.warehouse_settings(env) == warehouse
     with postgres.connect(postgres.warehouse_settings(env)) as conn:
         schemas = {row[0] for row in conn.execute("select nspname from pg_namespace")}
-    assert set(postgres.WAREHOUSE_SCHEMAS) <= schemas
+    assert set(warehouse_schemas(discover(workspace_root()))) <= schemas
 
 
 def test_resource_reads_env_at_run_time_only(warehouse, monkeypatch):

@@ -9,7 +9,9 @@ from collections.abc import Iterator
 
 from psycopg import sql
 
+from devtools.locations import discover, warehouse_schemas
 from shared import postgres
+from shared.settings import workspace_root
 
 
 @contextlib.contextmanager
@@ -21,7 +23,7 @@ def scratch_database(server: dict[str, str], prefix: str = "test") -> Iterator[d
     settings = server | {"dbname": name}
     try:
         with postgres.connect(settings) as conn:
-            postgres.create_schemas(conn)
+            postgres.create_schemas(conn, warehouse_schemas(discover(workspace_root())))
         yield settings
     finally:
         with postgres.connect(server, autocommit=True) as admin:

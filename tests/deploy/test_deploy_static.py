@@ -30,6 +30,7 @@ from deploy_helpers import (
     workspace,
 )
 
+from devtools.locations import init_spec
 from shared.postgres import WAREHOUSE_ENV
 
 DOCKERFILES = sorted(path.name for path in ROOT.glob("Dockerfile.*"))
@@ -234,6 +235,8 @@ def test_platform_services_are_the_same_everywhere(compose):
     assert daemon["healthcheck"]["test"] == ["CMD", "dagster-daemon", "liveness-check"]
     postgres = compose["services"]["postgres"]
     assert postgres["image"].startswith("postgres:18.")
+    # The init script's roles and grants follow the location tables.
+    assert postgres["environment"]["PLATFORM_LOCATIONS"] == init_spec(LOCATIONS)
     assert any(
         volume["target"] == "/docker-entrypoint-initdb.d/10-init-platform.sh"
         for volume in postgres["volumes"]

@@ -7,7 +7,7 @@ use the same configuration surface as the Dagster resource in `shared.resources`
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -21,7 +21,6 @@ WAREHOUSE_ENV = {
     "password": "WAREHOUSE_PASSWORD",
     "dbname": "WAREHOUSE_DB",
 }
-WAREHOUSE_SCHEMAS = ("raw", "staging", "marts")
 
 
 class WarehouseNotConfigured(RuntimeError):
@@ -60,10 +59,10 @@ def connect(
     return psycopg.connect(application_name=application_name, **settings, **kwargs)
 
 
-def create_schemas(conn: psycopg.Connection) -> None:
-    """Create the warehouse schemas (idempotent); roles and grants are the deployment's business."""
+def create_schemas(conn: psycopg.Connection, schemas: Iterable[str]) -> None:
+    """Create `schemas` (idempotent); roles and grants are the deployment's business."""
     from psycopg import sql
 
     with conn.transaction():
-        for schema in WAREHOUSE_SCHEMAS:
+        for schema in schemas:
             conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))

@@ -40,13 +40,18 @@ def _run_child(*arguments: str) -> dict:
     return json.loads(lines[-1])
 
 
+def load_report(location: Location) -> dict:
+    """What the location defines (counts, keys, timings), or {"error": ..., "where": ...}."""
+    return _run_child(location.module, location.distribution)
+
+
 def _measure(locations: list[Location], runs: int) -> tuple[float, dict[str, dict]]:
     """Baseline and location reports, alternating round by round; seconds are medians over `runs`."""
     baselines, rounds = [], {location.name: [] for location in locations}
     for _ in range(runs):
         baselines.append(_run_child("--baseline")["import_seconds"])
         for location in locations:
-            rounds[location.name].append(_run_child(location.module, location.distribution))
+            rounds[location.name].append(load_report(location))
     reports = {}
     for name, reports_of_location in rounds.items():
         failed = [report for report in reports_of_location if "error" in report]

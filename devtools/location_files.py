@@ -162,12 +162,12 @@ def _root_pyproject_add(text: str, location: Location) -> str:
         sources = document["tool"]["uv"]["sources"]
         members = [index for index, item in enumerate(dependencies) if item in sources]
         dependencies.insert(members[-1] + 1 if members else 0, location.distribution)
-    entry = tomlkit.inline_table()
-    entry["workspace"] = True
-    document["tool"]["uv"]["sources"][location.distribution] = entry
+    document["tool"]["uv"]["sources"][location.distribution] = tomlkit.parse("s = { workspace = true }")["s"]
     first_party = document["tool"]["ruff"]["lint"]["isort"]["known-first-party"]
     if location.name not in first_party:
-        first_party.append(location.name)
+        first_party.insert(
+            first_party.index("tests") if "tests" in first_party else len(first_party), location.name
+        )
     return tomlkit.dumps(document)
 
 
@@ -180,7 +180,8 @@ def _root_pyproject_remove(text: str, location: Location) -> str:
     first_party = document["tool"]["ruff"]["lint"]["isort"]["known-first-party"]
     if location.name in first_party:
         first_party.remove(location.name)
-    return tomlkit.dumps(document)
+    # tomlkit drops the blank line before the next table together with a table's last entry.
+    return re.sub(r"([^\n])\n(\[)", r"\1\n\n\2", tomlkit.dumps(document))
 
 
 # ---- Dockerfiles and docker-bake.hcl: line edits, parsed back ----------------------------------
@@ -428,7 +429,8 @@ def stage_add(staged: StagedFiles, location: Location, existing: list[Location])
     members = sorted(path.parent.name for path in staged.root.glob("src/*/pyproject.toml"))
     for name in other_dockerfiles(staged):
         staged.edit(name, lambda text: _dockerfile_add_member(text, location))
-    staged.write(dockerfile_name(location), dockerfile(location, sorted([*members, location.name])))
+    members = sorted([*members, location.name], key=lambda member: (member != "shared", member))
+    staged.write(dockerfile_name(location), dockerfile(location, members))
     staged.edit("pyproject.toml", lambda text: _root_pyproject_add(text, location))
     after = sorted([*existing, location], key=lambda loc: loc.port)
 

@@ -52,7 +52,7 @@ def workspace_file(home: Path, locations: list[Location], all_locations: list[Lo
     return path
 
 
-def write_instance_config(home: Path, code_server_timeout: int) -> None:
+def write_instance_config(home: Path, code_server_timeout: int = DEFAULT_CODE_SERVER_TIMEOUT) -> None:
     config = INSTANCE_CONFIG | {"code_servers": {"local_startup_timeout": code_server_timeout}}
     (home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 

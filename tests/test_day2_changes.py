@@ -7,14 +7,14 @@ synced from the shared uv cache. Only the affected tests run there, to keep the 
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from devtools.repo_copy import copy_env, copy_working_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -39,32 +39,11 @@ def _blocks(title: str, language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", _section(title), re.DOTALL)
 
 
-def _copy_of_the_repository(target: Path) -> None:
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-        timeout=60,
-    ).stdout.decode()
-    for relative in filter(None, listed.split("\0")):
-        source = ROOT / relative
-        if source.is_file():
-            (target / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / relative)
-
-
-def _env() -> dict[str, str]:
-    """Ours without what would point the copy's commands at this checkout's venv."""
-    dropped = ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTHONPATH", "PLATFORM_LOCAL_HOME")
-    return {key: value for key, value in os.environ.items() if key not in dropped}
-
-
 def _run(copy: Path, command: str) -> subprocess.CompletedProcess:
     done = subprocess.run(
         shlex.split(command),
         cwd=copy,
-        env=_env(),
+        env=copy_env(),
         capture_output=True,
         text=True,
         timeout=STEP_TIMEOUT_SECONDS,
@@ -107,7 +86,7 @@ def _tree(root: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def copy(tmp_path_factory) -> Path:
     copy = tmp_path_factory.mktemp("day2") / "repo"
-    _copy_of_the_repository(copy)
+    copy_working_tree(ROOT, copy)
     _run(copy, "uv sync --frozen")
     return copy
 

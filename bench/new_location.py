@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from devtools.paths import workspace_root
 from devtools.repo_copy import copy_env, copy_working_tree
-from shared.settings import workspace_root
 
 NAME = "bench_reports"
 TIMEOUT_SECONDS = 900

@@ -24,9 +24,9 @@ import yaml
 
 from devtools.embedded_postgres import EmbeddedPostgresError, embedded_postgres
 from devtools.locations import Location, UnknownLocation, discover, select
+from devtools.paths import embedded_pgdata, local_home, workspace_root
 from devtools.ports import PortInUse, ensure_free
 from shared import postgres
-from shared.settings import embedded_pgdata, local_home, workspace_root
 
 DEFAULT_PORT = 3001
 #: Dagster's own default (180 s) is too short for a dbt parse on a loaded machine: every location fails.
@@ -79,19 +79,19 @@ def single_instance(home: Path) -> Iterator[None]:
 @contextlib.contextmanager
 def warehouse(home: Path) -> Iterator[dict[str, str]]:
     """WAREHOUSE_* for the locations: the configured warehouse, else an embedded one."""
-    if postgres.is_warehouse_configured():
+    if postgres.WarehouseSettings.is_configured():
         print("dev-local: using the warehouse configured by WAREHOUSE_* variables", flush=True)
         yield {}
         return
     pgdata = embedded_pgdata(home)
     print(f"dev-local: starting the embedded Postgres (data in {pgdata})", flush=True)
     with embedded_postgres(pgdata) as settings:
-        yield postgres.warehouse_env(settings) | {postgres.WAREHOUSE_ENV["password"]: ""}
+        yield settings.to_env()
 
 
 def describe_warehouse(env: dict[str, str]) -> list[str]:
     """Where the warehouse is, and the line to paste to reach it by hand (password left out)."""
-    names = postgres.WAREHOUSE_ENV
+    names = postgres.WarehouseSettings.ENVIRONMENT
     value = {key: env.get(var, "") for key, var in names.items()}
     where = "socket folder" if value["host"].startswith("/") else "host"
     paste = " ".join(
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         help=f"how long a location may take to start (default {DEFAULT_CODE_SERVER_TIMEOUT})",
     )
     args = parser.parse_args(argv)
-    if args.warehouse_only and postgres.is_warehouse_configured():
+    if args.warehouse_only and postgres.WarehouseSettings.is_configured():
         parser.error("--warehouse-only starts the embedded Postgres, but WAREHOUSE_HOST names another one")
 
     root = workspace_root()

@@ -308,7 +308,9 @@ def example(warehouse: PostgresWarehouse) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={{"dagster/row_count": rows}})
 
 
-defs = dg.Definitions(assets=[example], resources={{"warehouse": PostgresWarehouse.from_env()}})
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(assets=[example], resources={{"warehouse": PostgresWarehouse()}})
 '''
 
 
@@ -318,15 +320,16 @@ def member_test(location: Location) -> str:
 
 import dagster as dg
 
-from {location.name}.definitions import defs
+from {location.name}.definitions import defs as load_definitions
 from shared import postgres
-from shared.resources import PostgresWarehouse
 
 
-def test_example_writes_one_row_per_run(fresh_warehouse):
-    resources = {{"warehouse": PostgresWarehouse(**fresh_warehouse)}}
+def test_example_writes_one_row_per_run(fresh_warehouse, monkeypatch):
+    for variable, value in fresh_warehouse.to_env().items():
+        monkeypatch.setenv(variable, value)
+    defs = load_definitions()
     for _ in range(2):
-        assert dg.materialize(defs.assets, resources=resources).success
+        assert dg.materialize(defs.assets, resources=defs.resources).success
     with postgres.connect(fresh_warehouse) as conn:
         assert conn.execute("select count(*) from {schema}.example").fetchone() == (2,)
 '''

@@ -18,8 +18,8 @@ import time
 
 from devtools import check_defs, location_files, workspace_commands
 from devtools.locations import Location, discover
+from devtools.paths import workspace_root
 from devtools.staged_files import StagedFiles
-from shared.settings import workspace_root
 
 FIRST_PORT = 4000
 RESERVED_PORTS = {3000: "the webserver", 3001: "the dev-local UI"}

@@ -11,8 +11,8 @@ import sys
 
 from devtools import check_defs, location_files, workspace_commands
 from devtools.locations import Location, UnknownLocation, discover, select
+from devtools.paths import workspace_root
 from devtools.staged_files import StagedFiles
-from shared.settings import workspace_root
 
 
 class StillUsed(RuntimeError):

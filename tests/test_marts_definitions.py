@@ -8,9 +8,9 @@ import sys
 
 import dagster as dg
 import pytest
-from marts_harness import model_keys, prepare_manifest, source_keys
 
 from shared.partitions import FLIGHTS_MONTHLY
+from tests.marts_harness import model_keys, prepare_manifest, source_keys
 
 IMPORT_TIMEOUT_SECONDS = 120
 

@@ -59,10 +59,13 @@ for entry in "${locations[@]}"; do
     done
 done
 
+# Passwords reach psql through its environment (\getenv), never its command line.
+: "${DAGSTER_PG_PASSWORD:?}"
 psql_as_superuser --dbname "${POSTGRES_DB:-postgres}" \
-    -v dagster_user="${DAGSTER_PG_USER:?}" -v dagster_password="${DAGSTER_PG_PASSWORD:?}" \
-    -v dagster_db="${DAGSTER_PG_DB:?}" -v warehouse_db="$warehouse_db" <<'SQL'
+    -v dagster_user="${DAGSTER_PG_USER:?}" -v dagster_db="${DAGSTER_PG_DB:?}" \
+    -v warehouse_db="$warehouse_db" <<'SQL'
 set client_min_messages = warning;
+\getenv dagster_password DAGSTER_PG_PASSWORD
 select format('create role %I login password %L', :'dagster_user', :'dagster_password')
     where not exists (select from pg_roles where rolname = :'dagster_user') \gexec
 select format('create database %I owner %I', :'dagster_db', :'dagster_user')
@@ -79,9 +82,10 @@ SQL
 
 for entry in "${locations[@]}"; do
     IFS=: read -r name writes reads <<<"$entry"
-    psql_as_superuser --dbname "${POSTGRES_DB:-postgres}" -v user="${user_of[$name]}" \
-        -v password="${password_of[$name]}" -v warehouse_db="$warehouse_db" <<'SQL'
+    INIT_LOCATION_PASSWORD="${password_of[$name]}" psql_as_superuser --dbname "${POSTGRES_DB:-postgres}" \
+        -v user="${user_of[$name]}" -v warehouse_db="$warehouse_db" <<'SQL'
 set client_min_messages = warning;
+\getenv password INIT_LOCATION_PASSWORD
 select format('create role %I login password %L', :'user', :'password')
     where not exists (select from pg_roles where rolname = :'user') \gexec
 grant connect, temporary on database :"warehouse_db" to :"user";

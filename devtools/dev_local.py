@@ -1,7 +1,8 @@
 """`uv run dev-local`: the Dagster UI on this machine with nothing to install first.
 
 Writes a workspace file for the selected locations and a dagster.yaml under `.dagster_home/`,
-starts an embedded Postgres as the warehouse unless WAREHOUSE_HOST is set, then runs `dagster dev`.
+starts an embedded Postgres as the warehouse unless WAREHOUSE_HOST is set (and says where it is),
+then runs `dagster dev` (or, with --warehouse-only, nothing more).
 Ctrl-C stops dagster and the embedded Postgres; the next start reuses the data.
 """
 

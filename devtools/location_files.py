@@ -109,7 +109,7 @@ def _service(template: CommentedMap, location: Location) -> CommentedMap:
     service["env_file"] = CommentedSeq(["environments/platform.env", f"environments/{location.name}.env"])
     service["expose"] = CommentedSeq([port])
     test = service["healthcheck"]["test"]
-    test[test.index(next(item for item in test if str(item).isdigit()))] = port
+    test[next(index for index, item in enumerate(test) if str(item).isdigit())] = port
     service["depends_on"] = copy.deepcopy(template["depends_on"])
     return service
 

@@ -15,6 +15,7 @@ import keyword
 import re
 import sys
 import time
+from pathlib import Path
 
 from devtools import check_defs, location_files, workspace_commands
 from devtools.locations import Location, discover
@@ -36,7 +37,7 @@ def _holder(location: Location) -> str:
     return f"location {location.name} ({location.member_dir.name}/pyproject.toml)"
 
 
-def validate(root, name: str, short: str | None, port: int | None, reads: list[str]) -> Location:
+def validate(root: Path, name: str, short: str | None, port: int | None, reads: list[str]) -> Location:
     """The new location, or Refused saying what is wrong and who holds a taken name or port."""
     existing = discover(root)
     if not IDENTIFIER.match(name) or keyword.iskeyword(name) or name.endswith("_"):

@@ -8,13 +8,11 @@ workspace.yaml and dagster.yaml; runs launched through the webserver's GraphQL A
 from __future__ import annotations
 
 import socket
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
-from deploy_helpers import LOCATIONS, ROOT
+from deploy_helpers import LOCATIONS, run_init_script
 
 from devtools import asset_runs
 from devtools.asset_runs import launch_plan
@@ -32,7 +30,6 @@ from shared import postgres
 from tests.process_tools import processes_mentioning, wait_until_gone
 
 MONTH = "2013-01-01"
-INIT_SCRIPT = ROOT / "deploy" / "postgres" / "init-platform.sh"
 
 
 @pytest.fixture(scope="module")
@@ -197,18 +194,8 @@ def test_launch_plan_orders_partitioned_between_their_upstream_and_downstream():
     assert launch_plan(nodes) == [([["dim"]], False), ([["fact"], ["staged"]], True), ([["summary"]], False)]
 
 
-def _run_init_script(env_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["bash", str(INIT_SCRIPT)],
-        env={"PATH": "/usr/bin:/bin", "PLATFORM_ENV_DIR": str(env_dir)},
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-
-
 def test_init_script_names_a_missing_env_file(tmp_path):
-    done = _run_init_script(tmp_path)
+    done = run_init_script(tmp_path)
     assert done.returncode != 0
     assert f"{tmp_path}/ingest_raw.env is missing (create it from ingest_raw.env.template)" in done.stderr
 
@@ -216,7 +203,7 @@ def test_init_script_names_a_missing_env_file(tmp_path):
 def test_init_script_refuses_two_warehouses(tmp_path):
     (tmp_path / "ingest_raw.env").write_text("WAREHOUSE_USER=a\nWAREHOUSE_PASSWORD=x\nWAREHOUSE_DB=one\n")
     (tmp_path / "marts.env").write_text("WAREHOUSE_USER=b\nWAREHOUSE_PASSWORD=y\nWAREHOUSE_DB=two\n")
-    done = _run_init_script(tmp_path)
+    done = run_init_script(tmp_path)
     assert done.returncode != 0
     assert "WAREHOUSE_DB differs: 'one' (ingest_raw.env) vs 'two' (marts.env)" in done.stderr
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import http.server
 import io
 import os
 import re
+import resource
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -262,3 +265,65 @@ def check_results(result: dg.ExecuteInProcessResult) -> dict:
         event.event_specific_data.check_name: event.event_specific_data
         for event in events_of(result, "ASSET_CHECK_EVALUATION")
     }
+
+
+@contextmanager
+def fifo_input(
+    folder: Path, parts: Iterable[bytes], name: str = "input.csv"
+) -> Iterator[tuple[Path, list[int]]]:
+    """A named pipe fed from `parts` by a thread, so an input of any size streams without touching the
+    disk. Yields its path and a one-item list holding the bytes the reader has taken (within the pipe's
+    buffer and one part)."""
+    path = folder / name
+    os.mkfifo(path)
+    written = [0]
+
+    def pump() -> None:
+        with contextlib.suppress(BrokenPipeError), open(path, "wb", buffering=0) as pipe:
+            for part in parts:
+                pipe.write(part)
+                written[0] += len(part)
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    try:
+        yield path, written
+    finally:
+        # A reader that never came leaves the writer blocked in open(): come and go once to release it.
+        with contextlib.suppress(OSError):
+            os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+        thread.join(timeout=10)
+
+
+@dataclass(frozen=True)
+class Measured:
+    returncode: int
+    stderr: str
+    peak_rss_bytes: int
+
+
+def run_measured(
+    command: list[str], env: Mapping[str, str], limit_address_space: int | None = None
+) -> Measured:
+    """Run `command` to its end and report its own peak resident memory (wait4's rusage of that child
+    alone), optionally under an address-space cap (RLIMIT_AS)."""
+
+    def cap() -> None:
+        if limit_address_space is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (limit_address_space, limit_address_space))
+
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(command, env=env, stderr=stderr, preexec_fn=cap)
+        deadline = time.monotonic() + PROGRAM_TIMEOUT
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                raise AssertionError(f"{command} did not end within {PROGRAM_TIMEOUT} s")
+            time.sleep(0.05)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        stderr.seek(0)
+        return Measured(process.returncode, stderr.read().decode(errors="replace"), usage.ru_maxrss * 1024)

@@ -2,7 +2,8 @@
 
 Built on `open_pipes_session`, the building block of PipesSubprocessClient, because the client hides the
 exit code inside an error message: here a permanent failure (exit 65) fails fast with the program's own
-error text, and anything else stays retryable under the asset's RetryPolicy.
+error text, and anything else stays retryable under the asset's RetryPolicy. A run terminated while the
+program was committing records what happened: the materialization when the commit went through.
 """
 
 from __future__ import annotations
@@ -42,20 +43,28 @@ def run_source_program(
             code = process.wait()
         except dg.DagsterExecutionInterruptedError:
             context.log.info(f"run terminated: sending SIGINT to source program pid {process.pid}")
-            _stop(process)
-            raise
+            code = _stop(process)
+            if code != 0:
+                context.log.warning(
+                    _failure(source, command, code, session.get_custom_messages()).description
+                )
+                raise
+            context.log.warning(
+                f"source program {source.name!r} was stopped while committing and its commit went through: "
+                f"recording the materialization"
+            )
     if code != 0:
         raise _failure(source, command, code, session.get_custom_messages())
     return session.get_results()
 
 
-def _stop(process: subprocess.Popen) -> None:
+def _stop(process: subprocess.Popen) -> int:
     process.send_signal(signal.SIGINT)
     try:
-        process.wait(timeout=TERMINATION_GRACE_SECONDS)
+        return process.wait(timeout=TERMINATION_GRACE_SECONDS)
     except subprocess.TimeoutExpired:
         process.kill()
-        process.wait()
+        return process.wait()
 
 
 def _failure(source: Source, command: list[str], code: int, messages: Sequence) -> dg.Failure:

@@ -145,7 +145,7 @@ def _load(
                     xid = conn.execute("select pg_current_xact_id()::text").fetchone()[0]
                 interrupted = False
             except (KeyboardInterrupt, psycopg.Error) as error:
-                if xid is None or not _committed(settings, xid, error):
+                if xid is None or not was_committed(settings, xid, error):
                     if isinstance(error, KeyboardInterrupt):
                         raise
                     raise _load_error(error, source, where) from error
@@ -168,7 +168,7 @@ def _load(
     )
 
 
-def _committed(settings: Mapping[str, str], xid: str, cause: BaseException) -> bool:
+def was_committed(settings: Mapping[str, str], xid: str, cause: BaseException) -> bool:
     """Whether the transaction whose COMMIT was cut off by `cause` committed, asked on a new connection
     with further signals ignored (the stop they ask for is under way); CommitOutcomeUnknown when the
     server cannot say."""

@@ -7,8 +7,9 @@ and peak RSS (the program's own, from wait4) on inputs streamed through a named 
 4. a 200 MB record, a 200 MB header line without a line end, a 60 MB valid record, a 60 MB bad value
    (with the error message's size), against a small ordinary load.
 
-`--before DIR` also runs every case with the ingest_raw sources found in DIR (e.g. a `git archive` of an
-older commit, put first on PYTHONPATH), killed after `--cap` seconds.
+`--before DIR` also runs every case with the `ingest_raw` and `shared` packages of an older commit
+(`git archive <commit> src/ingest_raw src/shared | tar -x -C DIR`, put first on PYTHONPATH), whose
+program took `--before-input-flag` (default `--location`); runs are killed after `--cap` seconds.
 
 Run: `uv run python bench/ingest_hostile.py [--runs N] [--before DIR] [--cap SECONDS]`.
 """
@@ -97,28 +98,32 @@ def describe(seconds: float | None, cap: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--before", type=Path, help="folder holding the older ingest_raw package")
+    parser.add_argument("--before", type=Path, help="folder holding src/ of an older commit")
+    parser.add_argument("--before-input-flag", default="--location", help="that program's input option")
     parser.add_argument("--cap", type=float, default=180.0, help="seconds before a run is killed")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-hostile-") as scratch_name:
         scratch = Path(scratch_name)
         with embedded_postgres(scratch / "pgdata") as settings:
-            base_env = os.environ | postgres.warehouse_env(settings)
+            base_env = os.environ | settings.to_env()
             base_env.pop("DAGSTER_PIPES_CONTEXT", None)
             sides = {"now": base_env}
             if args.before:
-                sides["before"] = base_env | {"PYTHONPATH": str(args.before.resolve())}
+                src = args.before.resolve() / "src"
+                sides["before"] = base_env | {"PYTHONPATH": f"{src / 'ingest_raw'}:{src / 'shared'}"}
 
-            def program(name: str, *extra: str) -> list[str]:
-                return [sys.executable, "-m", "ingest_raw.sources", name, *extra]
+            def program(name: str, *extra: str, side: str = "now") -> list[str]:
+                command = [sys.executable, "-m", "ingest_raw.sources", name, *extra]
+                flag = args.before_input_flag if side == "before" else "--input"
+                return [flag if part == "--input" else part for part in command]
 
             def reset() -> None:
                 with postgres.connect(settings, autocommit=True) as conn:
                     conn.execute("drop table if exists raw.flights, raw.weather, raw.airlines")
 
-            with zipfile.ZipFile(resolve_package_location(FLIGHTS.location)) as archive:
+            with zipfile.ZipFile(resolve_package_location(FLIGHTS.input)) as archive:
                 flights = archive.read("flights.csv")
-            weather = Path(resolve_package_location(WEATHER.location)).read_bytes()
+            weather = Path(resolve_package_location(WEATHER.input)).read_bytes()
             field = "".join(f"line {n}\n" for n in range(100_000))
             files = {
                 "flights_good": flights,
@@ -153,11 +158,17 @@ def main() -> None:
                     for _ in range(args.runs):
                         reset()
                         measured.append(
-                            timed(program(source, *extra, "--location", location(hostile)), env, args.cap)
+                            timed(
+                                program(source, *extra, "--input", location(hostile), side=side),
+                                env,
+                                args.cap,
+                            )
                         )
                         reset()
                         baseline.append(
-                            timed(program(source, *extra, "--location", location(good)), env, args.cap)
+                            timed(
+                                program(source, *extra, "--input", location(good), side=side), env, args.cap
+                            )
                         )
                         if measured[-1][0] is None:
                             break
@@ -184,7 +195,7 @@ def main() -> None:
                     reset()
                     with fifo(scratch, streamed(head, b"m" * MB, size, tail)) as path:
                         seconds, code, rss, message = timed(
-                            program("airlines", "--location", str(path)), env, args.cap
+                            program("airlines", "--input", str(path), side=side), env, args.cap
                         )
                     print(
                         f"{title} [{side}]: exit {code} in {describe(seconds, args.cap)}, "
@@ -198,7 +209,7 @@ def main() -> None:
                 tail = b",26.06,59.37,270,10.35702,NA,0,1012,10,2013-01-01T06:00:00Z\n"
                 with fifo(scratch, streamed(head, b"x" * MB, 60 * MB, tail)) as path:
                     seconds, code, rss, message = timed(
-                        program("weather", "--location", str(path)), env, args.cap
+                        program("weather", "--input", str(path), side=side), env, args.cap
                     )
                 print(
                     f"4d. 60 MB bad value [{side}]: exit {code} in {describe(seconds, args.cap)}, "

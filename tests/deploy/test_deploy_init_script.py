@@ -12,10 +12,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from deploy_helpers import LOCATIONS, run_init_script
 
 from devtools.embedded_postgres import embedded_postgres, psql_path
 from shared import postgres
+from tests.deploy.deploy_helpers import LOCATIONS, run_init_script
 
 ROLES = {location.name: location.name for location in LOCATIONS}  # as stack-local names them
 DAGSTER = {"DAGSTER_PG_USER": "dagster_storage", "DAGSTER_PG_DB": "dagster_storage"}
@@ -28,12 +28,12 @@ PASSWORDS = {
 
 @dataclass
 class Initialised:
-    settings: dict[str, str]  # the superuser, on the warehouse database
+    settings: postgres.WarehouseSettings  # the superuser, on the warehouse database
     psql_argv: str  # every argument psql was given, as run by the script
     server_log: str
 
     def connect(self, role: str, dbname: str | None = None) -> psycopg.Connection:
-        settings = self.settings | {"user": role} | ({"dbname": dbname} if dbname else {})
+        settings = self.settings.replace(user=role, dbname=dbname or self.settings.dbname)
         return postgres.connect(settings, autocommit=True)
 
 
@@ -61,16 +61,16 @@ def initialised(tmp_path_factory) -> Iterator[Initialised]:
         for location, role in ROLES.items():
             (env_dir / f"{location}.env").write_text(
                 f"WAREHOUSE_USER={role}\nWAREHOUSE_PASSWORD={PASSWORDS[location]}\n"
-                f"WAREHOUSE_DB={settings['dbname']}\n"
+                f"WAREHOUSE_DB={settings.dbname}\n"
             )
         argv_log = folder / "psql-argv.txt"
         bin_dir = _recording_psql(folder / "bin", argv_log)
         done = run_init_script(
             env_dir,
             PATH=f"{bin_dir}:/usr/bin:/bin",
-            PGHOST=settings["host"],
-            PGPORT=settings["port"],
-            POSTGRES_USER=settings["user"],
+            PGHOST=settings.host,
+            PGPORT=str(settings.port),
+            POSTGRES_USER=settings.user,
             DAGSTER_PG_PASSWORD=PASSWORDS["DAGSTER_PG_PASSWORD"],
             **DAGSTER,
         )
@@ -88,7 +88,7 @@ def test_no_password_on_any_command_line_or_in_the_server_log(initialised):
 
 
 def test_the_passwords_were_set(initialised):
-    with initialised.connect(initialised.settings["user"]) as admin:
+    with initialised.connect(initialised.settings.user) as admin:
         for location, role in ROLES.items():
             verifier = admin.execute(
                 "select rolpassword from pg_authid where rolname = %s", (role,)
@@ -112,8 +112,8 @@ def test_the_ingest_role_creates_and_loads_tables_in_raw(initialised):
 
 
 def test_a_source_program_loads_as_the_ingest_role(initialised):
-    settings = initialised.settings | {"user": ROLES["ingest_raw"]}
-    env = os.environ | postgres.warehouse_env(settings)
+    settings = initialised.settings.replace(user=ROLES["ingest_raw"])
+    env = os.environ | settings.to_env()
     done = subprocess.run(
         [sys.executable, "-m", "ingest_raw.sources", "airlines"],
         env=env,
@@ -164,7 +164,7 @@ def test_a_function_and_view_from_ingest_cannot_run_as_marts(initialised):
             "create function raw.payload() returns int language sql "
             "as 'create table marts.planted (x int); select 1'"
         )
-    with initialised.connect(initialised.settings["user"]) as admin:
+    with initialised.connect(initialised.settings.user) as admin:
         assert admin.execute("select to_regclass('marts.planted')").fetchone()[0] is None
 
 

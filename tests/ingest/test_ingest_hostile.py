@@ -9,7 +9,13 @@ import itertools
 import zipfile
 
 import pytest
-from ingest_helpers import (
+
+from ingest_raw.catalog import SOURCES
+from ingest_raw.csvstream import Records, split_header
+from ingest_raw.errors import EXIT_OUT_OF_MEMORY, EXIT_PERMANENT, MESSAGE_LIMIT
+from ingest_raw.reader import CHUNK_SIZE
+from shared import postgres
+from tests.ingest.ingest_helpers import (
     WEATHER_HEADER,
     at,
     failure_message,
@@ -24,12 +30,6 @@ from ingest_helpers import (
     weather_csv,
     weather_rows,
 )
-
-from ingest_raw.catalog import SOURCES
-from ingest_raw.csvstream import Records, split_header
-from ingest_raw.errors import EXIT_OUT_OF_MEMORY, EXIT_PERMANENT, MESSAGE_LIMIT
-from ingest_raw.reader import CHUNK_SIZE
-from shared import postgres
 
 MIB = 1 << 20
 
@@ -49,7 +49,7 @@ def test_a_stray_quote_in_the_flights_file_fails_naming_where_it_opened(fresh_wa
     path = tmp_path / "flights.csv"
     path.write_bytes(b"\n".join([header, b",".join(fields), rest]))
 
-    result = run_source(fresh_warehouse, "flights", "--partition", "2013-01-01", "--location", str(path))
+    result = run_source(fresh_warehouse, "flights", "--partition", "2013-01-01", "--input", str(path))
 
     assert result.returncode == EXIT_PERMANENT, result.stderr
     assert f"source 'flights': {path} line 2, column tailnum: quoted field never closed" in result.stderr
@@ -61,7 +61,7 @@ def test_a_quoted_field_of_100k_lines_loads_whole(fresh_warehouse, tmp_path):
     path = tmp_path / "airlines.csv"
     path.write_bytes(f'carrier,name\nAA,"{name}"\nUA,United\n'.encode())
 
-    result = run_source(fresh_warehouse, "airlines", "--location", str(path))
+    result = run_source(fresh_warehouse, "airlines", "--input", str(path))
 
     assert result.returncode == 0, result.stderr
     with postgres.connect(fresh_warehouse) as conn:
@@ -109,7 +109,7 @@ def test_a_record_over_the_limit_fails_fast_in_bounded_memory(fresh_warehouse, t
     limit = 8 * MIB
     with fifo_input(tmp_path, _endless(prefix, b"m" * MIB, 256 * MIB)) as (path, written):
         measured = run_measured(
-            source_command("airlines", "--location", str(path), "--max-record-bytes", str(limit)),
+            source_command("airlines", "--input", str(path), "--max-record-bytes", str(limit)),
             program_env(fresh_warehouse),
         )
     assert measured.returncode == EXIT_PERMANENT, measured.stderr
@@ -122,7 +122,7 @@ def test_running_out_of_memory_is_not_bad_data(fresh_warehouse, tmp_path):
     """Under a 512 MiB address-space cap, with a record limit above it: exit 71 saying so, never 65."""
     with fifo_input(tmp_path, _endless(b"carrier,name\nAA,", b"m" * MIB, 2048 * MIB)) as (path, _):
         measured = run_measured(
-            source_command("airlines", "--location", str(path), "--max-record-bytes", str(4096 * MIB)),
+            source_command("airlines", "--input", str(path), "--max-record-bytes", str(4096 * MIB)),
             program_env(fresh_warehouse),
             limit_address_space=512 * MIB,
         )
@@ -138,7 +138,7 @@ def test_a_huge_bad_value_gives_a_short_message(loaded_weather, tmp_path):
     path = tmp_path / "weather.csv"
     path.write_bytes(weather_csv([rows[0], ",".join(fields), rows[2]]))
 
-    standalone = run_source(settings, "weather", "--location", str(path))
+    standalone = run_source(settings, "weather", "--input", str(path))
     dagster = failure_message(materialize(at("weather", path), settings))
 
     assert standalone.returncode == EXIT_PERMANENT
@@ -158,8 +158,8 @@ def test_a_quote_inside_an_unquoted_field_is_refused_and_a_quoted_one_kept(fresh
     good = tmp_path / "good.csv"
     good.write_bytes(b'carrier,name\nUA,United\nJB,"Joe ""Best"" Air"\n')
 
-    refused = run_source(fresh_warehouse, "airlines", "--location", str(bad))
-    loaded = run_source(fresh_warehouse, "airlines", "--location", str(good))
+    refused = run_source(fresh_warehouse, "airlines", "--input", str(bad))
+    loaded = run_source(fresh_warehouse, "airlines", "--input", str(good))
 
     assert refused.returncode == EXIT_PERMANENT
     assert f"source 'airlines': {bad} line 3, column name: a quote inside an unquoted field" in refused.stderr
@@ -212,7 +212,7 @@ def test_input_layer_errors_name_the_source(loaded_weather, tmp_path, case):
     if make:
         make(path)
 
-    result = run_source(settings, "weather", "--location", str(path), "--max-record-bytes", "4096")
+    result = run_source(settings, "weather", "--input", str(path), "--max-record-bytes", "4096")
 
     assert result.returncode == EXIT_PERMANENT, result.stderr
     assert "ingest error: source 'weather': " in result.stderr

@@ -12,7 +12,14 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from ingest_helpers import (
+from psycopg import sql
+
+from devtools.ports import free_port
+from ingest_raw.errors import EXIT_INTERRUPTED, EXIT_OUTCOME_UNKNOWN, EXIT_TRANSIENT, CommitOutcomeUnknown
+from ingest_raw.loader import PAUSE_ENV, STAGES, was_committed
+from ingest_raw.reader import CHUNK_SIZE
+from shared import postgres
+from tests.ingest.ingest_helpers import (
     LineWatcher,
     fingerprint,
     loader_sessions,
@@ -25,13 +32,6 @@ from ingest_helpers import (
     weather_csv,
     weather_rows,
 )
-from psycopg import sql
-
-from devtools.ports import free_port
-from ingest_raw.errors import EXIT_INTERRUPTED, EXIT_OUTCOME_UNKNOWN, EXIT_TRANSIENT, CommitOutcomeUnknown
-from ingest_raw.loader import PAUSE_ENV, STAGES, was_committed
-from ingest_raw.reader import CHUNK_SIZE
-from shared import postgres
 
 NEW_ROWS = 40_000  # about 4 MB: several chunks, so "paused at copy" is in the middle of the COPY
 
@@ -47,7 +47,7 @@ def new_weather(tmp_path):
 @pytest.mark.parametrize("stage", STAGES)
 def test_kill_9_at_any_stage_keeps_the_previous_rows(loaded_weather, new_weather, stage):
     settings, before = loaded_weather
-    process = start_source(settings, "weather", "--location", str(new_weather), **{PAUSE_ENV: stage})
+    process = start_source(settings, "weather", "--input", str(new_weather), **{PAUSE_ENV: stage})
     try:
         LineWatcher(process.stderr).wait_for(f"paused at {stage}")
         assert fingerprint(settings, "weather") == before  # readers see the old rows mid-load
@@ -57,13 +57,13 @@ def test_kill_9_at_any_stage_keeps_the_previous_rows(loaded_weather, new_weather
 
     wait_until(lambda: loader_sessions(settings) == 0, 10, "the killed session's end")
     assert fingerprint(settings, "weather") == before
-    assert run_source(settings, "weather", "--location", str(new_weather)).returncode == 0
+    assert run_source(settings, "weather", "--input", str(new_weather)).returncode == 0
     assert fingerprint(settings, "weather")[0] == NEW_ROWS
 
 
 def test_sigint_rolls_back_and_exits_promptly(loaded_weather, new_weather):
     settings, before = loaded_weather
-    process = start_source(settings, "weather", "--location", str(new_weather), **{PAUSE_ENV: "copy"})
+    process = start_source(settings, "weather", "--input", str(new_weather), **{PAUSE_ENV: "copy"})
     stderr = LineWatcher(process.stderr)
     try:
         stderr.wait_for("paused at copy")
@@ -81,7 +81,7 @@ def test_sigint_while_waiting_for_the_table_lock(loaded_weather, new_weather):
     settings, before = loaded_weather
     with postgres.connect(settings) as holder:
         holder.execute("select pg_advisory_xact_lock(hashtextextended('raw.weather', 0))")
-        process = start_source(settings, "weather", "--location", str(new_weather))
+        process = start_source(settings, "weather", "--input", str(new_weather))
         try:
             wait_until(lambda: _waiting_on_advisory_lock(settings), 30, "the load waiting for the lock")
             process.send_signal(signal.SIGINT)
@@ -141,7 +141,7 @@ def _importing(pid: int, library: str) -> bool:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_during_start_up_gives_the_message_and_130(fresh_warehouse, new_weather, signum):
     """Sent while the program is still importing its modules (psycopg's library is being mapped)."""
-    process = start_source(fresh_warehouse, "weather", "--location", str(new_weather))
+    process = start_source(fresh_warehouse, "weather", "--input", str(new_weather))
     try:
         deadline = time.monotonic() + 30
         while not _importing(process.pid, "psycopg_binary") and time.monotonic() < deadline:
@@ -160,14 +160,12 @@ def commits_wait_for_a_standby(loaded_weather):
     """COMMIT in this test's database waits for a synchronous standby that never connects (other
     databases on the suite's server commit locally); undone afterwards."""
     settings, _ = loaded_weather
-    server = settings | {"dbname": "postgres"}
+    server = settings.replace(dbname="postgres")
     with postgres.connect(server, autocommit=True) as admin:
         admin.execute("alter system set synchronous_standby_names = 'standby_that_never_connects'")
         admin.execute("alter system set synchronous_commit = 'local'")
         admin.execute(
-            sql.SQL("alter database {} set synchronous_commit = 'on'").format(
-                sql.Identifier(settings["dbname"])
-            )
+            sql.SQL("alter database {} set synchronous_commit = 'on'").format(sql.Identifier(settings.dbname))
         )
         admin.execute("select pg_reload_conf()")
     try:
@@ -194,7 +192,7 @@ def test_a_signal_while_commit_waits_reports_the_commit(commits_wait_for_a_stand
     """The commit is durable locally and waits for the standby; a stop now cannot undo it, and the
     program says so (exit 0) rather than claiming a rollback."""
     settings, _ = commits_wait_for_a_standby
-    process = start_source(settings, "weather", "--location", str(new_weather))
+    process = start_source(settings, "weather", "--input", str(new_weather))
     stderr = LineWatcher(process.stderr)
     try:
         wait_until(
@@ -217,7 +215,7 @@ def test_the_outcome_of_a_cut_off_commit_is_asked_from_the_server(fresh_warehous
         conn.rollback()
     assert was_committed(fresh_warehouse, committed, KeyboardInterrupt())
     assert not was_committed(fresh_warehouse, aborted, KeyboardInterrupt())
-    unreachable = fresh_warehouse | {"host": "127.0.0.1", "port": str(free_port())}
+    unreachable = fresh_warehouse.replace(host="127.0.0.1", port=free_port())
     with pytest.raises(
         CommitOutcomeUnknown, match="the table holds either the previous or the new rows"
     ) as error:
@@ -229,7 +227,7 @@ def test_a_load_that_cannot_get_its_lock_fails_as_transient_naming_the_holder(lo
     settings, before = loaded_weather
     with postgres.connect(settings, application_name="nightly-fix-by-hand") as holder:
         holder.execute("select pg_advisory_xact_lock(hashtextextended('raw.weather', 0))")
-        result = run_source(settings, "weather", "--location", str(new_weather), "--lock-timeout", "0.5")
+        result = run_source(settings, "weather", "--input", str(new_weather), "--lock-timeout", "0.5")
         holder_pid = holder.info.backend_pid
         holder.rollback()
     assert result.returncode == EXIT_TRANSIENT, result.stderr

@@ -16,7 +16,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import psycopg
@@ -53,7 +53,7 @@ class LoadReport:
     source: str
     table: str
     partition_key: str | None
-    location: str
+    input: str
     rows_loaded: int
     previous_rows: int
     rows_rejected: int
@@ -84,17 +84,17 @@ def pause_if_asked(stage: str) -> None:
 
 def load(
     source: Source,
-    settings: Mapping[str, str],
+    settings: postgres.WarehouseSettings,
     *,
     partition_key: str | None = None,
-    location: str | None = None,
+    input: str | None = None,
     timeout: float | None = None,
 ) -> LoadReport:
     """Replace `raw.<table>` (or one partition of it) by the input; raise LoadError (naming the source)
     leaving the table as it was."""
-    location = location or source.location
+    input = input or source.input
     try:
-        return _load(source, settings, partition_key, location, timeout or source.timeout_seconds)
+        return _load(source, settings, partition_key, input, timeout or source.timeout_seconds)
     except LoadError as error:
         error.source = source.name
         raise
@@ -102,7 +102,7 @@ def load(
         pass  # leave the handler first: its traceback keeps the frames, and their buffers, alive
     limit = csvstream.describe_size(source.max_record_bytes)
     error = OutOfMemoryLoadError(
-        f"{location}: ran out of memory (records may be up to {limit}, the source's max_record_bytes); "
+        f"{input}: ran out of memory (records may be up to {limit}, the source's max_record_bytes); "
         f"the table keeps its previous rows"
     )
     error.source = source.name
@@ -110,12 +110,16 @@ def load(
 
 
 def _load(
-    source: Source, settings: Mapping[str, str], partition_key: str | None, location: str, timeout: float
+    source: Source,
+    settings: postgres.WarehouseSettings,
+    partition_key: str | None,
+    input: str,
+    timeout: float,
 ) -> LoadReport:
     started = time.perf_counter()
-    where = location
+    where = input
     partition = _partition_filter(source, partition_key)
-    with open_input(location, timeout) as stream:
+    with open_input(input, timeout) as stream:
         header, rest = csvstream.split_header(stream.chunks(), source.format, where, source.max_record_bytes)
         columns = _header_columns(source, header.names, where)
         records = csvstream.Records(rest, source.format, where, columns, source.max_record_bytes)
@@ -154,7 +158,7 @@ def _load(
         source=source.name,
         table=f"{SCHEMA}.{source.table}",
         partition_key=partition_key,
-        location=location,
+        input=input,
         rows_loaded=rows,
         previous_rows=previous,
         rows_rejected=len(rejections.messages),
@@ -168,7 +172,7 @@ def _load(
     )
 
 
-def was_committed(settings: Mapping[str, str], xid: str, cause: BaseException) -> bool:
+def was_committed(settings: postgres.WarehouseSettings, xid: str, cause: BaseException) -> bool:
     """Whether the transaction whose COMMIT was cut off by `cause` committed, asked on a new connection
     with further signals ignored (the stop they ask for is under way); CommitOutcomeUnknown when the
     server cannot say."""
@@ -208,7 +212,7 @@ def create_table_sql(source: Source) -> sql.Composed:
     )
 
 
-def _connect(settings: Mapping[str, str]) -> psycopg.Connection:
+def _connect(settings: postgres.WarehouseSettings) -> psycopg.Connection:
     try:
         return postgres.connect(settings, application_name="ingest-raw")
     except psycopg.OperationalError as error:

@@ -119,41 +119,49 @@ def _load(
     started = time.perf_counter()
     where = input
     partition = _partition_filter(source, partition_key)
-    with open_input(input, timeout) as stream:
-        header, rest = csvstream.split_header(stream.chunks(), source.format, where, source.max_record_bytes)
-        columns = _header_columns(source, header.names, where)
-        records = csvstream.Records(rest, source.format, where, columns, source.max_record_bytes)
-        with _connect(settings) as conn:
-            rejections = _Rejections(source, conn, where)
-            xid = None  # set once only COMMIT remains
-            try:
-                with conn.transaction():
-                    conn.execute(
-                        sql.SQL("set local lock_timeout = {}").format(
-                            sql.Literal(f"{round(source.lock_timeout_seconds * 1000)}ms")
+    committed = interrupted = False
+    try:
+        with open_input(input, timeout) as stream:
+            header, rest = csvstream.split_header(
+                stream.chunks(), source.format, where, source.max_record_bytes
+            )
+            columns = _header_columns(source, header.names, where)
+            records = csvstream.Records(rest, source.format, where, columns, source.max_record_bytes)
+            with _connect(settings) as conn:
+                rejections = _Rejections(source, conn, where)
+                xid = None  # set once only COMMIT remains
+                try:
+                    with conn.transaction():
+                        conn.execute(
+                            sql.SQL("set local lock_timeout = {}").format(
+                                sql.Literal(f"{round(source.lock_timeout_seconds * 1000)}ms")
+                            )
                         )
-                    )
-                    table = sql.Identifier(SCHEMA, source.table)
-                    _ensure_table(conn, source)
-                    _lock(conn, source, partition_key)
-                    pause_if_asked("locked")
-                    previous = _count(conn, table, partition)
-                    conn.execute(sql.SQL("delete from {}").format(table) + partition)
-                    rows = _copy(conn, source, table, columns, header, records, partition)
-                    pause_if_asked("validate")
-                    rejections.check()
-                    if rows == 0 and not source.allow_empty:
-                        scope = f"partition {partition_key}" if partition_key else "the input"
-                        raise PermanentLoadError(f"{where}: no rows in {scope}; expected at least one")
-                    pause_if_asked("commit")
-                    xid = conn.execute("select pg_current_xact_id()::text").fetchone()[0]
-                interrupted = False
-            except (KeyboardInterrupt, psycopg.Error) as error:
-                if xid is None or not was_committed(settings, xid, error):
-                    if isinstance(error, KeyboardInterrupt):
-                        raise
-                    raise _load_error(error, source, where) from error
-                interrupted = True
+                        table = sql.Identifier(SCHEMA, source.table)
+                        _ensure_table(conn, source)
+                        _lock(conn, source, partition_key)
+                        pause_if_asked("locked")
+                        previous = _count(conn, table, partition)
+                        conn.execute(sql.SQL("delete from {}").format(table) + partition)
+                        rows = _copy(conn, source, table, columns, header, records, partition)
+                        pause_if_asked("validate")
+                        rejections.check()
+                        if rows == 0 and not source.allow_empty:
+                            scope = f"partition {partition_key}" if partition_key else "the input"
+                            raise PermanentLoadError(f"{where}: no rows in {scope}; expected at least one")
+                        pause_if_asked("commit")
+                        xid = conn.execute("select pg_current_xact_id()::text").fetchone()[0]
+                    committed = True
+                except (KeyboardInterrupt, psycopg.Error) as error:
+                    if xid is None or not was_committed(settings, xid, error):
+                        if isinstance(error, KeyboardInterrupt):
+                            raise
+                        raise _load_error(error, source, where) from error
+                    committed = interrupted = True
+    except KeyboardInterrupt:
+        if not committed:
+            raise
+        interrupted = True  # while closing the connection or the input: the commit is done
     return LoadReport(
         source=source.name,
         table=f"{SCHEMA}.{source.table}",

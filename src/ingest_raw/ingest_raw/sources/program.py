@@ -53,24 +53,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     source = declared_source(args)
     with _pipes() as pipes:
+        report = None
         try:
-            settings = WarehouseSettings.from_env()
-            report = load(
-                source, settings, partition_key=args.partition, input=args.input, timeout=args.timeout
-            )
-        except (LoadError, WarehouseNotConfigured) as error:
-            code = error.exit_code if isinstance(error, LoadError) else EXIT_PERMANENT
-            message = str(error) if isinstance(error, LoadError) else f"source {source.name!r}: {error}"
-            print(f"ingest error: {message}", file=sys.stderr, flush=True)
-            if pipes:
-                pipes.report_custom_message({"error": message, "exit_code": code})
-            return code
+            try:
+                settings = WarehouseSettings.from_env()
+                report = load(
+                    source, settings, partition_key=args.partition, input=args.input, timeout=args.timeout
+                )
+            except (LoadError, WarehouseNotConfigured) as error:
+                code = error.exit_code if isinstance(error, LoadError) else EXIT_PERMANENT
+                message = str(error) if isinstance(error, LoadError) else f"source {source.name!r}: {error}"
+                print(f"ingest error: {message}", file=sys.stderr, flush=True)
+                if pipes:
+                    pipes.report_custom_message({"error": message, "exit_code": code})
+                return code
+            _ignore_stops()
         except KeyboardInterrupt:
-            print(f"ingest: {source.name} interrupted, rolled back", file=sys.stderr, flush=True)
-            return EXIT_INTERRUPTED
-        # The load is done: a stop asked for now waits the few milliseconds the report takes.
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_IGN)
+            if report is None:
+                print(f"ingest: {source.name} interrupted, rolled back", file=sys.stderr, flush=True)
+                return EXIT_INTERRUPTED
+            report = replace(report, interrupted_after_commit=True)
+            _ignore_stops()
         if report.interrupted_after_commit:
             print(
                 f"ingest: {source.name} interrupted while committing; the commit had gone through",
@@ -81,6 +84,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if pipes:
             report_to_dagster(pipes, source, report)
     return 0
+
+
+def _ignore_stops() -> None:
+    """The load is done: a stop asked for now waits the few milliseconds the report takes."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 @contextlib.contextmanager

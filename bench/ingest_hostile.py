@@ -3,7 +3,7 @@
 1. flights (31 MB) with one stray quote at line 2: time to fail vs the good flights load;
 2. weather (2.3 MB) with one stray quote at line 1001: time to fail vs the good weather load;
 3. a valid 1.2 MB quoted field spanning 100k lines (airlines): load time vs 100k ordinary rows;
-and peak RSS (the program's own, from wait4) on inputs streamed through a named pipe:
+and peak RSS (the program's own, see devtools.peak_memory) on inputs streamed through a named pipe:
 4. a 200 MB record, a 200 MB header line without a line end, a 60 MB valid record, a 60 MB bad value
    (with the error message's size), against a small ordinary load.
 
@@ -21,7 +21,6 @@ import contextlib
 import itertools
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,6 +29,7 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from devtools import peak_memory
 from devtools.embedded_postgres import embedded_postgres
 from ingest_raw.catalog import FLIGHTS, WEATHER
 from ingest_raw.reader import resolve_package_location
@@ -40,22 +40,8 @@ MB = 1_000_000
 
 def timed(command: list[str], env: dict[str, str], cap: float) -> tuple[float | None, int, int, int]:
     """(seconds or None when killed at `cap`, exit code, peak RSS bytes, stderr bytes)."""
-    with tempfile.TemporaryFile() as stderr:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                seconds = time.perf_counter() - started
-                break
-            if time.perf_counter() - started > cap:
-                process.kill()
-                _, status, usage = os.wait4(process.pid, 0)
-                seconds = None
-                break
-            time.sleep(0.01)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        return seconds, process.returncode, usage.ru_maxrss * 1024, stderr.seek(0, os.SEEK_END)
+    measured = peak_memory.run(command, env, timeout=cap)
+    return measured.seconds, measured.returncode, measured.peak_rss_bytes, len(measured.stderr.encode())
 
 
 @contextlib.contextmanager

@@ -8,16 +8,14 @@ import http.server
 import io
 import os
 import re
-import resource
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -307,37 +305,3 @@ def fifo_input(
         with contextlib.suppress(OSError):
             os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
         thread.join(timeout=10)
-
-
-@dataclass(frozen=True)
-class Measured:
-    returncode: int
-    stderr: str
-    peak_rss_bytes: int
-
-
-def run_measured(
-    command: list[str], env: Mapping[str, str], limit_address_space: int | None = None
-) -> Measured:
-    """Run `command` to its end and report its own peak resident memory (wait4's rusage of that child
-    alone), optionally under an address-space cap (RLIMIT_AS)."""
-
-    def cap() -> None:
-        if limit_address_space is not None:
-            resource.setrlimit(resource.RLIMIT_AS, (limit_address_space, limit_address_space))
-
-    with tempfile.TemporaryFile() as stderr:
-        process = subprocess.Popen(command, env=env, stderr=stderr, preexec_fn=cap)
-        deadline = time.monotonic() + PROGRAM_TIMEOUT
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                process.kill()
-                process.wait()
-                raise AssertionError(f"{command} did not end within {PROGRAM_TIMEOUT} s")
-            time.sleep(0.05)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        stderr.seek(0)
-        return Measured(process.returncode, stderr.read().decode(errors="replace"), usage.ru_maxrss * 1024)

@@ -10,12 +10,14 @@ import zipfile
 
 import pytest
 
+from devtools import peak_memory
 from ingest_raw.catalog import SOURCES
 from ingest_raw.csvstream import Records, split_header
 from ingest_raw.errors import EXIT_OUT_OF_MEMORY, EXIT_PERMANENT, MESSAGE_LIMIT
 from ingest_raw.reader import CHUNK_SIZE
 from shared import postgres
 from tests.ingest.ingest_helpers import (
+    PROGRAM_TIMEOUT,
     WEATHER_HEADER,
     at,
     failure_message,
@@ -24,7 +26,6 @@ from tests.ingest.ingest_helpers import (
     materialize,
     package_file,
     program_env,
-    run_measured,
     run_source,
     source_command,
     weather_csv,
@@ -108,23 +109,25 @@ def test_a_record_over_the_limit_fails_fast_in_bounded_memory(fresh_warehouse, t
     the memory the whole record would take."""
     limit = 8 * MIB
     with fifo_input(tmp_path, _endless(prefix, b"m" * MIB, 256 * MIB)) as (path, written):
-        measured = run_measured(
+        measured = peak_memory.run(
             source_command("airlines", "--input", str(path), "--max-record-bytes", str(limit)),
             program_env(fresh_warehouse),
+            timeout=PROGRAM_TIMEOUT,
         )
     assert measured.returncode == EXIT_PERMANENT, measured.stderr
     assert f"ingest error: source 'airlines': {path} {expected}" in measured.stderr
     assert written[0] <= limit + 3 * CHUNK_SIZE
-    assert measured.peak_rss_bytes < 150 * MIB, f"peak RSS {measured.peak_rss_bytes / MIB:.0f} MiB"
+    assert measured.peak_rss_bytes < 100 * MIB, f"peak RSS {measured.peak_rss_bytes / MIB:.0f} MiB"
 
 
 def test_running_out_of_memory_is_not_bad_data(fresh_warehouse, tmp_path):
     """Under a 512 MiB address-space cap, with a record limit above it: exit 71 saying so, never 65."""
     with fifo_input(tmp_path, _endless(b"carrier,name\nAA,", b"m" * MIB, 2048 * MIB)) as (path, _):
-        measured = run_measured(
+        measured = peak_memory.run(
             source_command("airlines", "--input", str(path), "--max-record-bytes", str(4096 * MIB)),
             program_env(fresh_warehouse),
-            limit_address_space=512 * MIB,
+            timeout=PROGRAM_TIMEOUT,
+            address_space=512 * MIB,
         )
     assert measured.returncode == EXIT_OUT_OF_MEMORY, measured.stderr
     assert f"ingest error: source 'airlines': {path}: ran out of memory" in measured.stderr

@@ -8,6 +8,13 @@ EXIT_OUT_OF_MEMORY = 71  # EX_OSERR: the machine, not the data; the table keeps 
 EXIT_TRANSIENT = 75
 EXIT_OUTCOME_UNKNOWN = 76  # the commit was under way when it was cut off and nobody could tell its outcome
 EXIT_INTERRUPTED = 130
+EXIT_MEANINGS = {
+    EXIT_PERMANENT: "permanent failure",
+    EXIT_OUT_OF_MEMORY: "out of memory",
+    EXIT_TRANSIENT: "transient failure",
+    EXIT_OUTCOME_UNKNOWN: "cut off while committing; outcome unknown",
+    EXIT_INTERRUPTED: "interrupted and rolled back",
+}
 
 #: Longest piece of input data (a value, a key, a server message) quoted in an error.
 QUOTE_LIMIT = 300

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import dagster as dg
 
 from ingest_raw.declarations import Source
-from ingest_raw.errors import is_permanent_exit
+from ingest_raw.errors import EXIT_MEANINGS, is_permanent_exit
 
 #: Seconds the source program gets to roll back after SIGINT before it is killed.
 TERMINATION_GRACE_SECONDS = 10.0
@@ -69,7 +69,8 @@ def _stop(process: subprocess.Popen) -> int:
 
 def _failure(source: Source, command: list[str], code: int, messages: Sequence) -> dg.Failure:
     errors = [message["error"] for message in messages if isinstance(message, dict) and "error" in message]
-    description = errors[-1] if errors else f"source program {source.name!r} exited with code {code}"
+    meaning = f" ({EXIT_MEANINGS[code]})" if code in EXIT_MEANINGS else ""
+    description = errors[-1] if errors else f"source program {source.name!r} exited with code {code}{meaning}"
     return dg.Failure(
         description=description,
         metadata={"exit_code": code, "command": " ".join(command)},

@@ -94,9 +94,8 @@ def test_instance_config_is_valid_for_dagster():
 
     config, _ = dagster_instance_config(str(ROOT), "dagster.yaml")
     storage = config["storage"]["postgres"]["postgres_db"]
-    assert (
-        storage["scheme"] == "postgresql+psycopg2"
-    )  # a plain postgresql:// URL picks psycopg 3 (SQLAlchemy 2.1), which fails on `NOTIFY run_events, $1`
+    # A plain postgresql:// URL picks psycopg 3 (SQLAlchemy 2.1), which fails on `NOTIFY run_events, $1`.
+    assert storage["scheme"] == "postgresql+psycopg2"
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
     runs = config["concurrency"]["runs"]
     assert runs["max_concurrent_runs"] > 0

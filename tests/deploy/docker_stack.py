@@ -431,15 +431,16 @@ class SwarmStack:
             time.sleep(2)
 
     def remove(self) -> None:
-        """`docker stack rm`, then its network and volumes gone (they are busy until its
-        containers, run containers included, have stopped)."""
+        """`docker stack rm`, then its network and volumes removed once its containers, run
+        containers included, have stopped (`stack rm` gives up on a network still in use)."""
         docker("stack", "rm", self.name, check=False)
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             networks = docker("network", "ls", "-q", "--filter", f"name={self.network}").stdout.split()
             volumes = docker("volume", "ls", "-q", "--filter", f"name={self.name}_").stdout.split()
-            for volume in volumes:
-                docker("volume", "rm", volume, check=False)
+            for kind, names in (("network", networks), ("volume", volumes)):
+                for name in names:
+                    docker(kind, "rm", name, check=False)
             if not networks and not volumes:
                 return
             time.sleep(2)

@@ -22,16 +22,6 @@ FLIGHTS = [["raw", "flights"]]
 MONTH = "2013-01-01"
 PAUSE_STAGE = "copy"
 OVERRIDE = "compose.run-containers.yml"
-FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
-TERMINATE = """
-mutation Terminate($runId: String!) {
-  terminateRun(runId: $runId) {
-    __typename
-    ... on TerminateRunFailure { message }
-    ... on PythonError { message }
-  }
-}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -82,10 +72,11 @@ def stop_run(project: ComposeProject, run_id: str, timeout: float = 300) -> None
     """Terminate the run until it has finished and its container is gone (a run terminated while
     its container was being created is only marked CANCELING: terminating it again stops it)."""
     deadline = time.monotonic() + timeout
-    while status(project.url, run_id) not in FINISHED or not wait_until_gone(project.name, run_id, 0):
+    finished = asset_runs.TERMINAL_STATUSES
+    while status(project.url, run_id) not in finished or not wait_until_gone(project.name, run_id, 0):
         if time.monotonic() > deadline:
             raise DockerError(f"run {run_id} still {status(project.url, run_id)} after {timeout:.0f} s")
-        graphql(project.url, TERMINATE, {"runId": run_id}, timeout=120)
+        asset_runs.terminate(project.url, run_id)
         wait_until_gone(project.name, run_id, timeout=10)
 
 
@@ -173,7 +164,7 @@ def test_termination_stops_the_container_and_concurrency_limits_hold(project):
             assert [status(project.url, run_id) for run_id in runs[limit:]] == ["QUEUED"] * len(runs[limit:])
             time.sleep(1)
 
-        result = graphql(project.url, TERMINATE, {"runId": first}, timeout=120)["terminateRun"]
+        result = asset_runs.terminate(project.url, first)
         assert result["__typename"] == "TerminateRunSuccess", result
         assert wait_until_gone(project.name, first), "terminating the run stops and removes its container"
         wait_for_status(project.url, first, "CANCELED")

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from ingest_raw.catalog import SOURCES
-from ingest_raw.declarations import Source
+from ingest_raw.declarations import DECLARATION_EXTRA, CsvFormat, DeclarationError, Source
 from ingest_raw.errors import EXIT_INTERRUPTED, EXIT_PERMANENT, LoadError
 from ingest_raw.loader import LoadReport, load
 from shared.postgres import WarehouseNotConfigured, warehouse_settings
@@ -24,7 +24,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m ingest_raw.sources",
         description="Load one source into the warehouse table raw.<table> (WAREHOUSE_* variables).",
     )
-    parser.add_argument("source", choices=sorted(SOURCES), help="the declared source to load")
+    parser.add_argument("source", help=f"the source to load: one of {', '.join(sorted(SOURCES))}")
     parser.add_argument("--partition", help="load only this partition, e.g. 2013-01-01 (partitioned sources)")
     parser.add_argument("--location", help="read this path or http(s) URL instead of the declared location")
     parser.add_argument("--timeout", type=float, help="seconds an HTTP read may stall (default: declared)")
@@ -36,26 +36,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     args = parse_args(argv)
-    source = SOURCES[args.source]
     with _pipes() as pipes:
         try:
+            source = _declaration(args.source, pipes)
             settings = warehouse_settings()
             report = load(
                 source, settings, partition_key=args.partition, location=args.location, timeout=args.timeout
             )
-        except (LoadError, WarehouseNotConfigured) as error:
+        except (LoadError, WarehouseNotConfigured, DeclarationError) as error:
             code = error.exit_code if isinstance(error, LoadError) else EXIT_PERMANENT
             print(f"ingest error: {error}", file=sys.stderr, flush=True)
             if pipes:
                 pipes.report_custom_message({"error": str(error), "exit_code": code})
             return code
         except KeyboardInterrupt:
-            print(f"ingest: {source.name} interrupted, rolled back", file=sys.stderr, flush=True)
+            print(f"ingest: {args.source} interrupted, rolled back", file=sys.stderr, flush=True)
             return EXIT_INTERRUPTED
         print(_summary(report), file=sys.stderr, flush=True)
         if pipes:
             report_to_dagster(pipes, source, report)
     return 0
+
+
+def _declaration(name: str, pipes) -> Source:
+    """The declaration Dagster handed over (Pipes extras), else the catalog's."""
+    if pipes is not None and DECLARATION_EXTRA in pipes.extras:
+        source = Source.from_dict(pipes.extras[DECLARATION_EXTRA])
+    elif name in SOURCES:
+        source = SOURCES[name]
+    else:
+        raise DeclarationError(f"no source {name!r} in the catalog; expected one of {', '.join(sorted(SOURCES))}")
+    if source.name != name:
+        raise DeclarationError(f"asked for source {name!r} but the declaration handed over is {source.name!r}")
+    if not isinstance(source.format, CsvFormat) or source.program is not None:
+        raise DeclarationError(f"source {name!r} is loaded by its own program, not by python -m ingest_raw.sources")
+    return source
 
 
 @contextlib.contextmanager

@@ -1,5 +1,6 @@
-"""A real Dagster run of the weather source with the multiprocess executor, for the termination test:
-`python run_to_terminate.py` with DAGSTER_HOME, WAREHOUSE_* and WEATHER_LOCATION set."""
+"""A real Dagster run of one source with the multiprocess executor, for the termination tests:
+`python run_to_terminate.py` with DAGSTER_HOME, WAREHOUSE_*, SOURCE (a catalog name) and SOURCE_LOCATION
+set."""
 
 import os
 from dataclasses import replace
@@ -12,16 +13,16 @@ from shared.postgres import warehouse_settings
 from shared.resources import PostgresWarehouse
 
 
-def weather_job() -> dg.JobDefinition:
-    asset = source_asset(replace(SOURCES["weather"], location=os.environ["WEATHER_LOCATION"]))
+def load_job() -> dg.JobDefinition:
+    asset = source_asset(replace(SOURCES[os.environ["SOURCE"]], location=os.environ["SOURCE_LOCATION"]))
     defs = dg.Definitions(
         assets=[asset],
-        jobs=[dg.define_asset_job("load_weather", selection=[asset.key])],
+        jobs=[dg.define_asset_job("load", selection=[asset.key])],
         resources={"warehouse": PostgresWarehouse(**warehouse_settings())},
     )
-    return defs.resolve_job_def("load_weather")
+    return defs.resolve_job_def("load")
 
 
 if __name__ == "__main__":
     with dg.DagsterInstance.get() as instance:
-        dg.execute_job(dg.reconstructable(weather_job), instance=instance)
+        dg.execute_job(dg.reconstructable(load_job), instance=instance)

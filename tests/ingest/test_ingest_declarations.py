@@ -62,7 +62,7 @@ def test_one_asset_per_source_with_its_properties():
         asset = repository.assets_defs_by_key[dg.AssetKey(["raw", name])]
         spec = next(iter(asset.specs))
         assert spec.group_name == "raw"
-        assert set(spec.kinds) == {"python", "postgres"}
+        assert set(spec.kinds) == {source.program.kind if source.program else "python", "postgres"}
         assert list(spec.owners) == list(source.owners)
         assert spec.description
         assert spec.metadata["dagster/table_name"] == f"raw.{name}"

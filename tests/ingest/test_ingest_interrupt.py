@@ -108,7 +108,11 @@ def test_terminating_the_dagster_run_stops_the_source_program(loaded_weather, ne
     home = tmp_path / "dagster_home"
     home.mkdir()
     env = program_env(
-        settings, DAGSTER_HOME=str(home), WEATHER_LOCATION=str(new_weather), **{PAUSE_ENV: "copy"}
+        settings,
+        DAGSTER_HOME=str(home),
+        SOURCE="weather",
+        SOURCE_LOCATION=str(new_weather),
+        **{PAUSE_ENV: "copy"},
     )
     run = subprocess.Popen([sys.executable, str(RUN_SCRIPT)], env=env, stderr=subprocess.PIPE, text=True)
     child = None

@@ -91,7 +91,7 @@ FLIGHTS = Source(
 
 REGIONAL_CPI = Source(
     name="regional_cpi",
-    description="Consumer price index and its 12-month change by region and month (JSON-stat 2.0, synthetic).",
+    description="Consumer price index and its 12-month change by region and month (JSON-stat, synthetic).",
     # Relative to the TypeScript project, where the program runs.
     location="data/regional_cpi.json",
     format=JsonStatFormat(),

@@ -158,10 +158,14 @@ class Source:
                 raise DeclarationError(
                     f"source {self.name!r}: {what} names undeclared column(s) {', '.join(map(repr, unknown))}"
                 )
-        if isinstance(self.format, CsvFormat) and (len(self.format.delimiter) != 1 or len(self.format.quote) != 1):
+        if isinstance(self.format, CsvFormat) and (
+            len(self.format.delimiter) != 1 or len(self.format.quote) != 1
+        ):
             raise DeclarationError(f"source {self.name!r}: delimiter and quote must be one character each")
         if isinstance(self.format, JsonStatFormat) and self.program is None:
-            raise DeclarationError(f"source {self.name!r}: JSON-stat is read by a program of its own; declare one")
+            raise DeclarationError(
+                f"source {self.name!r}: JSON-stat is read by a program of its own; declare one"
+            )
         if self.program is not None and not self.program.command:
             raise DeclarationError(f"source {self.name!r}: the program has an empty command")
         if not self.location:
@@ -176,7 +180,8 @@ class Source:
 
     def to_dict(self) -> dict[str, Any]:
         """The declaration as JSON values: what the launcher hands a source program (Pipes extras)."""
-        return asdict(self) | {"format": {"kind": _format_kind(self.format), **asdict(self.format)}}
+        values = asdict(self) | {"format": {"kind": _format_kind(self.format), **asdict(self.format)}}
+        return json.loads(json.dumps(values))  # tuples become lists, as the program receives them
 
     @classmethod
     def from_dict(cls, data: Any) -> Source:
@@ -209,7 +214,9 @@ class Source:
         except DeclarationError:
             raise
         except (KeyError, TypeError, AttributeError) as error:
-            raise DeclarationError(f"not a source declaration: {error!r} in {json.dumps(data)[:200]}") from error
+            raise DeclarationError(
+                f"not a source declaration: {error!r} in {json.dumps(data)[:200]}"
+            ) from error
 
 
 def _format_kind(fmt: CsvFormat | JsonStatFormat) -> str:

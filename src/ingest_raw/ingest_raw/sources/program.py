@@ -65,11 +65,17 @@ def _declaration(name: str, pipes) -> Source:
     elif name in SOURCES:
         source = SOURCES[name]
     else:
-        raise DeclarationError(f"no source {name!r} in the catalog; expected one of {', '.join(sorted(SOURCES))}")
+        raise DeclarationError(
+            f"no source {name!r} in the catalog; expected one of {', '.join(sorted(SOURCES))}"
+        )
     if source.name != name:
-        raise DeclarationError(f"asked for source {name!r} but the declaration handed over is {source.name!r}")
+        raise DeclarationError(
+            f"asked for source {name!r} but the declaration handed over is {source.name!r}"
+        )
     if not isinstance(source.format, CsvFormat) or source.program is not None:
-        raise DeclarationError(f"source {name!r} is loaded by its own program, not by python -m ingest_raw.sources")
+        raise DeclarationError(
+            f"source {name!r} is loaded by its own program, not by python -m ingest_raw.sources"
+        )
     return source
 
 

@@ -24,7 +24,7 @@ export const REGIONAL_CPI: Declaration = {
   ),
   primary_key: ["region", "month", "contents"],
   table: "regional_cpi",
-  description: "Consumer price index and its 12-month change by region and month (JSON-stat 2.0, synthetic).",
+  description: "Consumer price index and its 12-month change by region and month (JSON-stat, synthetic).",
   format: { kind: "json-stat" },
   partition: null,
   allow_empty: false,

@@ -7,10 +7,10 @@ import csv
 import functools
 import importlib.util
 import io
+import json
 import shutil
 import statistics
 import subprocess
-import sys
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -21,10 +21,13 @@ import pytest
 from dagster_dbt import DbtProject
 from marts_harness import prepare_manifest
 
+from devtools import typescript
+from ingest_raw.catalog import SOURCES
+from ingest_raw.launcher import source_command
 from shared import postgres
 from tests.warehouse_tools import child_env, scratch_database
 
-RAW_TABLES = ("airlines", "airports", "planes", "weather", "flights")
+RAW_TABLES = tuple(SOURCES)
 LOAD_TIMEOUT_SECONDS = 300
 ALL_MONTHS = {
     "dagster/asset_partition_range_start": "2013-01-01",
@@ -33,8 +36,10 @@ ALL_MONTHS = {
 
 
 def _load_raw(settings: dict[str, str], table: str, *args: str) -> None:
+    source = SOURCES[table]
     result = subprocess.run(
-        [sys.executable, "-m", "ingest_raw.sources", table, *args],
+        [*source_command(source, None), *args],
+        cwd=typescript.build() if source.program else None,
         env=child_env(settings),
         capture_output=True,
         text=True,
@@ -135,6 +140,33 @@ def test_marts_agree_with_the_csv(built):
         on_time_share,
         p90_arrival,
     )
+
+
+def test_regional_inflation_agrees_with_the_json_stat_dataset(built):
+    """The mart built on the TypeScript source: one row per region and year, averages of the cells."""
+    dataset = json.loads((typescript.PROJECT / SOURCES["regional_cpi"].location).read_text())
+    regions, months, contents = (list(dataset["dimension"][d]["category"]["index"]) for d in dataset["id"])
+    years = {month[:4] for month in months}
+    assert _query(built.settings, "select count(*) from marts.regional_inflation_yearly") == [
+        (len(regions) * len(years),)
+    ]
+    region, year = regions[2], "2020"
+    cpi = [
+        dataset["value"][
+            (regions.index(region) * len(months) + position) * len(contents) + contents.index("cpi")
+        ]
+        for position, month in enumerate(months)
+        if month.startswith(year)
+    ]
+    (row,) = _query(
+        built.settings,
+        "select avg_cpi, months_reported from marts.regional_inflation_yearly"
+        " where region_code = %s and year = %s",
+        region,
+        int(year),
+    )
+    known = [value for value in cpi if value is not None]
+    assert (float(row[0]), row[1]) == (round(sum(known) / len(known), 2), len(known))
 
 
 def test_dimensions_and_weather_join(built):

@@ -20,6 +20,7 @@ await withDagsterPipes(async (pipes) => {
     metadata: {
       rows: metadata.int(3),
       share: metadata.float(0.25),
+      whole: metadata.float(2),
       greeting: metadata.text(String(pipes.extra("greeting"))),
       detail: metadata.json({ partition: pipes.partitionKey, keys: pipes.context.asset_keys }),
       schema: metadata.tableSchema([
@@ -71,6 +72,7 @@ def test_what_node_reports_arrives_typed_in_dagster():
     metadata = materialization.metadata
     assert metadata["rows"] == dg.IntMetadataValue(3)
     assert metadata["share"] == dg.FloatMetadataValue(0.25)
+    assert metadata["whole"] == dg.FloatMetadataValue(2.0)  # JSON.stringify alone would send an int
     assert metadata["greeting"] == dg.TextMetadataValue("hej")
     assert metadata["detail"] == dg.JsonMetadataValue({"partition": None, "keys": ["probe"]})
     schema = metadata["schema"].schema

@@ -205,6 +205,11 @@ def test_materializes_through_dagster_with_metadata_and_checks(project, dataset,
     }
     assert set(next(iter(source_asset(SOURCE).specs)).kinds) == {"typescript", "postgres"}
 
+    again = materialize(SOURCE, fresh_warehouse)  # now with previous rows: a relative change of 0.0
+    assert again.success, failure_message(again)
+    change = check_results(again)["row_count_change"]
+    assert (change.passed, change.metadata["relative_change"]) == (True, dg.FloatMetadataValue(0.0))
+
 
 def test_a_declaration_not_in_the_catalog_loads_end_to_end(project, dataset, fresh_warehouse, tmp_path):
     """The launcher hands the declaration over whole: another table, fewer columns, another input."""

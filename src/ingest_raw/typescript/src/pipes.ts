@@ -191,8 +191,23 @@ export class PipesSession {
 
   private send(method: string, params: Params): void {
     if (this.closed) throw new PipesError(`cannot send ${method}: the Pipes session is closed`);
-    this.write(JSON.stringify({ __dagster_pipes_version: PROTOCOL_VERSION, method, params }) + "\n");
+    this.write(serialize({ __dagster_pipes_version: PROTOCOL_VERSION, method, params }) + "\n");
   }
+}
+
+const FLOAT_MARK = "\u0000float:";
+
+/**
+ * JSON as Python's json module writes it for float metadata: Dagster requires a float there, and
+ * JSON.stringify writes 2.0 as 2 (read back as an int) and NaN as null.
+ */
+export function serialize(message: unknown): string {
+  const text = JSON.stringify(message, function (this: Record<string, unknown>, key, value) {
+    if (key !== "raw_value" || this.type !== "float" || typeof value !== "number") return value;
+    const spelled = Number.isInteger(value) ? value.toFixed(1) : Number.isNaN(value) ? "NaN" : String(value);
+    return FLOAT_MARK + spelled;
+  });
+  return text.replace(/"\\u0000float:([^"]+)"/g, "$1");
 }
 
 interface PipesException {

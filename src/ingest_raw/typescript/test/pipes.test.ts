@@ -4,7 +4,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 
-import { CONTEXT_ENV, decodeParam, encodeParam, MESSAGES_ENV, metadata, openDagsterPipes, withDagsterPipes } from "../src/pipes.js";
+import {
+  CONTEXT_ENV,
+  decodeParam,
+  encodeParam,
+  MESSAGES_ENV,
+  metadata,
+  openDagsterPipes,
+  serialize,
+  withDagsterPipes,
+} from "../src/pipes.js";
 
 const CONTEXT = {
   asset_keys: ["raw/regional_cpi"],
@@ -30,6 +39,18 @@ test("the bootstrap parameters are base64 of zlib-compressed JSON, as dagster_pi
   // python -c 'from dagster_pipes import encode_param; print(encode_param({"path": "/tmp/x"}))'
   assert.deepEqual(decodeParam("eJyrVipILMlQslJQ0i/JLdCvUKoFADYYBa8="), { path: "/tmp/x" });
   assert.deepEqual(decodeParam(encodeParam({ a: [1, "b", null] })), { a: [1, "b", null] });
+});
+
+test("float metadata is written as Python writes floats: 2.0, not 2; other values untouched", () => {
+  const line = serialize({
+    metadata: { a: metadata.float(2), b: metadata.float(0.5), c: metadata.float(NaN), d: metadata.int(2) },
+    text: "raw_value",
+  });
+  assert.equal(
+    line,
+    '{"metadata":{"a":{"type":"float","raw_value":2.0},"b":{"type":"float","raw_value":0.5},' +
+      '"c":{"type":"float","raw_value":NaN},"d":{"type":"int","raw_value":2}},"text":"raw_value"}',
+  );
 });
 
 test("without the Dagster variables Pipes is off: null, nothing written", async () => {

@@ -1,5 +1,5 @@
 """TypeScript source figure, a ratio against a baseline measured side by side (alternating, medians):
-the TypeScript program's load of a JSON-stat dataset (`node dist/sources/regional_cpi.js --location`)
+the TypeScript program's load of a JSON-stat dataset (`node dist/sources/regional_cpi.js --input`)
 vs `psql \\copy` of the same rows as CSV into an equivalent table (same DDL, same Postgres), both
 into an empty table: the shipped fixture (3,840 cells), then the same dataset with 100 times the regions.
 
@@ -42,16 +42,18 @@ def scaled(dataset: dict, factor: int) -> dict:
     }
 
 
-def bench(settings: dict[str, str], dataset_path: Path, csv_path: Path, runs: int, title: str) -> None:
+def bench(
+    settings: postgres.WarehouseSettings, dataset_path: Path, csv_path: Path, runs: int, title: str
+) -> None:
     project = typescript.PROJECT
     env = {k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_PIPES")}
-    env |= postgres.warehouse_env(settings)
-    program = [*source_command(REGIONAL_CPI, None), "--location", str(dataset_path)]
+    env |= settings.to_env()
+    program = [*source_command(REGIONAL_CPI, None), "--input", str(dataset_path)]
     psql_env = env | {
-        "PGHOST": settings["host"],
-        "PGPORT": settings["port"],
-        "PGUSER": settings["user"],
-        "PGDATABASE": settings["dbname"],
+        "PGHOST": settings.host,
+        "PGPORT": str(settings.port),
+        "PGUSER": settings.user,
+        "PGDATABASE": settings.dbname,
     }
     psql = [psql_path(), "-X", "-q", "-v", "ON_ERROR_STOP=1"]
 
@@ -87,13 +89,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7, help="runs of each side")
     args = parser.parse_args()
     typescript.build()
-    dataset = json.loads((typescript.PROJECT / REGIONAL_CPI.location).read_text())
+    dataset = json.loads((typescript.PROJECT / REGIONAL_CPI.input).read_text())
     with tempfile.TemporaryDirectory(prefix="bench-typescript-") as scratch:
         folder = Path(scratch)
         big = folder / "regional_cpi_x100.json"
         big.write_text(json.dumps(scaled(dataset, 100)))
         with embedded_postgres(folder / "pgdata") as settings:
-            fixture = typescript.PROJECT / REGIONAL_CPI.location
+            fixture = typescript.PROJECT / REGIONAL_CPI.input
             bench(settings, fixture, folder / "fixture.csv", args.runs, "1. the fixture, 3,840 cells")
             bench(settings, big, folder / "x100.csv", args.runs, "2. 100 times the regions, 384,000 cells")
 

@@ -9,7 +9,8 @@ from collections.abc import Iterable
 
 import dagster as dg
 import pytest
-from marts_harness import prepare_manifest
+
+from tests.marts_harness import prepare_manifest
 
 MONTHS = [f"2013-{month:02d}-01" for month in range(1, 13)]
 WHOLE_RAW_TABLES = ("airlines", "airports", "planes", "weather")
@@ -18,10 +19,10 @@ WHOLE_RAW_TABLES = ("airlines", "airports", "planes", "weather")
 @pytest.fixture(scope="module")
 def locations() -> tuple[dg.Definitions, dg.Definitions]:
     prepare_manifest()
-    from ingest_raw.definitions import defs as ingest
+    from ingest_raw.definitions import defs as load_ingest
     from marts.definitions import defs as load_marts
 
-    return ingest, load_marts()
+    return load_ingest(), load_marts()
 
 
 def _defined(defs: dg.Definitions) -> set[dg.AssetKey]:

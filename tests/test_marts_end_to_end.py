@@ -19,12 +19,12 @@ from types import SimpleNamespace
 import dagster as dg
 import pytest
 from dagster_dbt import DbtProject
-from marts_harness import prepare_manifest
 
 from devtools import typescript
 from ingest_raw.catalog import SOURCES
 from ingest_raw.launcher import source_command
 from shared import postgres
+from tests.marts_harness import prepare_manifest
 from tests.warehouse_tools import child_env, scratch_database
 
 RAW_TABLES = tuple(SOURCES)
@@ -35,7 +35,7 @@ ALL_MONTHS = {
 }
 
 
-def _load_raw(settings: dict[str, str], table: str, *args: str) -> None:
+def _load_raw(settings: postgres.WarehouseSettings, table: str, *args: str) -> None:
     source = SOURCES[table]
     result = subprocess.run(
         [*source_command(source, None), *args],
@@ -77,8 +77,8 @@ def built(warehouse, tmp_path_factory):
     with scratch_database(warehouse, prefix="marts") as settings, pytest.MonkeyPatch.context() as patch:
         for table in RAW_TABLES:
             _load_raw(settings, table)
-        for key, var in postgres.WAREHOUSE_ENV.items():
-            patch.setenv(var, settings.get(key, ""))
+        for var, value in settings.to_env().items():
+            patch.setenv(var, value)
         from marts.definitions import defs as load_definitions
 
         defs = load_definitions()
@@ -87,7 +87,7 @@ def built(warehouse, tmp_path_factory):
             yield SimpleNamespace(settings=settings, defs=defs, instance=instance, results=results)
 
 
-def _query(settings: dict[str, str], query: str, *params) -> list[tuple]:
+def _query(settings: postgres.WarehouseSettings, query: str, *params) -> list[tuple]:
     with postgres.connect(settings) as conn:
         return conn.execute(query, params).fetchall()
 
@@ -144,7 +144,7 @@ def test_marts_agree_with_the_csv(built):
 
 def test_regional_inflation_agrees_with_the_json_stat_dataset(built):
     """The mart built on the TypeScript source: one row per region and year, averages of the cells."""
-    dataset = json.loads((typescript.PROJECT / SOURCES["regional_cpi"].location).read_text())
+    dataset = json.loads((typescript.PROJECT / SOURCES["regional_cpi"].input).read_text())
     regions, months, contents = (list(dataset["dimension"][d]["category"]["index"]) for d in dataset["id"])
     years = {month[:4] for month in months}
     assert _query(built.settings, "select count(*) from marts.regional_inflation_yearly") == [
@@ -209,7 +209,7 @@ def test_checks_ran_and_only_the_warning_failed(built):
     assert failed == {"relationships_fct_flights_destination__airport_code__ref_dim_airports_"}
 
 
-def _month_versions(settings: dict[str, str]) -> dict[str, tuple[int, str]]:
+def _month_versions(settings: postgres.WarehouseSettings) -> dict[str, tuple[int, str]]:
     """Per month: rows and the set of transaction ids that wrote them (changes iff rewritten)."""
     rows = _query(
         settings,

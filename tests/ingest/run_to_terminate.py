@@ -1,6 +1,5 @@
 """A real Dagster run of one source with the multiprocess executor, for the termination tests:
-`python run_to_terminate.py` with DAGSTER_HOME, WAREHOUSE_*, SOURCE (a catalog name) and SOURCE_LOCATION
-set."""
+`python run_to_terminate.py` with DAGSTER_HOME, WAREHOUSE_*, SOURCE (a catalog name) and SOURCE_INPUT set."""
 
 import os
 from dataclasses import replace
@@ -9,16 +8,15 @@ import dagster as dg
 
 from ingest_raw.catalog import SOURCES
 from ingest_raw.factory import source_asset
-from shared.postgres import warehouse_settings
 from shared.resources import PostgresWarehouse
 
 
 def load_job() -> dg.JobDefinition:
-    asset = source_asset(replace(SOURCES[os.environ["SOURCE"]], location=os.environ["SOURCE_LOCATION"]))
+    asset = source_asset(replace(SOURCES[os.environ["SOURCE"]], input=os.environ["SOURCE_INPUT"]))
     defs = dg.Definitions(
         assets=[asset],
         jobs=[dg.define_asset_job("load", selection=[asset.key])],
-        resources={"warehouse": PostgresWarehouse(**warehouse_settings())},
+        resources={"warehouse": PostgresWarehouse()},
     )
     return defs.resolve_job_def("load")
 

@@ -55,7 +55,7 @@ def project() -> Path:
 
 @pytest.fixture(scope="module")
 def dataset(project) -> dict:
-    return json.loads((project / SOURCE.location).read_text())
+    return json.loads((project / SOURCE.input).read_text())
 
 
 def cells(dataset: dict) -> int:
@@ -107,7 +107,7 @@ def test_npm_run_loads_the_table_standalone(project, dataset, fresh_warehouse):
 
 
 def test_loads_over_http_and_classifies_http_failures(project, dataset, fresh_warehouse, tmp_path):
-    fixture = project / SOURCE.location
+    fixture = project / SOURCE.input
     truncated = fixture.read_bytes()[:1000]
 
     def respond(handler, _):
@@ -124,7 +124,7 @@ def test_loads_over_http_and_classifies_http_failures(project, dataset, fresh_wa
             handler.end_headers()
 
     with http_server(respond) as (base, _):
-        loaded = run_program(project, fresh_warehouse, "--location", f"{base}/cpi.json")
+        loaded = run_program(project, fresh_warehouse, "--input", f"{base}/cpi.json")
         assert loaded.returncode == 0, loaded.stderr
         before = fingerprint(fresh_warehouse, "regional_cpi")
         assert before[0] == cells(dataset)
@@ -133,7 +133,7 @@ def test_loads_over_http_and_classifies_http_failures(project, dataset, fresh_wa
             ("busy.json", EXIT_TRANSIENT, "HTTP 503"),
             ("cut.json", EXIT_TRANSIENT, "connection lost"),
         ]:
-            result = run_program(project, fresh_warehouse, "--location", f"{base}/{path}", "--timeout", "5")
+            result = run_program(project, fresh_warehouse, "--input", f"{base}/{path}", "--timeout", "5")
             assert (result.returncode, message in result.stderr) == (code, True), result.stderr
             assert "source 'regional_cpi'" in result.stderr or f"{base}/{path}" in result.stderr
     assert fingerprint(fresh_warehouse, "regional_cpi") == before
@@ -159,7 +159,7 @@ def test_bad_data_fails_naming_the_cell_and_keeps_the_table(project, dataset, fr
     broken.write_text('{\n "version": "2.0",\n "class": "dataset"\n "id": []\n}\n')
     cases.append((broken, "broken.json line 4, column 2: invalid JSON"))
     for path, message in cases:
-        result = run_program(project, fresh_warehouse, "--location", str(path))
+        result = run_program(project, fresh_warehouse, "--input", str(path))
         assert result.returncode == EXIT_PERMANENT, result.stderr
         assert f"ingest error: source 'regional_cpi': {path}" in result.stderr
         assert message in result.stderr
@@ -196,7 +196,7 @@ def test_materializes_through_dagster_with_metadata_and_checks(project, dataset,
     assert metadata["dagster/table_name"].value == "raw.regional_cpi"
     assert metadata["dataset"].value["label"] == dataset["label"]
     assert isinstance(metadata["load_seconds"].value, float)
-    digest = hashlib.sha256((project / SOURCE.location).read_bytes()).hexdigest()
+    digest = hashlib.sha256((project / SOURCE.input).read_bytes()).hexdigest()
     assert data_version(result, "raw__regional_cpi") == digest
     assert {name: check.passed for name, check in check_results(result).items()} == {
         "not_empty": True,
@@ -213,7 +213,7 @@ def test_materializes_through_dagster_with_metadata_and_checks(project, dataset,
 
 def test_a_declaration_not_in_the_catalog_loads_end_to_end(project, dataset, fresh_warehouse, tmp_path):
     """The launcher hands the declaration over whole: another table, fewer columns, another input."""
-    fixture = project / SOURCE.location
+    fixture = project / SOURCE.input
     keep = {"region", "month", "contents", "value"}
     cpi = replace(
         SOURCE,
@@ -222,7 +222,7 @@ def test_a_declaration_not_in_the_catalog_loads_end_to_end(project, dataset, fre
         columns=tuple(c for c in SOURCE.columns if c.name in keep),
     )
     with http_server(lambda handler, _: serve_file(handler, fixture)) as (base, _):
-        cpi = replace(cpi, location=f"{base}/cpi.json")
+        cpi = replace(cpi, input=f"{base}/cpi.json")
         assert cpi.name not in SOURCES
         result = materialize(cpi, fresh_warehouse)
     assert result.success, failure_message(result)
@@ -230,7 +230,7 @@ def test_a_declaration_not_in_the_catalog_loads_end_to_end(project, dataset, fre
 
     weather_file = tmp_path / "jfk.csv"
     weather_file.write_bytes(weather_csv(weather_rows(5, origin="JFK")))
-    jfk = replace(WEATHER, name="weather_jfk", table="weather_jfk", location=str(weather_file))
+    jfk = replace(WEATHER, name="weather_jfk", table="weather_jfk", input=str(weather_file))
     python = materialize(jfk, fresh_warehouse)
     assert python.success, failure_message(python)
     assert fingerprint(fresh_warehouse, "weather_jfk")[0] == 5
@@ -268,7 +268,7 @@ def test_terminating_the_dagster_run_stops_the_program(project, fresh_warehouse,
         fresh_warehouse,
         DAGSTER_HOME=str(home),
         SOURCE=SOURCE.name,
-        SOURCE_LOCATION=SOURCE.location,
+        SOURCE_INPUT=SOURCE.input,
         **{PAUSE_ENV: "copy"},
     )
     script = Path(__file__).with_name("run_to_terminate.py")

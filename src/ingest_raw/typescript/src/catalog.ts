@@ -18,7 +18,7 @@ function columns(spec: string): Declaration["columns"] {
 
 export const REGIONAL_CPI: Declaration = {
   name: "regional_cpi",
-  location: "data/regional_cpi.json",
+  input: "data/regional_cpi.json",
   columns: columns(
     "region text, region_label text, month text, contents text, contents_label text, value double precision, status text",
   ),

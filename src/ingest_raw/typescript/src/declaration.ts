@@ -16,7 +16,7 @@ export interface Column {
 
 export interface Declaration {
   name: string;
-  location: string;
+  input: string;
   columns: Column[];
   primary_key: string[];
   table: string;

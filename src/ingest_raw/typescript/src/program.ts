@@ -3,7 +3,7 @@
  * and prints a summary; launched by Dagster (Pipes) it loads exactly the declaration handed over and
  * reports the materialization, the checks and the logs.
  *
- * Options: --location PATH_OR_URL (instead of the declared one), --timeout SECONDS (an HTTP read may
+ * Options: --input PATH_OR_URL (instead of the declared one), --timeout SECONDS (an HTTP read may
  * stall), --partition KEY (refused: these sources are not partitioned).
  * Exit codes: 0 loaded, 65 permanent (bad data, HTTP 4xx), 75 transient (HTTP 5xx, timeouts, lost
  * connections), 130 interrupted (SIGINT/SIGTERM; rolled back). Test hook: INGEST_PAUSE_AT, see load.ts.
@@ -23,7 +23,7 @@ export const FORMAT = "json-stat";
 export async function runJsonStatSource(catalog: Declaration, argv: string[] = process.argv.slice(2)): Promise<number> {
   const { values: options } = parseArgs({
     args: argv,
-    options: { location: { type: "string" }, timeout: { type: "string" }, partition: { type: "string" } },
+    options: { input: { type: "string" }, timeout: { type: "string" }, partition: { type: "string" } },
   });
   const interrupt = new AbortController();
   for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => interrupt.abort());
@@ -35,7 +35,7 @@ export async function runJsonStatSource(catalog: Declaration, argv: string[] = p
       name = declaration.name;
       if (options.partition) throw new LoadError(`source '${name}' is not partitioned; got partition ${options.partition}`);
       const started = performance.now();
-      const location = options.location ?? declaration.location;
+      const location = options.input ?? declaration.input;
       const where = `source '${name}': ${location}`;
       const input = await readInput(location, Number(options.timeout ?? declaration.timeout_seconds), interrupt.signal);
       const dataset = parseJsonStat(input.content, where);
@@ -89,7 +89,7 @@ function report(pipes: PipesSession, declaration: Declaration, result: LoadResul
       bytes_read: metadata.int(loaded.bytesRead),
       load_seconds: metadata.float(Math.round(loaded.seconds * 1000) / 1000),
       input_sha256: metadata.text(loaded.sha256),
-      location: metadata.text(loaded.location),
+      input: metadata.text(loaded.location),
       dataset: metadata.json({ label: loaded.dataset, updated: loaded.updated }),
     },
     dataVersion: loaded.sha256,

@@ -15,7 +15,14 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from ingest_helpers import (
+
+from devtools import typescript
+from ingest_raw.catalog import SOURCES, WEATHER
+from ingest_raw.errors import EXIT_INTERRUPTED, EXIT_PERMANENT, EXIT_TRANSIENT
+from ingest_raw.factory import source_asset
+from ingest_raw.launcher import source_command
+from ingest_raw.loader import PAUSE_ENV
+from tests.ingest.ingest_helpers import (
     PROGRAM_TIMEOUT,
     LineWatcher,
     check_results,
@@ -34,13 +41,6 @@ from ingest_helpers import (
     weather_csv,
     weather_rows,
 )
-
-from devtools import typescript
-from ingest_raw.catalog import SOURCES, WEATHER
-from ingest_raw.errors import EXIT_INTERRUPTED, EXIT_PERMANENT, EXIT_TRANSIENT
-from ingest_raw.factory import source_asset
-from ingest_raw.launcher import source_command
-from ingest_raw.loader import PAUSE_ENV
 
 pytestmark = pytest.mark.skipif(typescript.node() is None, reason="node is not installed")
 

@@ -12,7 +12,7 @@ import pytest
 from shared.partitions import FLIGHTS_MONTHLY
 from tests.marts_harness import prepare_manifest
 
-STAGING = {"stg_airlines", "stg_airports", "stg_planes", "stg_weather", "stg_flights"}
+STAGING = {"stg_airlines", "stg_airports", "stg_planes", "stg_weather", "stg_flights", "stg_regional_cpi"}
 MARTS = {
     "dim_carriers",
     "dim_airports",
@@ -20,8 +20,9 @@ MARTS = {
     "carrier_monthly_performance",
     "route_performance",
     "departure_delay_by_weather",
+    "regional_inflation_yearly",
 }
-RAW = {"airlines", "airports", "planes", "weather", "flights"}
+RAW = {"airlines", "airports", "planes", "weather", "flights", "regional_cpi"}
 IMPORT_TIMEOUT_SECONDS = 120
 
 

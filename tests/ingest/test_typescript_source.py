@@ -288,3 +288,12 @@ def test_terminating_the_dagster_run_stops_the_program(project, fresh_warehouse,
     with dg.DagsterInstance.from_config(str(home)) as instance:
         (record,) = instance.get_run_records()
     assert record.dagster_run.status in (dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE)
+
+
+def test_options_the_program_does_not_implement_are_refused(project, fresh_warehouse):
+    tolerant = replace(SOURCE, name="cpi_tolerant", table="cpi_tolerant", max_rejected_rows=5)
+    result = materialize(tolerant, fresh_warehouse)
+    assert not result.success
+    message = failure_message(result)
+    assert "source 'cpi_tolerant': partitions and max_rejected_rows are not supported" in message
+    assert len(events_of(result, "STEP_START")) == 1  # permanent: no retry

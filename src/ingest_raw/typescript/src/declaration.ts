@@ -45,8 +45,8 @@ export function parseDeclaration(value: unknown, expectedFormat: string): Declar
   if (declaration.format?.kind !== expectedFormat) {
     throw new LoadError(`source '${declaration.name}': format ${declaration.format?.kind}; this program reads ${expectedFormat}`);
   }
-  if (declaration.partition !== null) {
-    throw new LoadError(`source '${declaration.name}': partitioned loads are not supported by this program`);
+  if (declaration.partition !== null || declaration.max_rejected_rows !== 0) {
+    throw new LoadError(`source '${declaration.name}': partitions and max_rejected_rows are not supported by this program`);
   }
   return declaration;
 }

@@ -33,6 +33,8 @@ export const REGIONAL_CPI: Declaration = {
   owners: OWNERS,
   cron_schedule: DAILY_AT_6,
   timeout_seconds: 60,
+  max_record_bytes: 64 * 1024 * 1024,
+  lock_timeout_seconds: 60,
   program: { command: ["node", "dist/sources/regional_cpi.js"], kind: "typescript" },
 };
 

@@ -29,6 +29,8 @@ export interface Declaration {
   owners: string[];
   cron_schedule: string | null;
   timeout_seconds: number;
+  max_record_bytes: number;
+  lock_timeout_seconds: number;
   program: { command: string[]; kind: string } | null;
 }
 

@@ -94,6 +94,8 @@ export async function load(
   };
   try {
     await step(() => client.query("begin"));
+    // Waiting longer for another load of the table fails as transient (55P03): the retry policy takes over.
+    await step(() => client.query(`set local lock_timeout = ${Math.round(declaration.lock_timeout_seconds * 1000)}`));
     await step(() => ensureTable(client, declaration));
     await step(() => client.query("select pg_advisory_xact_lock(hashtextextended($1, 0))", [`${SCHEMA}.${declaration.table}`]));
     await pauseIfAsked("locked", interrupt);

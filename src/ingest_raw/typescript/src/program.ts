@@ -37,7 +37,8 @@ export async function runJsonStatSource(catalog: Declaration, argv: string[] = p
       const started = performance.now();
       const location = options.input ?? declaration.input;
       const where = `source '${name}': ${location}`;
-      const input = await readInput(location, Number(options.timeout ?? declaration.timeout_seconds), interrupt.signal);
+      const timeout = Number(options.timeout ?? declaration.timeout_seconds);
+      const input = await readInput(location, timeout, interrupt.signal, declaration.max_record_bytes);
       const dataset = parseJsonStat(input.content, where);
       const record = csvRecords(dataset, declaration.columns.map((column) => column.name), where);
       const rows = { count: dataset.cells, record, describe: (index: number) => `value[${index}] (${describeCell(dataset, index)})` };

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from marts.project import ARTIFACTS_ENV, MANIFEST, PROJECT_DIR, flights_project, invocation_target, parse_key
+from marts.project import (
+    ARTIFACTS_ENV,
+    MANIFEST,
+    PROJECT_DIR,
+    flights_project,
+    invocation_target,
+    parse_key,
+    parse_state,
+)
 
 PROCESS_TIMEOUT_SECONDS = 300
 #: dbt's own log events: I040 "Partial parsing enabled: n files added, m changed", I024 "Unable to do
@@ -45,11 +53,8 @@ def _load_in_subprocess(project_dir: Path, **env: str) -> subprocess.CompletedPr
 def test_the_key_follows_what_dbt_parse_reads(project_copy, monkeypatch):
     key = parse_key(project_copy)
     assert parse_key(project_copy) == key
-    monkeypatch.setenv("WAREHOUSE_PASSWORD", "not part of the parse")
-    assert parse_key(project_copy) == key
     monkeypatch.setenv("WAREHOUSE_HOST", "elsewhere.example")
-    assert parse_key(project_copy) != key  # dbt re-parses everything when the connection changes
-    monkeypatch.delenv("WAREHOUSE_HOST")
+    assert parse_key(project_copy) == key
     (project_copy / "models" / "marts" / "dim_carriers.sql").write_text("select 1 as carrier_code\n")
     assert parse_key(project_copy) != key
 
@@ -78,7 +83,10 @@ def test_parsed_once_outside_the_project_and_again_only_after_an_edit(project_co
 
 def test_concurrent_loads_parse_into_one_folder(project_copy, tmp_path):
     env = os.environ | {ARTIFACTS_ENV: str(tmp_path / "artifacts")}
-    probe = f"from pathlib import Path; from marts.project import flights_project; flights_project(Path({str(project_copy)!r}))"
+    probe = (
+        "from pathlib import Path; from marts.project import flights_project;"
+        f" flights_project(Path({str(project_copy)!r}))"
+    )
     processes = [
         subprocess.Popen([sys.executable, "-c", probe], env=env, stderr=subprocess.PIPE, text=True)
         for _ in range(2)
@@ -91,23 +99,39 @@ def test_concurrent_loads_parse_into_one_folder(project_copy, tmp_path):
     assert (folders[0] / MANIFEST).is_file()
 
 
+def _dbt_log_codes(project, name: str, args: list[str], env: dict[str, str]) -> set[str]:
+    from marts.dbt_cli import dbt_cli
+
+    with invocation_target(project, name) as target:
+        assert target.is_relative_to(project.target_path.parent)
+        dbt_cli(project).cli_with_env(
+            ["ls", "--select", "fct_flights", *args], env, target_path=target
+        ).wait()
+        events = [json.loads(line) for line in (target / "dbt.log").read_text().splitlines()]
+    assert not target.exists()
+    return {event["info"]["code"] for event in events}
+
+
 def test_the_monthly_window_keeps_partial_parsing_and_vars_would_not(project_copy):
     """What the monthly op does (window in the environment), against what it did (window as --vars),
     read from dbt's own log of each invocation."""
     from marts.assets import WINDOW_ENV
-    from marts.dbt_cli import dbt_cli
 
     project = flights_project(project_copy)
-    dbt = dbt_cli(project)
-    codes = {}
-    for name, args, env in (
-        ("window", [], dict(zip(WINDOW_ENV, ("2013-03-01", "2013-04-01"), strict=True))),
-        ("vars", ["--vars", json.dumps({"min_date": "2013-03-01"})], {}),
-    ):
-        target = invocation_target(project, name)
-        dbt.cli_with_env(["ls", "--select", "fct_flights", *args], env, target_path=target).wait()
-        events = [json.loads(line) for line in (target / "dbt.log").read_text().splitlines()]
-        codes[name] = {event["info"]["code"] for event in events}
-        assert target.is_relative_to(project.target_path.parent)
-    assert PARTIAL_PARSING in codes["window"] and FULL_REPARSE not in codes["window"]
-    assert FULL_REPARSE in codes["vars"]
+    window = dict(zip(WINDOW_ENV, ("2013-03-01", "2013-04-01"), strict=True))
+    codes = _dbt_log_codes(project, "window", [], window)
+    assert PARTIAL_PARSING in codes and FULL_REPARSE not in codes
+    assert FULL_REPARSE in _dbt_log_codes(
+        project, "vars", ["--vars", json.dumps({"min_date": "2013-03-01"})], {}
+    )
+
+
+def test_a_new_connection_parses_once_then_keeps_its_state(project_copy, monkeypatch):
+    """An image is parsed without a warehouse: its first run re-parses in full, the next ones do not."""
+    project = flights_project(project_copy)
+    monkeypatch.setenv("WAREHOUSE_HOST", "warehouse.example")
+    assert not parse_state(project).is_file()
+    assert FULL_REPARSE in _dbt_log_codes(project, "first", [], {})
+    assert parse_state(project).is_file()
+    codes = _dbt_log_codes(project, "second", [], {})
+    assert PARTIAL_PARSING in codes and FULL_REPARSE not in codes

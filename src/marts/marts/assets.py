@@ -1,6 +1,5 @@
 """The dbt models as Dagster assets: one op per partitioning, each a single `dbt build`."""
 
-import shutil
 from collections.abc import Iterator, Mapping, Sequence
 
 import dagster as dg
@@ -53,18 +52,15 @@ def _build(
     env: Mapping[str, str],
 ) -> Iterator:
     """Stream dbt's events; each model gets its columns' types (and a table its row count, a mart its
-    preview). dbt's target folder for this invocation lives outside the package and goes when done."""
-    target = invocation_target(project, context.op_execution_context.op.name)
-    try:
-        with warehouse.connect(autocommit=True) as conn:
-            invocation = dbt.cli_with_env(list(args), env, context=context, target_path=target)
-            for event in invocation.stream():
-                if isinstance(event, dg.Output):
-                    key = context.asset_key_for_output(event.output_name)
-                    declared = context.assets_def.specs_by_key[key].metadata.get("dagster/column_schema")
-                    event = event.with_metadata(
-                        {**event.metadata, **table_metadata(conn, *key.path, declared)}
-                    )
-                yield event
-    finally:
-        shutil.rmtree(target, ignore_errors=True)
+    preview). dbt's target folder for this invocation lives outside the package (see marts.project)."""
+    with (
+        invocation_target(project, context.op_execution_context.op.name) as target,
+        warehouse.connect(autocommit=True) as conn,
+    ):
+        invocation = dbt.cli_with_env(list(args), env, context=context, target_path=target)
+        for event in invocation.stream():
+            if isinstance(event, dg.Output):
+                key = context.asset_key_for_output(event.output_name)
+                declared = context.assets_def.specs_by_key[key].metadata.get("dagster/column_schema")
+                event = event.with_metadata({**event.metadata, **table_metadata(conn, *key.path, declared)})
+            yield event

@@ -1,13 +1,19 @@
 """The dbt project shipped inside this package, and its parsed artifacts kept outside it.
 
-dbt's manifest and partial-parse state live in `<artifacts dir>/<key>/`, where the key hashes
-everything a parse reads: the project's files, its path, dbt's version and the profile's connection
-settings (dbt re-parses everything when those change). Unchanged inputs are never parsed again; an
-edited model is parsed once, by whoever loads the definitions first (the code server at load, or
+dbt's manifest lives in `<artifacts dir>/<key>/`, where the key hashes everything a parse reads: the
+project's files, its path and dbt's version. Unchanged inputs are never parsed again; an edited model
+is parsed once, by whoever loads the definitions first (the code server at load, or
 `python -m marts.project` at image build). Run processes find the prepared folder and only read it.
 
-Nothing here writes inside the package: `MARTS_DBT_ARTIFACTS_DIR` (images set it) or the user's cache
-folder holds the artifacts and each dbt invocation's own target folder.
+Each dbt invocation gets a target folder of its own, seeded with dbt's partial-parse state so that
+dbt parses only what changed. That state is only valid for the connection settings it was written
+with (dbt re-parses everything when they change), so it is kept per connection: the first invocation
+with a new connection (say an image's first run, the image being parsed without a warehouse)
+leaves its state for the next ones.
+
+The artifacts live in `MARTS_DBT_ARTIFACTS_DIR`, by default `var/marts-dbt` in the Python
+environment (`.venv` of a checkout; the image's venv): never inside the package source, where
+uv would see changed files and rebuild the member.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import hashlib
 import importlib.metadata
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +33,7 @@ from dagster_dbt import DbtProject
 
 PROJECT_DIR = Path(__file__).parent / "dbt_project"
 ARTIFACTS_ENV = "MARTS_DBT_ARTIFACTS_DIR"
-#: What a parse reads besides the files: the profile's target and connection (not the password).
+#: What dbt's partial-parse state depends on besides the files: the profile's target and connection.
 PROFILE_ENV = ("DBT_TARGET", "WAREHOUSE_HOST", "WAREHOUSE_PORT", "WAREHOUSE_USER", "WAREHOUSE_DB")
 PARSE_INPUT_DIRS = ("models", "macros", "tests", "seeds", "snapshots", "analyses")
 PARSE_INPUT_FILES = (
@@ -42,10 +49,7 @@ PARTIAL_PARSE = "partial_parse.msgpack"
 
 def artifacts_dir() -> Path:
     configured = os.environ.get(ARTIFACTS_ENV)
-    if configured:
-        return Path(configured)
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "dagster-platform" / "marts-dbt"
+    return Path(configured) if configured else Path(sys.prefix) / "var" / "marts-dbt"
 
 
 def parse_inputs(project_dir: Path = PROJECT_DIR) -> list[Path]:
@@ -58,8 +62,6 @@ def parse_inputs(project_dir: Path = PROJECT_DIR) -> list[Path]:
 def parse_key(project_dir: Path = PROJECT_DIR) -> str:
     """A hash of every input of `dbt parse`: equal keys give equal manifests."""
     digest = hashlib.sha256(f"{project_dir.resolve()}\0{importlib.metadata.version('dbt-core')}\0".encode())
-    for name in PROFILE_ENV:
-        digest.update(f"{name}={os.environ.get(name, '')}\0".encode())
     for path in parse_inputs(project_dir):
         digest.update(f"{path.relative_to(project_dir)}\0".encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
@@ -74,16 +76,28 @@ def flights_project(project_dir: Path = PROJECT_DIR) -> DbtProject:
     return DbtProject(project_dir=project_dir, target_path=target)
 
 
-def invocation_target(project: DbtProject, name: str) -> Path:
-    """A fresh target folder for one dbt invocation, beside the prepared one and seeded with its
-    partial-parse state so dbt parses only what changed since the preparation."""
+def parse_state(project: DbtProject) -> Path:
+    """dbt's partial-parse state for the current connection settings."""
+    digest = hashlib.sha256("\0".join(os.environ.get(name, "") for name in PROFILE_ENV).encode())
+    return project.target_path / f"{PARTIAL_PARSE}.{digest.hexdigest()[:16]}"
+
+
+@contextlib.contextmanager
+def invocation_target(project: DbtProject, name: str) -> Iterator[Path]:
+    """A fresh target folder for one dbt invocation, beside the prepared one, seeded with the
+    partial-parse state; when done, its state is kept if there was none, and the folder goes."""
     runs = project.target_path.parent / "invocations"
     runs.mkdir(parents=True, exist_ok=True)
     target = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=runs))
-    state = project.target_path / PARTIAL_PARSE
-    if state.is_file():
-        shutil.copyfile(state, target / PARTIAL_PARSE)
-    return target
+    state = parse_state(project)
+    try:
+        if state.is_file():
+            shutil.copyfile(state, target / PARTIAL_PARSE)
+        yield target
+        if not state.is_file() and (target / PARTIAL_PARSE).is_file():
+            (target / PARTIAL_PARSE).replace(state)
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
 
 
 def _parse_once(project_dir: Path, target: Path) -> None:
@@ -96,6 +110,8 @@ def _parse_once(project_dir: Path, target: Path) -> None:
         staging = Path(tempfile.mkdtemp(prefix=f"{target.name}-", dir=target.parent))
         try:
             _dbt_parse(project_dir, staging)
+            prepared = DbtProject(project_dir=project_dir, target_path=target)
+            (staging / PARTIAL_PARSE).replace(staging / parse_state(prepared).name)
             staging.rename(target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

@@ -295,8 +295,8 @@ def test_dependency_layer_is_built_from_the_lock_and_every_member_pyproject(name
 
 def test_marts_image_prepares_the_dbt_manifest_at_build_time():
     builder = dockerfile("Dockerfile.marts").stage("builder")
-    (prepare,) = [run.shell for run in builder.run_commands() if "prepare-and-package" in run.shell]
-    assert prepare.endswith("--file /opt/venv/lib/python3.11/site-packages/marts/project.py")
+    (prepare,) = [run.shell for run in builder.run_commands() if "marts.project" in run.shell]
+    assert prepare == "/opt/venv/bin/python -m marts.project"
     assert (ROOT / "src/marts/marts/project.py").is_file()
 
 

@@ -38,6 +38,8 @@ NOT_CONFIGURATION = {
     "INGEST_PAUSE_AT": "test hook of the ingest loader: pauses a load at a stage so a test can kill it",
     "PLATFORM_LOCAL_HOME": "dev-local's state folder (shared.settings), never used by a deployment",
     "DAGSTER_PIPES_CONTEXT": "set by Dagster Pipes for the source programs it launches",
+    "MARTS_WINDOW_START": "set by the marts monthly op for the dbt process it starts (the month)",
+    "MARTS_WINDOW_END": "set by the marts monthly op for the dbt process it starts (the month)",
 }
 PINNED_PYTHON = re.compile(r"^python:3\.11\.\d+-slim-bookworm$")
 PINNED_UV = re.compile(r"^ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+$")

@@ -1,5 +1,5 @@
 {#- One row per scheduled departure. Partitioned by month in Dagster: a run rebuilds only the
-    months in [MARTS_WINDOW_START, MARTS_WINDOW_END) (environment; without them the whole of 2013),
+    months in [MARTS_WINDOW_START, MARTS_WINDOW_END) (environment; unset or empty: the whole of 2013),
     deleting them first, so a reloaded raw month replaces its rows instead of adding to them.
     Environment variables rather than --vars: dbt re-parses the whole project when vars change. -#}
 {{
@@ -36,5 +36,5 @@ select
     air_time_min,
     distance_miles
 from {{ ref('stg_flights') }}
-where flight_date >= cast('{{ env_var("MARTS_WINDOW_START", "2013-01-01") }}' as date)
-  and flight_date < cast('{{ env_var("MARTS_WINDOW_END", "2014-01-01") }}' as date)
+where flight_date >= cast('{{ env_var("MARTS_WINDOW_START", "") or "2013-01-01" }}' as date)
+  and flight_date < cast('{{ env_var("MARTS_WINDOW_END", "") or "2014-01-01" }}' as date)

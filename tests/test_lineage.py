@@ -18,10 +18,10 @@ WHOLE_RAW_TABLES = ("airlines", "airports", "planes", "weather")
 @pytest.fixture(scope="module")
 def locations() -> tuple[dg.Definitions, dg.Definitions]:
     prepare_manifest()
-    from ingest_raw.definitions import defs as ingest
+    from ingest_raw.definitions import defs as load_ingest
     from marts.definitions import defs as load_marts
 
-    return ingest, load_marts()
+    return load_ingest(), load_marts()
 
 
 def _defined(defs: dg.Definitions) -> set[dg.AssetKey]:

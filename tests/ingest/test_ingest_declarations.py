@@ -11,9 +11,11 @@ import pytest
 
 from ingest_raw.catalog import AIRLINES, SOURCES
 from ingest_raw.declarations import Column, DeclarationError, MonthlyPartition, Source
-from ingest_raw.definitions import defs
+from ingest_raw.definitions import defs as load_definitions
 from ingest_raw.factory import WAREHOUSE_POOL, build_definitions
 from shared.partitions import FLIGHTS_MONTHLY
+
+defs = load_definitions()
 
 
 def _declare(**overrides) -> Source:

@@ -87,12 +87,12 @@ def import_seconds(probe: str, env: dict[str, str]) -> float:
     return float(result.stdout.strip().splitlines()[-1])
 
 
-def use_postgres_instance(home: Path, settings: dict[str, str]) -> None:
+def use_postgres_instance(home: Path, settings: postgres.WarehouseSettings) -> None:
     """Dagster's storage in Postgres, as in production (compose), on the same server: a database of
     its own. SQLite storage would add its own per-event cost to the Dagster side."""
-    with postgres.connect(settings | {"dbname": "postgres"}, autocommit=True) as admin:
+    with postgres.connect(settings.replace(dbname="postgres"), autocommit=True) as admin:
         admin.execute("create database dagster")
-    url = f"postgresql+psycopg2://{settings['user']}@/dagster?host={settings['host']}&port={settings['port']}"
+    url = f"postgresql+psycopg2://{settings.user}@/dagster?host={settings.host}&port={settings.port}"
     home.mkdir()
     config = f"storage:\n  postgres:\n    postgres_url: '{url}'\ntelemetry:\n  enabled: false\n"
     (home / "dagster.yaml").write_text(config)
@@ -104,11 +104,7 @@ def build_figures(runs: int) -> dict[str, float]:
         tempfile.TemporaryDirectory(prefix="bench-marts-") as scratch,
         embedded_postgres(Path(scratch) / "pgdata") as settings,
     ):
-        env = (
-            os.environ
-            | postgres.warehouse_env(settings)
-            | {"WAREHOUSE_PASSWORD": settings.get("password", "")}
-        )
+        env = os.environ | settings.to_env()
         env |= {
             "DAGSTER_HOME": str(Path(scratch) / "dagster_home"),
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",

@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 
 from devtools.locations import discover
+from devtools.paths import workspace_root
 from devtools.stack_local import LocalStack, free_ports
-from shared.settings import workspace_root
 
 GOALS_MB = {"ingest_raw": 200, "marts": 300}
 MB = 1_000_000

@@ -64,16 +64,16 @@ def report(title: str, measured: str, value: float, baseline: str, base: float, 
     print(f"  {measured}: {value:.3f} s\n  {baseline}: {base:.3f} s\n  ratio {value / base:.2f}x  ({goal})")
 
 
-def bench_loads(settings: dict[str, str], csv_path: Path, runs: int) -> None:
-    env = os.environ | postgres.warehouse_env(settings)
+def bench_loads(settings: postgres.WarehouseSettings, csv_path: Path, runs: int) -> None:
+    env = os.environ | settings.to_env()
     env.pop("DAGSTER_PIPES_CONTEXT", None)
-    program = [sys.executable, "-m", "ingest_raw.sources", "flights", "--location", str(csv_path)]
+    program = [sys.executable, "-m", "ingest_raw.sources", "flights", "--input", str(csv_path)]
     shipped_zip = [sys.executable, "-m", "ingest_raw.sources", "flights"]
     psql_env = env | {
-        "PGHOST": settings["host"],
-        "PGPORT": settings["port"],
-        "PGUSER": settings["user"],
-        "PGDATABASE": settings["dbname"],
+        "PGHOST": settings.host,
+        "PGPORT": str(settings.port),
+        "PGUSER": settings.user,
+        "PGDATABASE": settings.dbname,
     }
     copy = f"\\copy raw.{BASELINE_TABLE} from '{csv_path}' with (format csv, header true, null 'NA')"
     psql = [psql_path(), "-X", "-q", "-v", "ON_ERROR_STOP=1"]
@@ -128,8 +128,9 @@ def bench_loads(settings: dict[str, str], csv_path: Path, runs: int) -> None:
         "goal <= 1.5x",
     )
 
-    asset = source_asset(replace(FLIGHTS, location=str(csv_path), partition=None))
-    resources = {"warehouse": PostgresWarehouse(**settings)}
+    asset = source_asset(replace(FLIGHTS, input=str(csv_path), partition=None))
+    os.environ.update(settings.to_env())  # the resource reads WAREHOUSE_* when the run uses it
+    resources = {"warehouse": PostgresWarehouse()}
 
     def through_dagster() -> None:
         assert dg.materialize([asset], resources=resources).success
@@ -172,7 +173,7 @@ def main() -> None:
     if args.only != "import":
         with tempfile.TemporaryDirectory(prefix="bench-ingest-") as scratch:
             csv_path = Path(scratch) / "flights.csv"
-            with zipfile.ZipFile(resolve_package_location(FLIGHTS.location)) as archive:
+            with zipfile.ZipFile(resolve_package_location(FLIGHTS.input)) as archive:
                 csv_path.write_bytes(archive.read("flights.csv"))
             with embedded_postgres(Path(scratch) / "pgdata") as settings:
                 bench_loads(settings, csv_path, args.runs)

@@ -23,10 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from devtools.paths import LOCAL_HOME_ENV
 from devtools.ports import free_port
 from devtools.webserver import graphql, wait_until_loaded
-from shared import postgres
-from shared.settings import LOCAL_HOME_ENV
+from shared.postgres import WarehouseSettings
 
 BIN = Path(sys.executable).parent
 POLL_SECONDS = 3
@@ -84,7 +84,7 @@ def _burners(count: int) -> list[subprocess.Popen]:
 
 
 def run_main_job(timeout: float, load: int) -> dict:
-    clean_env = {k: v for k, v in os.environ.items() if k not in postgres.WAREHOUSE_ENV.values()}
+    clean_env = {k: v for k, v in os.environ.items() if k not in WarehouseSettings.ENVIRONMENT.values()}
     burners = _burners(load)
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-main-job-") as scratch:

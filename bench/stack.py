@@ -25,8 +25,8 @@ from pathlib import Path
 
 from devtools import asset_runs, process_group
 from devtools.locations import discover
+from devtools.paths import workspace_root
 from devtools.stack_local import DEFAULT_MONTH, LocalStack, free_ports
-from shared.settings import workspace_root
 
 
 def code_servers_alone(stack: LocalStack) -> float:

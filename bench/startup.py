@@ -21,10 +21,10 @@ from pathlib import Path
 from devtools.dev_local import workspace_file, write_instance_config
 from devtools.embedded_postgres import embedded_postgres
 from devtools.locations import discover, select
+from devtools.paths import LOCAL_HOME_ENV, workspace_root
 from devtools.ports import free_port
 from devtools.webserver import wait_until_loaded
 from shared import postgres
-from shared.settings import LOCAL_HOME_ENV, workspace_root
 
 BIN = Path(sys.executable).parent
 
@@ -51,14 +51,16 @@ def main() -> None:
     root = workspace_root()
     locations = select(discover(root), args.only)
     only_args = [flag for name in args.only for flag in ("--only", name)]
-    clean_env = {k: v for k, v in os.environ.items() if k not in postgres.WAREHOUSE_ENV.values()}
+    clean_env = {
+        k: v for k, v in os.environ.items() if k not in postgres.WarehouseSettings.ENVIRONMENT.values()
+    }
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as scratch:
         plain_home, dev_home = Path(scratch, "plain"), Path(scratch, "dev")
         plain_home.mkdir()
         write_instance_config(plain_home)
         workspace = workspace_file(plain_home, locations, discover(root))
         with embedded_postgres(plain_home / "pgdata") as settings:
-            plain_env = clean_env | postgres.warehouse_env(settings) | {"DAGSTER_HOME": str(plain_home)}
+            plain_env = clean_env | settings.to_env() | {"DAGSTER_HOME": str(plain_home)}
             dev_env = clean_env | {LOCAL_HOME_ENV: str(dev_home)}
             timings: dict[str, list[float]] = {"dagster dev -w": [], "dev-local": []}
             for run in range(args.runs + 1):

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from devtools.locations import Location, UnknownLocation, discover, select
-from shared.settings import workspace_root
+from devtools.paths import workspace_root
 
 LOAD_TIMEOUT_SECONDS = 300
 COUNTS = ("assets", "checks", "jobs", "schedules", "sensors")

@@ -26,10 +26,10 @@ import yaml
 
 from devtools.embedded_postgres import EmbeddedPostgresError, embedded_postgres
 from devtools.locations import Location, UnknownLocation, discover, select
+from devtools.paths import embedded_pgdata, local_home, workspace_root
 from devtools.ports import PortInUse, ensure_free
 from devtools.webserver import location_states
 from shared import postgres
-from shared.settings import embedded_pgdata, local_home, workspace_root
 
 DEFAULT_PORT = 3001
 SHUTDOWN_GRACE_SECONDS = 30
@@ -111,14 +111,14 @@ def single_instance(home: Path) -> Iterator[None]:
 @contextlib.contextmanager
 def warehouse(home: Path) -> Iterator[dict[str, str]]:
     """WAREHOUSE_* for the locations: the configured warehouse, else an embedded one."""
-    if postgres.is_warehouse_configured():
+    if postgres.WarehouseSettings.is_configured():
         print("dev-local: using the warehouse configured by WAREHOUSE_* variables", flush=True)
         yield {}
         return
     pgdata = embedded_pgdata(home)
     print(f"dev-local: starting the embedded Postgres (data in {pgdata})", flush=True)
     with embedded_postgres(pgdata) as settings:
-        yield postgres.warehouse_env(settings) | {postgres.WAREHOUSE_ENV["password"]: ""}
+        yield settings.to_env()
 
 
 def run_dagster_dev(workspace: Path, port: int, env: dict[str, str], locations: list[str]) -> int:

@@ -22,19 +22,16 @@ class EmbeddedPostgresError(RuntimeError):
     pass
 
 
-def _settings_from_uri(uri: str, dbname: str) -> dict[str, str]:
+def _settings_from_uri(uri: str, dbname: str) -> postgres.WarehouseSettings:
     parts = urlparse(uri)
     host = parse_qs(parts.query).get("host", [parts.hostname or ""])[0]
-    return {
-        "host": host,
-        "port": str(parts.port or 5432),
-        "user": parts.username or SUPERUSER,
-        "dbname": dbname,
-    }
+    return postgres.WarehouseSettings(
+        host=host, port=parts.port or 5432, user=parts.username or SUPERUSER, dbname=dbname
+    )
 
 
 @contextlib.contextmanager
-def embedded_postgres(pgdata: Path) -> Iterator[dict[str, str]]:
+def embedded_postgres(pgdata: Path) -> Iterator[postgres.WarehouseSettings]:
     """Start (or reuse) the server keeping its data in `pgdata`; yield libpq settings for the
     `warehouse` database with the warehouse schemas created; stop the server on exit."""
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver copes
@@ -75,14 +72,12 @@ def _forget_dead_handles(pgdata: Path) -> None:
         handles.unlink()
 
 
-def _ensure_database(settings: dict[str, str]) -> None:
-    admin = settings | {"dbname": "postgres"}
+def _ensure_database(settings: postgres.WarehouseSettings) -> None:
+    admin = settings.replace(dbname="postgres")
     with postgres.connect(admin, autocommit=True) as conn:
-        exists = conn.execute(
-            "select 1 from pg_database where datname = %s", (settings["dbname"],)
-        ).fetchone()
+        exists = conn.execute("select 1 from pg_database where datname = %s", (settings.dbname,)).fetchone()
         if not exists:
-            conn.execute(f'create database "{settings["dbname"]}"')
+            conn.execute(f'create database "{settings.dbname}"')
 
 
 def psql_path() -> str | None:

@@ -1,8 +1,9 @@
 """Long-running servers started in a process group of their own, stopped by that group, checked gone.
 
-A server started from a non-interactive shell with `&` may ignore SIGINT and outlive its parent
-(FIELD_NOTES); started here, each server leads its own session, so one signal reaches the server and
-every child it spawned (gRPC subprocesses, run workers), and nothing is left behind.
+A server started from a non-interactive shell with `&` inherits SIGINT as ignored and may not stop on
+SIGTERM either, so it outlives its parent. Started here, each server leads its own session, so one
+signal reaches the server and every child it spawned (gRPC subprocesses, run workers), and nothing
+is left behind.
 """
 
 from __future__ import annotations

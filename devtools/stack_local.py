@@ -39,10 +39,10 @@ from psycopg import sql
 from devtools import asset_runs, dockerfiles, process_group
 from devtools.embedded_postgres import DATABASE, embedded_postgres, psql_path
 from devtools.locations import Location, discover
+from devtools.paths import workspace_root
 from devtools.ports import PortInUse, ensure_free, free_port, wait_for_listener
 from devtools.webserver import wait_until_loaded
 from shared import postgres
-from shared.settings import workspace_root
 
 IMAGE_VENV = "/opt/venv"
 DAGSTER_ROLE = "dagster"
@@ -135,7 +135,7 @@ class LocalStack:
         self.locations = discover(self.root)
         self.timings = Timings()
         self.servers: dict[str, process_group.Server] = {}
-        self.settings: dict[str, str] = {}  # superuser libpq settings of the warehouse database
+        self.settings: postgres.WarehouseSettings | None = None  # superuser settings of the warehouse
         self.env_files: dict[str, dict[str, str]] = {}
         self.built_at = 0.0  # wall clock when the environments started building
         self._exit = contextlib.ExitStack()
@@ -272,12 +272,12 @@ class LocalStack:
             "POSTGRES_PASSWORD": self._passwords["postgres"],
             # Empty host: libpq (psycopg2 in dagster-postgres) falls back to PGHOST, the socket folder.
             "DAGSTER_PG_HOST": "",
-            "DAGSTER_PG_PORT": self.settings["port"],
+            "DAGSTER_PG_PORT": str(self.settings.port),
             "DAGSTER_PG_USER": DAGSTER_ROLE,
             "DAGSTER_PG_PASSWORD": self._passwords["dagster"],
             "DAGSTER_PG_DB": DAGSTER_DB,
-            "WAREHOUSE_HOST": self.settings["host"],
-            "WAREHOUSE_PORT": self.settings["port"],
+            "WAREHOUSE_HOST": self.settings.host,
+            "WAREHOUSE_PORT": str(self.settings.port),
             "WAREHOUSE_PASSWORD": self._passwords["roles"],
             "WAREHOUSE_DB": DATABASE,
             "DBT_TARGET": "prod",
@@ -310,10 +310,10 @@ class LocalStack:
             | self.env_files["platform"]
             | {
                 "PLATFORM_ENV_DIR": str(self.workdir / "env"),
-                "POSTGRES_USER": self.settings["user"],
+                "POSTGRES_USER": self.settings.user,
                 "POSTGRES_DB": "postgres",
-                "PGHOST": self.settings["host"],
-                "PGPORT": self.settings["port"],
+                "PGHOST": self.settings.host,
+                "PGPORT": str(self.settings.port),
             }
         )
         env["PATH"] = os.pathsep.join([str(Path(psql).parent), env["PATH"]])
@@ -339,7 +339,7 @@ class LocalStack:
         for name in env_files:
             env |= self.env_files[name]
         env |= {
-            "PGHOST": self.settings["host"],  # only for DAGSTER_PG_HOST="" (see env_file_values)
+            "PGHOST": self.settings.host,  # only for DAGSTER_PG_HOST="" (see env_file_values)
             "DAGSTER_HOME": str(self.dagster_home),
             "PYTHONUNBUFFERED": "1",
             "PATH": os.pathsep.join([str(venv / "bin"), env["PATH"]]),

@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from devtools.embedded_postgres import embedded_postgres
+from shared.postgres import WarehouseSettings
 from tests.warehouse_tools import scratch_database
 
 
 @pytest.fixture(scope="session")
-def warehouse(tmp_path_factory) -> Iterator[dict[str, str]]:
-    """libpq settings of the suite's warehouse database, schemas raw/staging/marts created."""
-    with embedded_postgres(tmp_path_factory.mktemp("postgres") / "pgdata") as settings:
-        yield settings
+def warehouse() -> Iterator[WarehouseSettings]:
+    """Settings of the suite's warehouse database, schemas raw/staging/marts created.
+
+    The server's data lives in a folder of this session's own, outside pytest's basetemp: pytest
+    resets that folder's mode and prunes old ones when another session starts, which would pull the
+    data from under a server still running (concurrent suites: two worktrees, CI beside a developer)."""
+    folder = Path(tempfile.mkdtemp(prefix="platform-tests-postgres-"))
+    try:
+        with embedded_postgres(folder / "pgdata") as settings:
+            yield settings
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
-def fresh_warehouse(warehouse) -> Iterator[dict[str, str]]:
+def fresh_warehouse(warehouse) -> Iterator[WarehouseSettings]:
     """A database of its own for one test, on the suite's server, with the warehouse schemas."""
     with scratch_database(warehouse) as settings:
         yield settings

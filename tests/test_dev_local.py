@@ -12,17 +12,19 @@ from pathlib import Path
 import pytest
 
 from devtools.dev_local import write_instance_config
+from devtools.paths import LOCAL_HOME_ENV
 from devtools.ports import free_port
 from devtools.webserver import wait_until_loaded
-from shared.postgres import WAREHOUSE_ENV
-from shared.settings import LOCAL_HOME_ENV
+from shared.postgres import WarehouseSettings
 from tests.process_tools import processes_mentioning, wait_until_gone
 
 DEV_LOCAL = str(Path(sys.executable).with_name("dev-local"))
 
 
 def _env(home: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in WAREHOUSE_ENV.values()}
+    env = {
+        key: value for key, value in os.environ.items() if key not in WarehouseSettings.ENVIRONMENT.values()
+    }
     return env | {LOCAL_HOME_ENV: str(home)}
 
 

@@ -9,7 +9,8 @@ from collections.abc import Iterable
 
 import dagster as dg
 import pytest
-from marts_harness import prepare_manifest
+
+from tests.marts_harness import prepare_manifest
 
 MONTHS = [f"2013-{month:02d}-01" for month in range(1, 13)]
 WHOLE_RAW_TABLES = ("airlines", "airports", "planes", "weather")

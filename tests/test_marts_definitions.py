@@ -8,9 +8,9 @@ import sys
 
 import dagster as dg
 import pytest
-from marts_harness import prepare_manifest
 
 from shared.partitions import FLIGHTS_MONTHLY
+from tests.marts_harness import prepare_manifest
 
 STAGING = {"stg_airlines", "stg_airports", "stg_planes", "stg_weather", "stg_flights"}
 MARTS = {

@@ -19,9 +19,9 @@ from types import SimpleNamespace
 import dagster as dg
 import pytest
 from dagster_dbt import DbtProject
-from marts_harness import prepare_manifest
 
 from shared import postgres
+from tests.marts_harness import prepare_manifest
 from tests.warehouse_tools import child_env, scratch_database
 
 RAW_TABLES = ("airlines", "airports", "planes", "weather", "flights")
@@ -32,7 +32,7 @@ ALL_MONTHS = {
 }
 
 
-def _load_raw(settings: dict[str, str], table: str, *args: str) -> None:
+def _load_raw(settings: postgres.WarehouseSettings, table: str, *args: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "ingest_raw.sources", table, *args],
         env=child_env(settings),
@@ -72,8 +72,8 @@ def built(warehouse, tmp_path_factory):
     with scratch_database(warehouse, prefix="marts") as settings, pytest.MonkeyPatch.context() as patch:
         for table in RAW_TABLES:
             _load_raw(settings, table)
-        for key, var in postgres.WAREHOUSE_ENV.items():
-            patch.setenv(var, settings.get(key, ""))
+        for var, value in settings.to_env().items():
+            patch.setenv(var, value)
         from marts.definitions import defs as load_definitions
 
         defs = load_definitions()
@@ -82,7 +82,7 @@ def built(warehouse, tmp_path_factory):
             yield SimpleNamespace(settings=settings, defs=defs, instance=instance, results=results)
 
 
-def _query(settings: dict[str, str], query: str, *params) -> list[tuple]:
+def _query(settings: postgres.WarehouseSettings, query: str, *params) -> list[tuple]:
     with postgres.connect(settings) as conn:
         return conn.execute(query, params).fetchall()
 
@@ -177,7 +177,7 @@ def test_checks_ran_and_only_the_warning_failed(built):
     assert failed == {"relationships_fct_flights_destination__airport_code__ref_dim_airports_"}
 
 
-def _month_versions(settings: dict[str, str]) -> dict[str, tuple[int, str]]:
+def _month_versions(settings: postgres.WarehouseSettings) -> dict[str, tuple[int, str]]:
     """Per month: rows and the set of transaction ids that wrote them (changes iff rewritten)."""
     rows = _query(
         settings,

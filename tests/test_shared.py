@@ -1,27 +1,48 @@
+import re
+from pathlib import Path
+
+import dagster as dg
 import pytest
 
 from shared import postgres
+from shared.postgres import WarehouseSettings
 from shared.resources import PostgresWarehouse
+
+PROFILE = Path(postgres.__file__).parents[2] / "marts" / "marts" / "dbt_project" / "profiles.yml"
 
 
 def test_missing_settings_are_named():
     with pytest.raises(postgres.WarehouseNotConfigured, match="WAREHOUSE_HOST, WAREHOUSE_USER, WAREHOUSE_DB"):
-        postgres.warehouse_settings({})
+        WarehouseSettings.from_env({})
+
+
+def test_a_port_that_is_no_number_is_named():
+    env = {"WAREHOUSE_HOST": "h", "WAREHOUSE_USER": "u", "WAREHOUSE_DB": "d", "WAREHOUSE_PORT": "54x"}
+    with pytest.raises(postgres.WarehouseNotConfigured, match="WAREHOUSE_PORT must be a port number"):
+        WarehouseSettings.from_env(env)
 
 
 def test_settings_round_trip_through_child_env(warehouse):
-    env = postgres.warehouse_env(warehouse)
-    assert postgres.warehouse_settings(env) == warehouse
-    with postgres.connect(postgres.warehouse_settings(env)) as conn:
+    env = warehouse.to_env()
+    assert WarehouseSettings.from_env(env) == warehouse
+    with postgres.connect(WarehouseSettings.from_env(env)) as conn:
         schemas = {row[0] for row in conn.execute("select nspname from pg_namespace")}
     assert set(postgres.WAREHOUSE_SCHEMAS) <= schemas
 
 
+def test_the_password_is_never_shown():
+    assert "s3cret" not in repr(WarehouseSettings(host="h", user="u", dbname="d", password="s3cret"))
+
+
+def test_the_dbt_profile_reads_the_same_variables():
+    read = set(re.findall(r"env_var\('(WAREHOUSE_\w+)'", PROFILE.read_text()))
+    assert read == set(WarehouseSettings.ENVIRONMENT.values())
+
+
 def test_resource_reads_env_at_run_time_only(warehouse, monkeypatch):
-    resource = PostgresWarehouse.from_env()  # no variable set yet: building it must not read them
-    for key, var in postgres.WAREHOUSE_ENV.items():
-        monkeypatch.setenv(var, warehouse.get(key, ""))
-    import dagster as dg
+    resource = PostgresWarehouse()  # no variable set yet: building it must not read them
+    for var, value in warehouse.to_env().items():
+        monkeypatch.setenv(var, value)
 
     @dg.asset
     def probe(warehouse: PostgresWarehouse) -> int:

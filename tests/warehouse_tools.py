@@ -13,12 +13,14 @@ from shared import postgres
 
 
 @contextlib.contextmanager
-def scratch_database(server: dict[str, str], prefix: str = "test") -> Iterator[dict[str, str]]:
+def scratch_database(
+    server: postgres.WarehouseSettings, prefix: str = "test"
+) -> Iterator[postgres.WarehouseSettings]:
     """A new database on `server` with the warehouse schemas; dropped afterwards."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with postgres.connect(server, autocommit=True) as admin:
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    settings = server | {"dbname": name}
+    settings = server.replace(dbname=name)
     try:
         with postgres.connect(settings) as conn:
             postgres.create_schemas(conn)
@@ -28,6 +30,6 @@ def scratch_database(server: dict[str, str], prefix: str = "test") -> Iterator[d
             admin.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
 
 
-def child_env(settings: dict[str, str], **extra: str) -> dict[str, str]:
+def child_env(settings: postgres.WarehouseSettings, **extra: str) -> dict[str, str]:
     """The environment a subprocess gets: ours, plus the warehouse handed over as WAREHOUSE_*."""
-    return os.environ | postgres.warehouse_env(settings) | extra
+    return os.environ | settings.to_env() | extra

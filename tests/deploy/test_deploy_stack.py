@@ -14,7 +14,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from deploy_helpers import LOCATIONS, ROOT
 
 from devtools import asset_runs
 from devtools.asset_runs import launch_plan
@@ -29,6 +28,7 @@ from devtools.stack_local import (
     resume_sensors,
 )
 from shared import postgres
+from tests.deploy.deploy_helpers import LOCATIONS, ROOT
 from tests.process_tools import processes_mentioning, wait_until_gone
 
 MONTH = "2013-01-01"
@@ -51,7 +51,7 @@ def proof(stack) -> Proof:
 
 def connect_as(stack: LocalStack, location: str) -> psycopg.Connection:
     """A connection as the location's own role (the embedded server trusts local connections)."""
-    return postgres.connect(stack.settings | {"user": stack.role(location)}, autocommit=True)
+    return postgres.connect(stack.settings.replace(user=stack.role(location)), autocommit=True)
 
 
 def test_environments_are_the_images_installs(stack):
@@ -146,7 +146,7 @@ def test_marts_role_reads_raw_and_nobody_else_reaches_dagster_storage(stack, pro
     with connect_as(stack, "marts") as conn:
         assert conn.execute("select count(*) from raw.airlines").fetchone()[0] > 0
     for location in ("ingest_raw", "marts"):
-        settings = stack.settings | {"user": stack.role(location), "dbname": "dagster"}
+        settings = stack.settings.replace(user=stack.role(location), dbname="dagster")
         with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
             postgres.connect(settings).close()
 

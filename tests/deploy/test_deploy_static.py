@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from deploy_helpers import (
+
+from shared.postgres import WarehouseSettings
+from tests.deploy.deploy_helpers import (
     LOCATIONS,
     PLATFORM_IMAGE,
     ROOT,
@@ -30,13 +32,11 @@ from deploy_helpers import (
     workspace,
 )
 
-from shared.postgres import WAREHOUSE_ENV
-
 DOCKERFILES = sorted(path.name for path in ROOT.glob("Dockerfile.*"))
 #: Variables read by code that are not deployment configuration, each with its reason.
 NOT_CONFIGURATION = {
     "INGEST_PAUSE_AT": "test hook of the ingest loader: pauses a load at a stage so a test can kill it",
-    "PLATFORM_LOCAL_HOME": "dev-local's state folder (shared.settings), never used by a deployment",
+    "PLATFORM_LOCAL_HOME": "dev-local's state folder (devtools.paths), never used by a deployment",
     "DAGSTER_PIPES_CONTEXT": "set by Dagster Pipes for the source programs it launches",
     "MARTS_WINDOW_START": "set by the marts monthly op for the dbt process it starts (the month)",
     "MARTS_WINDOW_END": "set by the marts monthly op for the dbt process it starts (the month)",
@@ -96,7 +96,8 @@ def test_instance_config_is_valid_for_dagster():
 
     config, _ = dagster_instance_config(str(ROOT), "dagster.yaml")
     storage = config["storage"]["postgres"]["postgres_db"]
-    assert storage["scheme"] == "postgresql+psycopg2"  # FIELD_NOTES: psycopg 3 fails on NOTIFY
+    # A plain postgresql:// URL picks psycopg 3 (SQLAlchemy 2.1), which fails on `NOTIFY run_events, $1`.
+    assert storage["scheme"] == "postgresql+psycopg2"
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
     runs = config["concurrency"]["runs"]
     assert runs["max_concurrent_runs"] > 0
@@ -215,7 +216,7 @@ def test_location_is_the_same_everywhere(location, compose):
     expect("bake tags", target.get("tags"), f'${{image("{image}")}}')
 
     # environments/<location>.env.template: what the location's code and dbt read, plus the warehouse
-    reads = env_reads(location.member_dir / location.name) | set(WAREHOUSE_ENV.values())
+    reads = env_reads(location.member_dir / location.name) | set(WarehouseSettings.ENVIRONMENT.values())
     missing = sorted(reads - set(NOT_CONFIGURATION) - set(template(location.name)))
     expect(f"environments/{location.name}.env.template missing", missing, [])
     assert not problems, "\n".join(problems)

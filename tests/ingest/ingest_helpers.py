@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -53,16 +53,18 @@ def weather_csv(rows: list[str], header: str = WEATHER_HEADER) -> bytes:
     return ("\n".join([header, *rows]) + "\n").encode()
 
 
-def program_env(settings: Mapping[str, str], **extra: str) -> dict[str, str]:
+def program_env(settings: postgres.WarehouseSettings, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("DAGSTER_PIPES")}
-    return env | postgres.warehouse_env(settings) | extra
+    return env | settings.to_env() | extra
 
 
 def source_command(name: str, *args: str) -> list[str]:
     return [sys.executable, "-m", "ingest_raw.sources", name, *args]
 
 
-def run_source(settings: Mapping[str, str], name: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+def run_source(
+    settings: postgres.WarehouseSettings, name: str, *args: str, **env: str
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         source_command(name, *args),
         env=program_env(settings, **env),
@@ -72,7 +74,7 @@ def run_source(settings: Mapping[str, str], name: str, *args: str, **env: str) -
     )
 
 
-def fingerprint(settings: Mapping[str, str], table: str, where: str = "") -> tuple[int, str | None]:
+def fingerprint(settings: postgres.WarehouseSettings, table: str, where: str = "") -> tuple[int, str | None]:
     """Row count and a checksum of every row's text (order independent); (0, None) when missing."""
     with postgres.connect(settings) as conn:
         if conn.execute("select to_regclass(%s)", (f"raw.{table}",)).fetchone()[0] is None:
@@ -84,7 +86,7 @@ def fingerprint(settings: Mapping[str, str], table: str, where: str = "") -> tup
 
 
 def package_file(source: str) -> Path:
-    return resolve_package_location(SOURCES[source].location)
+    return resolve_package_location(SOURCES[source].input)
 
 
 def csv_rows(path: Path) -> list[dict[str, str]]:
@@ -97,25 +99,37 @@ def csv_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def at(source: str, location: Path | str) -> Source:
-    """The shipped declaration of `source`, reading `location` instead."""
-    return replace(SOURCES[source], location=str(location))
+def at(source: str, path: Path | str) -> Source:
+    """The shipped declaration of `source`, reading `path` instead."""
+    return replace(SOURCES[source], input=str(path))
 
 
-def warehouse_resource(settings: Mapping[str, str]) -> PostgresWarehouse:
-    return PostgresWarehouse(**{key: value for key, value in settings.items()})
+@contextmanager
+def warehouse_environment(settings: postgres.WarehouseSettings) -> Iterator[None]:
+    """WAREHOUSE_* set for an in-process run, as a deployment sets them for its code server."""
+    previous = {var: os.environ.get(var) for var in postgres.WarehouseSettings.ENVIRONMENT.values()}
+    os.environ.update(settings.to_env())
+    try:
+        yield
+    finally:
+        for var, value in previous.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
 
 
 def materialize(
-    source: Source, settings: Mapping[str, str], partition_key: str | None = None, **asset_options
+    source: Source, settings: postgres.WarehouseSettings, partition_key: str | None = None, **asset_options
 ) -> dg.ExecuteInProcessResult:
     asset = source_asset(source, retry_delay_seconds=0.05, **asset_options)
-    return dg.materialize(
-        [asset],
-        resources={"warehouse": warehouse_resource(settings)},
-        partition_key=partition_key,
-        raise_on_error=False,
-    )
+    with warehouse_environment(settings):
+        return dg.materialize(
+            [asset],
+            resources={"warehouse": PostgresWarehouse()},
+            partition_key=partition_key,
+            raise_on_error=False,
+        )
 
 
 def events_of(result: dg.ExecuteInProcessResult, event_type: str) -> list:
@@ -162,7 +176,7 @@ def serve_file(handler: Handler, path: Path) -> None:
     handler.wfile.write(data)
 
 
-def start_source(settings: Mapping[str, str], name: str, *args: str, **env: str) -> subprocess.Popen:
+def start_source(settings: postgres.WarehouseSettings, name: str, *args: str, **env: str) -> subprocess.Popen:
     return subprocess.Popen(
         source_command(name, *args), env=program_env(settings, **env), stderr=subprocess.PIPE, text=True
     )
@@ -217,7 +231,7 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> floa
     return time.monotonic() - started
 
 
-def loader_sessions(settings: Mapping[str, str]) -> int:
+def loader_sessions(settings: postgres.WarehouseSettings) -> int:
     """Server sessions of source programs, and advisory locks anyone still holds."""
     with postgres.connect(settings) as conn:
         return conn.execute(

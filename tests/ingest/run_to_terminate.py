@@ -8,16 +8,15 @@ import dagster as dg
 
 from ingest_raw.catalog import SOURCES
 from ingest_raw.factory import source_asset
-from shared.postgres import warehouse_settings
 from shared.resources import PostgresWarehouse
 
 
 def weather_job() -> dg.JobDefinition:
-    asset = source_asset(replace(SOURCES["weather"], location=os.environ["WEATHER_LOCATION"]))
+    asset = source_asset(replace(SOURCES["weather"], input=os.environ["WEATHER_LOCATION"]))
     defs = dg.Definitions(
         assets=[asset],
         jobs=[dg.define_asset_job("load_weather", selection=[asset.key])],
-        resources={"warehouse": PostgresWarehouse(**warehouse_settings())},
+        resources={"warehouse": PostgresWarehouse()},
     )
     return defs.resolve_job_def("load_weather")
 

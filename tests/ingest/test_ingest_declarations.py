@@ -15,11 +15,9 @@ from ingest_raw.definitions import defs as load_definitions
 from ingest_raw.factory import WAREHOUSE_POOL, build_definitions
 from shared.partitions import FLIGHTS_MONTHLY
 
-defs = load_definitions()
-
 
 def _declare(**overrides) -> Source:
-    fields = {"name": "feed", "location": "feed.csv", "columns": (Column("id", "integer"),)} | overrides
+    fields = {"name": "feed", "input": "feed.csv", "columns": (Column("id", "integer"),)} | overrides
     return Source(**fields)
 
 
@@ -58,7 +56,7 @@ def test_partition_keys_are_month_starts():
 
 
 def test_one_asset_per_source_with_its_properties():
-    repository = defs.get_repository_def()
+    repository = load_definitions().get_repository_def()
     assert {key.path[1] for key in repository.asset_graph.get_all_asset_keys()} == set(SOURCES)
     for name, source in SOURCES.items():
         asset = repository.assets_defs_by_key[dg.AssetKey(["raw", name])]
@@ -84,13 +82,14 @@ def test_one_asset_per_source_with_its_properties():
 
 
 def test_flights_share_the_monthly_partitions_of_marts():
-    asset = defs.get_repository_def().assets_defs_by_key[dg.AssetKey(["raw", "flights"])]
+    asset = load_definitions().get_repository_def().assets_defs_by_key[dg.AssetKey(["raw", "flights"])]
     assert asset.partitions_def == FLIGHTS_MONTHLY
     assert asset.partitions_def.get_partition_keys()[0] == "2013-01-01"
     assert len(asset.partitions_def.get_partition_keys()) == 12
 
 
 def test_refresh_schedules_exist_and_are_off_by_default():
+    defs = load_definitions()
     schedules = {schedule.name: schedule for schedule in defs.schedules}
     assert set(schedules) == {f"refresh_raw_{name}" for name in SOURCES}
     assert all(schedule.default_status == dg.DefaultScheduleStatus.STOPPED for schedule in schedules.values())

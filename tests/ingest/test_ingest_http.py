@@ -6,7 +6,8 @@ from __future__ import annotations
 import gzip
 import threading
 
-from ingest_helpers import (
+from ingest_raw.errors import EXIT_TRANSIENT
+from tests.ingest.ingest_helpers import (
     at,
     events_of,
     failure_message,
@@ -18,8 +19,6 @@ from ingest_helpers import (
     weather_csv,
     weather_rows,
 )
-
-from ingest_raw.errors import EXIT_TRANSIENT
 
 
 def test_503_then_200_is_retried_and_succeeds(fresh_warehouse, tmp_path):
@@ -67,7 +66,7 @@ def test_a_stalled_server_times_out_as_a_transient_failure(loaded_weather):
         released.wait(timeout=30)
 
     with http_server(respond) as (base, _):
-        result = run_source(settings, "weather", "--location", f"{base}/weather.csv", "--timeout", "1")
+        result = run_source(settings, "weather", "--input", f"{base}/weather.csv", "--timeout", "1")
         released.set()
     assert result.returncode == EXIT_TRANSIENT, result.stderr
     assert f"timed out reading {base}/weather.csv" in result.stderr
@@ -87,7 +86,7 @@ def test_a_connection_dropped_mid_body_is_transient(loaded_weather):
         handler.close_connection = True
 
     with http_server(respond) as (base, _):
-        result = run_source(settings, "weather", "--location", f"{base}/weather.csv", "--timeout", "5")
+        result = run_source(settings, "weather", "--input", f"{base}/weather.csv", "--timeout", "5")
     assert result.returncode == EXIT_TRANSIENT, result.stderr
     assert f"connection lost while reading {base}/weather.csv" in result.stderr
     assert fingerprint(settings, "weather") == before
@@ -103,6 +102,6 @@ def test_gzip_over_http(fresh_warehouse):
         handler.wfile.write(body)
 
     with http_server(respond) as (base, _):
-        result = run_source(fresh_warehouse, "weather", "--location", f"{base}/weather.csv.gz")
+        result = run_source(fresh_warehouse, "weather", "--input", f"{base}/weather.csv.gz")
     assert result.returncode == 0, result.stderr
     assert fingerprint(fresh_warehouse, "weather")[0] == 5

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from ingest_helpers import (
+
+from ingest_raw.errors import EXIT_INTERRUPTED
+from ingest_raw.loader import PAUSE_ENV, STAGES
+from ingest_raw.reader import CHUNK_SIZE
+from shared import postgres
+from tests.ingest.ingest_helpers import (
     LineWatcher,
     fingerprint,
     loader_sessions,
@@ -24,11 +29,6 @@ from ingest_helpers import (
     weather_csv,
     weather_rows,
 )
-
-from ingest_raw.errors import EXIT_INTERRUPTED
-from ingest_raw.loader import PAUSE_ENV, STAGES
-from ingest_raw.reader import CHUNK_SIZE
-from shared import postgres
 
 NEW_ROWS = 40_000  # about 4 MB: several chunks, so "paused at copy" is in the middle of the COPY
 
@@ -44,7 +44,7 @@ def new_weather(tmp_path):
 @pytest.mark.parametrize("stage", STAGES)
 def test_kill_9_at_any_stage_keeps_the_previous_rows(loaded_weather, new_weather, stage):
     settings, before = loaded_weather
-    process = start_source(settings, "weather", "--location", str(new_weather), **{PAUSE_ENV: stage})
+    process = start_source(settings, "weather", "--input", str(new_weather), **{PAUSE_ENV: stage})
     try:
         LineWatcher(process.stderr).wait_for(f"paused at {stage}")
         assert fingerprint(settings, "weather") == before  # readers see the old rows mid-load
@@ -54,13 +54,13 @@ def test_kill_9_at_any_stage_keeps_the_previous_rows(loaded_weather, new_weather
 
     wait_until(lambda: loader_sessions(settings) == 0, 10, "the killed session's end")
     assert fingerprint(settings, "weather") == before
-    assert run_source(settings, "weather", "--location", str(new_weather)).returncode == 0
+    assert run_source(settings, "weather", "--input", str(new_weather)).returncode == 0
     assert fingerprint(settings, "weather")[0] == NEW_ROWS
 
 
 def test_sigint_rolls_back_and_exits_promptly(loaded_weather, new_weather):
     settings, before = loaded_weather
-    process = start_source(settings, "weather", "--location", str(new_weather), **{PAUSE_ENV: "copy"})
+    process = start_source(settings, "weather", "--input", str(new_weather), **{PAUSE_ENV: "copy"})
     stderr = LineWatcher(process.stderr)
     try:
         stderr.wait_for("paused at copy")
@@ -78,7 +78,7 @@ def test_sigint_while_waiting_for_the_table_lock(loaded_weather, new_weather):
     settings, before = loaded_weather
     with postgres.connect(settings) as holder:
         holder.execute("select pg_advisory_xact_lock(hashtextextended('raw.weather', 0))")
-        process = start_source(settings, "weather", "--location", str(new_weather))
+        process = start_source(settings, "weather", "--input", str(new_weather))
         try:
             wait_until(lambda: _waiting_on_advisory_lock(settings), 30, "the load waiting for the lock")
             process.send_signal(signal.SIGINT)

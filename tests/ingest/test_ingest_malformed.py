@@ -6,7 +6,10 @@ from __future__ import annotations
 import zipfile
 
 import pytest
-from ingest_helpers import (
+
+from ingest_raw.errors import EXIT_PERMANENT
+from shared import postgres
+from tests.ingest.ingest_helpers import (
     WEATHER_HEADER,
     at,
     events_of,
@@ -17,9 +20,6 @@ from ingest_helpers import (
     weather_csv,
     weather_rows,
 )
-
-from ingest_raw.errors import EXIT_PERMANENT
-from shared import postgres
 
 GOOD = weather_rows(5)
 
@@ -110,7 +110,7 @@ def test_standalone_failure_exits_permanent_with_the_message_on_stderr(loaded_we
     path = tmp_path / "bad.csv"
     path.write_bytes(weather_csv([GOOD[0], _replace_field(GOOD[1], 2, "one")]))
 
-    result = run_source(settings, "weather", "--location", str(path))
+    result = run_source(settings, "weather", "--input", str(path))
 
     assert result.returncode == EXIT_PERMANENT
     assert f"ingest error: source 'weather': {path} line 3, column month" in result.stderr
@@ -121,7 +121,7 @@ def test_standalone_failure_exits_permanent_with_the_message_on_stderr(loaded_we
 def test_failed_first_load_creates_no_table(fresh_warehouse, tmp_path):
     path = tmp_path / "bad.csv"
     path.write_bytes(weather_csv([_replace_field(GOOD[0], 3, "x")]))
-    assert run_source(fresh_warehouse, "weather", "--location", str(path)).returncode == EXIT_PERMANENT
+    assert run_source(fresh_warehouse, "weather", "--input", str(path)).returncode == EXIT_PERMANENT
     assert fingerprint(fresh_warehouse, "weather") == (0, None)
 
 
@@ -132,7 +132,7 @@ def test_a_table_that_drifted_from_its_declaration_is_refused(loaded_weather, tm
     path = tmp_path / "good.csv"
     path.write_bytes(weather_csv(weather_rows(3)))
 
-    result = run_source(settings, "weather", "--location", str(path))
+    result = run_source(settings, "weather", "--input", str(path))
 
     assert result.returncode == EXIT_PERMANENT
     assert "raw.weather exists with columns (origin text, year integer" in result.stderr

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dagster as dg
-from ingest_helpers import (
+
+from ingest_raw.errors import EXIT_PERMANENT
+from tests.ingest.ingest_helpers import (
     at,
     check_results,
     data_version,
@@ -16,8 +18,6 @@ from ingest_helpers import (
     weather_rows,
 )
 
-from ingest_raw.errors import EXIT_PERMANENT
-
 JANUARY, FEBRUARY, MARCH = (f" where month = {month}" for month in (1, 2, 3))
 
 
@@ -25,7 +25,7 @@ def test_a_partition_load_replaces_that_month_only_and_reruns_give_the_same_rows
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"
     first.write_bytes(flights_csv({1: 5, 2: 5, 3: 5}))
     second.write_bytes(flights_csv({1: 7, 2: 1, 3: 2}, first_flight=5000))
-    assert run_source(fresh_warehouse, "flights", "--location", str(first)).returncode == 0
+    assert run_source(fresh_warehouse, "flights", "--input", str(first)).returncode == 0
     february, march = (
         fingerprint(fresh_warehouse, "flights", FEBRUARY),
         fingerprint(fresh_warehouse, "flights", MARCH),
@@ -39,9 +39,7 @@ def test_a_partition_load_replaces_that_month_only_and_reruns_give_the_same_rows
         assert fingerprint(fresh_warehouse, "flights", FEBRUARY) == february
         assert fingerprint(fresh_warehouse, "flights", MARCH) == march
     assert fingerprint(fresh_warehouse, "flights", JANUARY) == january
-    with_where = run_source(
-        fresh_warehouse, "flights", "--location", str(second), "--partition", "2013-01-01"
-    )
+    with_where = run_source(fresh_warehouse, "flights", "--input", str(second), "--partition", "2013-01-01")
     assert with_where.returncode == 0, with_where.stderr
     assert "partition 2013-01-01: 7 rows (previously 7)" in with_where.stderr
     assert fingerprint(fresh_warehouse, "flights", JANUARY) == january
@@ -50,7 +48,7 @@ def test_a_partition_load_replaces_that_month_only_and_reruns_give_the_same_rows
 def test_a_month_missing_from_the_input_fails_and_keeps_the_table(fresh_warehouse, tmp_path):
     path = tmp_path / "flights.csv"
     path.write_bytes(flights_csv({1: 3}))
-    assert run_source(fresh_warehouse, "flights", "--location", str(path)).returncode == 0
+    assert run_source(fresh_warehouse, "flights", "--input", str(path)).returncode == 0
     before = fingerprint(fresh_warehouse, "flights")
 
     result = materialize(at("flights", path), fresh_warehouse, partition_key="2013-04-01")
@@ -94,7 +92,7 @@ def test_row_count_change_beyond_the_bound_warns_but_loads(fresh_warehouse, tmp_
 def test_a_partition_key_that_is_not_a_month_start_is_refused(fresh_warehouse, tmp_path):
     path = tmp_path / "flights.csv"
     path.write_bytes(flights_csv({1: 3}))
-    result = run_source(fresh_warehouse, "flights", "--location", str(path), "--partition", "2013-01-15")
+    result = run_source(fresh_warehouse, "flights", "--input", str(path), "--partition", "2013-01-15")
     assert result.returncode == EXIT_PERMANENT
     assert (
         "source 'flights': partition key '2013-01-15' is not a month start like 2013-01-01" in result.stderr

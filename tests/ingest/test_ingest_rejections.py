@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from ingest_helpers import fingerprint, weather_csv, weather_rows
 
 from ingest_raw.catalog import WEATHER
 from ingest_raw.errors import PermanentLoadError
 from ingest_raw.loader import load
+from tests.ingest.ingest_helpers import fingerprint, weather_csv, weather_rows
 
 ROWS = weather_rows(6)
 BAD = [ROWS[0], ROWS[1].replace(",39.02,", ",warm,"), *ROWS[2:4], ROWS[4].replace(",270,", ",west,"), ROWS[5]]
@@ -20,7 +20,7 @@ def test_rows_within_the_tolerance_are_skipped_and_reported(fresh_warehouse, tmp
     path = tmp_path / "weather.csv"
     path.write_bytes(weather_csv(BAD))
 
-    report = load(replace(WEATHER, max_rejected_rows=2), fresh_warehouse, location=str(path))
+    report = load(replace(WEATHER, max_rejected_rows=2), fresh_warehouse, input=str(path))
 
     assert (report.rows_loaded, report.rows_rejected) == (4, 2)
     assert 'at line 3 for column "temp": "warm"' in report.rejections[0]
@@ -36,5 +36,5 @@ def test_more_rejections_than_declared_fail_the_load(loaded_weather, tmp_path):
     with pytest.raises(
         PermanentLoadError, match=r"2 rows rejected, more than the 1 allowed; first: .*line 3"
     ):
-        load(replace(WEATHER, max_rejected_rows=1), settings, location=str(path))
+        load(replace(WEATHER, max_rejected_rows=1), settings, input=str(path))
     assert fingerprint(settings, "weather") == before

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from ingest_helpers import (
+
+from ingest_raw.catalog import SOURCES
+from tests.ingest.ingest_helpers import (
     at,
     csv_rows,
     events_of,
@@ -16,8 +18,6 @@ from ingest_helpers import (
     run_source,
     serve_file,
 )
-
-from ingest_raw.catalog import SOURCES
 
 DIMENSIONS = ["airlines", "airports", "planes", "weather"]
 
@@ -112,7 +112,7 @@ def test_the_same_declarations_load_over_http(fresh_warehouse):
         result = materialize(at("flights", flights_url), fresh_warehouse, partition_key="2013-01-01")
         assert result.success
         (materialization,) = result.asset_materializations_for_node("raw__flights")
-        assert materialization.metadata["location"].value == flights_url
+        assert materialization.metadata["input"].value == flights_url
         assert materialization.metadata["bytes_read"].value == package_file("flights").stat().st_size
     assert fingerprint(fresh_warehouse, "flights")[0] == sum(
         1 for row in csv_rows(package_file("flights")) if row["month"] == "1"

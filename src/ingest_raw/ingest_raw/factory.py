@@ -61,7 +61,7 @@ def source_asset(
         owners=list(source.owners),
         description=source.description or f"Source {source.name} loaded into {SCHEMA}.{source.table}.",
         metadata={
-            "location": source.location,
+            "input": source.input,
             "primary_key": ", ".join(source.primary_key) or "none",
             "dagster/table_name": f"{SCHEMA}.{source.table}",
             "dagster/column_schema": columns,
@@ -106,6 +106,4 @@ def build_definitions(sources: Iterable[Source], **asset_options) -> dg.Definiti
         assets.append(asset)
         if source.cron_schedule:
             schedules.append(source_schedule(source, asset))
-    return dg.Definitions(
-        assets=assets, schedules=schedules, resources={"warehouse": PostgresWarehouse.from_env()}
-    )
+    return dg.Definitions(assets=assets, schedules=schedules, resources={"warehouse": PostgresWarehouse()})

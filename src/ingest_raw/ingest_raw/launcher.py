@@ -24,7 +24,7 @@ TERMINATION_GRACE_SECONDS = 10.0
 
 def source_command(source: Source, partition_key: str | None) -> list[str]:
     """argv of the source program: the Python process itself (no shell), so SIGINT reaches it."""
-    command = [sys.executable, "-m", "ingest_raw.sources", source.name, "--location", source.location]
+    command = [sys.executable, "-m", "ingest_raw.sources", source.name, "--input", source.input]
     return [*command, "--partition", partition_key] if partition_key else command
 
 

@@ -13,7 +13,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import psycopg
@@ -41,7 +41,7 @@ class LoadReport:
     source: str
     table: str
     partition_key: str | None
-    location: str
+    input: str
     rows_loaded: int
     #: Rows in the whole table after the load (more than rows_loaded when one partition was loaded).
     table_rows: int
@@ -72,18 +72,18 @@ def pause_if_asked(stage: str) -> None:
 
 def load(
     source: Source,
-    settings: Mapping[str, str],
+    settings: postgres.WarehouseSettings,
     *,
     partition_key: str | None = None,
-    location: str | None = None,
+    input: str | None = None,
     timeout: float | None = None,
 ) -> LoadReport:
     """Replace `raw.<table>` (or one partition of it) by the input; raise LoadError leaving it as it was."""
     started = time.perf_counter()
-    location = location or source.location
-    where = f"source {source.name!r}: {location}"
+    input = input or source.input
+    where = f"source {source.name!r}: {input}"
     partition = _partition_filter(source, partition_key)
-    with open_input(location, timeout or source.timeout_seconds) as stream:
+    with open_input(input, timeout or source.timeout_seconds) as stream:
         header, rest = csvstream.split_header(stream.chunks(), source.format, where)
         columns = _header_columns(source, header.names, where)
         with _connect(settings) as conn:
@@ -110,7 +110,7 @@ def load(
         source=source.name,
         table=f"{SCHEMA}.{source.table}",
         partition_key=partition_key,
-        location=location,
+        input=input,
         rows_loaded=rows,
         table_rows=table_rows,
         previous_rows=previous,
@@ -134,7 +134,7 @@ def create_table_sql(source: Source) -> sql.Composed:
     )
 
 
-def _connect(settings: Mapping[str, str]) -> psycopg.Connection:
+def _connect(settings: postgres.WarehouseSettings) -> psycopg.Connection:
     try:
         return postgres.connect(settings, application_name="ingest-raw")
     except psycopg.OperationalError as error:

@@ -19,7 +19,7 @@ def build_definitions(project: DbtProject) -> dg.Definitions:
                 description="Rebuilds dbt models when their raw inputs change (and daily as a backstop).",
             )
         ],
-        resources={"dbt": dbt_cli(project), "warehouse": PostgresWarehouse.from_env()},
+        resources={"dbt": dbt_cli(project), "warehouse": PostgresWarehouse()},
         # Every run here is one dbt op, one step: a step process of its own would only add a
         # second Python start-up (dagster, dagster_dbt, these definitions) to each run.
         executor=dg.in_process_executor,

@@ -31,10 +31,12 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
+from shared.postgres import WarehouseSettings
+
 PROJECT_DIR = Path(__file__).parent / "dbt_project"
 ARTIFACTS_ENV = "MARTS_DBT_ARTIFACTS_DIR"
 #: What dbt's partial-parse state depends on besides the files: the profile's target and connection.
-PROFILE_ENV = ("DBT_TARGET", "WAREHOUSE_HOST", "WAREHOUSE_PORT", "WAREHOUSE_USER", "WAREHOUSE_DB")
+PROFILE_ENV = ("DBT_TARGET", *(WarehouseSettings.ENVIRONMENT[f] for f in ("host", "port", "user", "dbname")))
 PARSE_INPUT_DIRS = ("models", "macros", "tests", "seeds", "snapshots", "analyses")
 PARSE_INPUT_FILES = (
     "dbt_project.yml",

@@ -1,26 +1,19 @@
-"""The warehouse connection, as plain libpq settings read from the environment.
+"""The warehouse connection: one settings type, read from and handed on as WAREHOUSE_* variables.
 
-Kept free of Dagster so that source programs (which must not import dagster) and dev tooling
-use the same configuration surface as the Dagster resource in `shared.resources`.
+Kept free of Dagster so that source programs (which must not import dagster) and dev tooling use the
+same settings as the Dagster resource in `shared.resources` and the dbt profile of `marts`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     import psycopg
 
-#: Every variable the warehouse connection reads. Host may be a Unix socket directory.
-WAREHOUSE_ENV = {
-    "host": "WAREHOUSE_HOST",
-    "port": "WAREHOUSE_PORT",
-    "user": "WAREHOUSE_USER",
-    "password": "WAREHOUSE_PASSWORD",
-    "dbname": "WAREHOUSE_DB",
-}
 WAREHOUSE_SCHEMAS = ("raw", "staging", "marts")
 
 
@@ -28,36 +21,71 @@ class WarehouseNotConfigured(RuntimeError):
     pass
 
 
-def warehouse_settings(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """libpq keyword settings from WAREHOUSE_* variables; raises naming the missing ones."""
-    env = os.environ if env is None else env
-    settings = {key: env.get(var, "") for key, var in WAREHOUSE_ENV.items()}
-    missing = [WAREHOUSE_ENV[key] for key in ("host", "user", "dbname") if not settings[key]]
-    if missing:
-        raise WarehouseNotConfigured(
-            f"warehouse not configured: set {', '.join(missing)} (see environments/*.env.template)"
-        )
-    return {key: value for key, value in settings.items() if value}
+@dataclasses.dataclass(frozen=True)
+class WarehouseSettings:
+    """libpq settings of the warehouse. `host` may be a Unix socket directory."""
 
+    host: str
+    user: str
+    dbname: str
+    port: int = 5432
+    password: str = dataclasses.field(default="", repr=False)
 
-def warehouse_env(settings: Mapping[str, str]) -> dict[str, str]:
-    """The WAREHOUSE_* variables that hand `settings` to a child process."""
-    return {WAREHOUSE_ENV[key]: str(value) for key, value in settings.items() if value}
+    #: The one mapping between these fields and the environment (the dbt profile reads the same names).
+    ENVIRONMENT: ClassVar[Mapping[str, str]] = {
+        "host": "WAREHOUSE_HOST",
+        "port": "WAREHOUSE_PORT",
+        "user": "WAREHOUSE_USER",
+        "password": "WAREHOUSE_PASSWORD",
+        "dbname": "WAREHOUSE_DB",
+    }
+    REQUIRED: ClassVar[tuple[str, ...]] = ("host", "user", "dbname")
 
+    @classmethod
+    def is_configured(cls, env: Mapping[str, str] | None = None) -> bool:
+        env = os.environ if env is None else env
+        return bool(env.get(cls.ENVIRONMENT["host"]))
 
-def is_warehouse_configured(env: Mapping[str, str] | None = None) -> bool:
-    env = os.environ if env is None else env
-    return bool(env.get(WAREHOUSE_ENV["host"]))
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WarehouseSettings:
+        """Read WAREHOUSE_*; raises naming every missing variable."""
+        env = os.environ if env is None else env
+        values = {field: env.get(var, "") for field, var in cls.ENVIRONMENT.items()}
+        missing = [cls.ENVIRONMENT[field] for field in cls.REQUIRED if not values[field]]
+        if missing:
+            raise WarehouseNotConfigured(
+                f"warehouse not configured: set {', '.join(missing)} (see environments/*.env.template)"
+            )
+        port = values.pop("port") or cls.port
+        try:
+            return cls(**values, port=int(port))
+        except ValueError:
+            raise WarehouseNotConfigured(
+                f"{cls.ENVIRONMENT['port']} must be a port number, not {port!r}"
+            ) from None
+
+    def to_env(self) -> dict[str, str]:
+        """The variables that hand these settings to a child process (every one, empty password too,
+        so nothing inherited from the parent's environment leaks in)."""
+        return {var: str(getattr(self, field)) for field, var in self.ENVIRONMENT.items()}
+
+    def libpq(self) -> dict[str, Any]:
+        """Keyword arguments for a libpq connection (an empty password is left to libpq's defaults)."""
+        values = dataclasses.asdict(self)
+        return {key: value for key, value in values.items() if value != ""}
+
+    def replace(self, **changes: Any) -> WarehouseSettings:
+        return dataclasses.replace(self, **changes)
 
 
 def connect(
-    settings: Mapping[str, str] | None = None, application_name: str = "dagster-platform", **kwargs
+    settings: WarehouseSettings | None = None, application_name: str = "dagster-platform", **kwargs
 ) -> psycopg.Connection:
     """A psycopg 3 connection to the warehouse, from `settings` or the environment."""
     import psycopg
 
-    settings = warehouse_settings() if settings is None else settings
-    return psycopg.connect(application_name=application_name, **settings, **kwargs)
+    settings = WarehouseSettings.from_env() if settings is None else settings
+    return psycopg.connect(application_name=application_name, **settings.libpq(), **kwargs)
 
 
 def create_schemas(conn: psycopg.Connection) -> None:

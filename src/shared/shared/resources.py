@@ -6,46 +6,24 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from shared import postgres
+from shared.postgres import WarehouseSettings, connect
 
 if TYPE_CHECKING:
     import psycopg
 
 
 class PostgresWarehouse(dg.ConfigurableResource):
-    """The Postgres warehouse. Configured only from WAREHOUSE_* variables (see `from_env`)."""
+    """The Postgres warehouse, configured by the WAREHOUSE_* variables of `WarehouseSettings`.
 
-    host: str
-    port: str = "5432"
-    user: str
-    password: str = ""
-    dbname: str
+    They are read when a run uses the resource, never when definitions load, so a location imports
+    and loads without them."""
 
-    @classmethod
-    def from_env(cls) -> PostgresWarehouse:
-        """Read lazily at run time: nothing touches os.environ when definitions are imported."""
-        env = postgres.WAREHOUSE_ENV
-        return cls(
-            host=dg.EnvVar(env["host"]),
-            port=dg.EnvVar(env["port"]),
-            user=dg.EnvVar(env["user"]),
-            password=dg.EnvVar(env["password"]),
-            dbname=dg.EnvVar(env["dbname"]),
-        )
-
-    def settings(self) -> dict[str, str]:
-        values = {
-            "host": self.host,
-            "port": self.port,
-            "user": self.user,
-            "password": self.password,
-            "dbname": self.dbname,
-        }
-        return {key: value for key, value in values.items() if value}
+    def settings(self) -> WarehouseSettings:
+        return WarehouseSettings.from_env()
 
     def connect(self, **kwargs) -> psycopg.Connection:
-        return postgres.connect(self.settings(), **kwargs)
+        return connect(self.settings(), **kwargs)
 
     def child_env(self) -> dict[str, str]:
         """Environment for a child process (Pipes). Passed as env, never as run config or logs."""
-        return postgres.warehouse_env(self.settings())
+        return self.settings().to_env()

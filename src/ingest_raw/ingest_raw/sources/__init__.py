@@ -1,4 +1,4 @@
-"""The source program: `python -m ingest_raw.sources <name> [--partition KEY] [--location PATH_OR_URL]`.
+"""The source program: `python -m ingest_raw.sources <name> [--partition KEY] [--input PATH_OR_URL]`.
 
 An ordinary program that loads `raw.<table>` from the warehouse named by the WAREHOUSE_* variables.
 Launched by Dagster (DAGSTER_PIPES_CONTEXT is set) it also reports the materialization and the check

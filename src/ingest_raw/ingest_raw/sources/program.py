@@ -13,7 +13,7 @@ from ingest_raw.catalog import SOURCES
 from ingest_raw.declarations import Source
 from ingest_raw.errors import EXIT_INTERRUPTED, EXIT_PERMANENT, LoadError
 from ingest_raw.loader import LoadReport, load
-from shared.postgres import WarehouseNotConfigured, warehouse_settings
+from shared.postgres import WarehouseNotConfigured, WarehouseSettings
 
 #: Set by Dagster when it launches this program; its absence means "run standalone".
 PIPES_CONTEXT_ENV = "DAGSTER_PIPES_CONTEXT"
@@ -26,7 +26,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("source", choices=sorted(SOURCES), help="the declared source to load")
     parser.add_argument("--partition", help="load only this partition, e.g. 2013-01-01 (partitioned sources)")
-    parser.add_argument("--location", help="read this path or http(s) URL instead of the declared location")
+    parser.add_argument("--input", help="read this path or http(s) URL instead of the declared input")
     parser.add_argument("--timeout", type=float, help="seconds an HTTP read may stall (default: declared)")
     return parser.parse_args(argv)
 
@@ -39,9 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     source = SOURCES[args.source]
     with _pipes() as pipes:
         try:
-            settings = warehouse_settings()
+            settings = WarehouseSettings.from_env()
             report = load(
-                source, settings, partition_key=args.partition, location=args.location, timeout=args.timeout
+                source, settings, partition_key=args.partition, input=args.input, timeout=args.timeout
             )
         except (LoadError, WarehouseNotConfigured) as error:
             code = error.exit_code if isinstance(error, LoadError) else EXIT_PERMANENT
@@ -75,7 +75,7 @@ def _summary(report: LoadReport) -> str:
     rejected = f", {report.rows_rejected} rejected" if report.rows_rejected else ""
     return (
         f"ingest: loaded {report.table}{scope}: {report.rows_loaded} rows{rejected} "
-        f"(previously {report.previous_rows}) from {report.location} in {report.seconds:.2f} s, "
+        f"(previously {report.previous_rows}) from {report.input} in {report.seconds:.2f} s, "
         f"sha256 {report.checksum[:12]}"
     )
 
@@ -159,7 +159,7 @@ def report_to_dagster(pipes, source: Source, report: LoadReport) -> None:
             "content_bytes": {"raw_value": report.content_bytes, "type": "int"},
             "load_seconds": {"raw_value": round(report.seconds, 3), "type": "float"},
             "input_sha256": {"raw_value": report.checksum, "type": "text"},
-            "location": {"raw_value": report.location, "type": "text"},
+            "input": {"raw_value": report.input, "type": "text"},
         },
         data_version=report.checksum,
     )

@@ -32,11 +32,11 @@ INGEST = (
     + "import ingest_raw.catalog as catalog\n"
     + "weather = catalog.SOURCES['weather']\n"
     + "catalog.SOURCES = {f's{i}': dataclasses.replace(weather, name=f's{i}', table=f's{i}')"
-    + " for i in range({sources})}}\n"
+    + " for i in range(SOURCE_COUNT)}\n"
     + "import ingest_raw.definitions as module\n"
     + "imported = time.perf_counter() - started\n"
     + "assets = len(module.defs().assets)\n"
-    + "times = {{'import': imported, 'load': time.perf_counter() - started, 'assets': assets}}\n"
+    + "times = {'import': imported, 'load': time.perf_counter() - started, 'assets': assets}\n"
     + REPORT
 )
 MARTS = (
@@ -75,7 +75,7 @@ def main() -> None:
     from marts.project import flights_project
 
     flights_project()  # the manifest exists before timing, as in an image
-    ingest, dagster = _alternate(INGEST.format(sources=args.sources), DAGSTER, args.runs)
+    ingest, dagster = _alternate(INGEST.replace("SOURCE_COUNT", str(args.sources)), DAGSTER, args.runs)
     marts, dagster_dbt = _alternate(MARTS, DAGSTER_DBT, args.runs)
     bare, bare_dbt = _median(dagster, "import"), _median(dagster_dbt, "import")
     print(f"medians of {args.runs} alternating fresh processes each")

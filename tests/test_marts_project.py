@@ -78,6 +78,7 @@ def test_parsed_once_outside_the_project_and_again_only_after_an_edit(project_co
     assert edited.manifest_path != first.manifest_path
     nodes = json.loads(edited.manifest_path.read_text())["nodes"]
     assert "model.flights.extra_mart" in nodes
+    assert not first.target_path.exists(), "the parse of the previous version is removed"
     assert not (project_copy / "target").exists() and not (project_copy / "logs").exists()
 
 

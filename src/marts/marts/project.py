@@ -117,6 +117,15 @@ def _parse_once(project_dir: Path, target: Path) -> None:
             staging.rename(target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        _remove_older_parses(target)
+
+
+def _remove_older_parses(current: Path) -> None:
+    """Parses of earlier versions of the project: nothing loads them again (a run worker computes
+    the key from the files as they are now). Lock files stay: another process may be waiting on one."""
+    for path in current.parent.iterdir():
+        if path.is_dir() and path.name not in (current.name, "invocations"):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _dbt_parse(project_dir: Path, target: Path) -> None:

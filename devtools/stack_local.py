@@ -38,7 +38,7 @@ from psycopg import sql
 
 from devtools import asset_runs, dockerfiles, process_group
 from devtools.embedded_postgres import DATABASE, embedded_postgres, psql_path
-from devtools.locations import Location, discover
+from devtools.locations import Location, discover, init_spec, warehouse_schemas
 from devtools.paths import workspace_root
 from devtools.ports import PortInUse, ensure_free, free_port, wait_for_listener
 from devtools.webserver import wait_until_loaded
@@ -310,6 +310,7 @@ class LocalStack:
             | self.env_files["platform"]
             | {
                 "PLATFORM_ENV_DIR": str(self.workdir / "env"),
+                "PLATFORM_LOCATIONS": init_spec(self.locations),
                 "POSTGRES_USER": self.settings.user,
                 "POSTGRES_DB": "postgres",
                 "PGHOST": self.settings.host,
@@ -466,7 +467,7 @@ class LocalStack:
                 """select n.nspname || '.' || c.relname, pg_get_userbyid(c.relowner)
                    from pg_class c join pg_namespace n on n.oid = c.relnamespace
                    where n.nspname = any(%s) and c.relkind in ('r', 'v', 'm', 'p')""",
-                (list(postgres.WAREHOUSE_SCHEMAS),),
+                (warehouse_schemas(self.locations),),
             ).fetchall()
         return dict(rows)
 
@@ -515,15 +516,15 @@ def prove(stack: LocalStack, month: str = DEFAULT_MONTH) -> Proof:
             )
             runs.append(run)
     owners = stack.table_owners()
+    writer = {schema: location.name for location in stack.locations for schema in location.writes}
     problems = []
     for relation, owner in sorted(owners.items()):
-        schema = relation.split(".")[0]
-        expected = stack.role("ingest_raw") if schema == "raw" else stack.role("marts")
+        expected = stack.role(writer[relation.split(".")[0]])
         if owner != expected:
             problems.append(f"{relation} is owned by {owner}, expected {expected}")
     problems += [
         f"schema {schema} has no tables"
-        for schema in postgres.WAREHOUSE_SCHEMAS
+        for schema in writer
         if not any(relation.startswith(f"{schema}.") for relation in owners)
     ]
     marts_rows = stack.row_counts("marts")

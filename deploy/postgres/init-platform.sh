@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Creates Dagster's storage database and the warehouse, with one least-privilege role per location:
-#   ingest role: writes `raw` only;  marts role: reads `raw`, writes `staging` and `marts`.
+# Creates Dagster's storage database and the warehouse, with one least-privilege role per location.
+# The locations and their grants come from PLATFORM_LOCATIONS, derived from each member's
+# [tool.platform.location] table (`name:writes:reads`, schemas comma-separated, e.g.
+# `ingest_raw:raw: marts:staging,marts:raw`): a role creates tables only in the schemas it writes
+# and reads the tables of the schemas it reads.
 # Runs once on the postgres service's first start (/docker-entrypoint-initdb.d), and from
 # `uv run stack-local` against the embedded server. Each location's role and password are read from
 # that location's own env file (PLATFORM_ENV_DIR), so every credential is written down exactly once.
 set -euo pipefail
 
-env_dir="${PLATFORM_ENV_DIR:?set PLATFORM_ENV_DIR to the folder holding ingest_raw.env and marts.env}"
+env_dir="${PLATFORM_ENV_DIR:?set PLATFORM_ENV_DIR to the folder holding every <location>.env}"
+read -r -a locations <<<"${PLATFORM_LOCATIONS:?set PLATFORM_LOCATIONS (see compose.yml, derived from the location tables)}"
 
 # env_value FILE NAME: the value of NAME=... in a compose env file (the last line wins, like compose).
 env_value() {
@@ -23,56 +27,93 @@ env_value() {
     printf '%s' "$value"
 }
 
-ingest_user="$(env_value "$env_dir/ingest_raw.env" WAREHOUSE_USER)"
-ingest_password="$(env_value "$env_dir/ingest_raw.env" WAREHOUSE_PASSWORD)"
-ingest_db="$(env_value "$env_dir/ingest_raw.env" WAREHOUSE_DB)"
-marts_user="$(env_value "$env_dir/marts.env" WAREHOUSE_USER)"
-marts_password="$(env_value "$env_dir/marts.env" WAREHOUSE_PASSWORD)"
-marts_db="$(env_value "$env_dir/marts.env" WAREHOUSE_DB)"
-if [[ "$ingest_db" != "$marts_db" ]]; then
-    echo "init-platform: WAREHOUSE_DB differs: '$ingest_db' (ingest_raw.env) vs '$marts_db' (marts.env)" >&2
-    exit 1
-fi
-if [[ "$ingest_user" == "$marts_user" ]]; then
-    echo "init-platform: ingest_raw.env and marts.env must name different WAREHOUSE_USER roles" >&2
-    exit 1
-fi
+psql_as_superuser() {
+    psql -v ON_ERROR_STOP=1 --no-psqlrc --quiet --username "${POSTGRES_USER:-postgres}" "$@"
+}
 
-psql -v ON_ERROR_STOP=1 --no-psqlrc --quiet \
-    --username "${POSTGRES_USER:-postgres}" --dbname "${POSTGRES_DB:-postgres}" \
-    -v dagster_user="${DAGSTER_PG_USER:?}" -v dagster_password="${DAGSTER_PG_PASSWORD:?}" \
-    -v dagster_db="${DAGSTER_PG_DB:?}" -v warehouse_db="$ingest_db" \
-    -v ingest_user="$ingest_user" -v ingest_password="$ingest_password" \
-    -v marts_user="$marts_user" -v marts_password="$marts_password" <<'SQL'
+declare -A user_of password_of writers_of
+names=()
+warehouse_db="" first=""
+for entry in "${locations[@]}"; do
+    IFS=: read -r name writes reads <<<"$entry"
+    user="$(env_value "$env_dir/$name.env" WAREHOUSE_USER)"
+    password="$(env_value "$env_dir/$name.env" WAREHOUSE_PASSWORD)"
+    db="$(env_value "$env_dir/$name.env" WAREHOUSE_DB)"
+    if [[ -z "$first" ]]; then
+        warehouse_db="$db" first="$name"
+    elif [[ "$db" != "$warehouse_db" ]]; then
+        echo "init-platform: WAREHOUSE_DB differs: '$warehouse_db' ($first.env) vs '$db' ($name.env)" >&2
+        exit 1
+    fi
+    for other in "${names[@]}"; do
+        if [[ "${user_of[$other]}" == "$user" ]]; then
+            echo "init-platform: $other.env and $name.env must name different WAREHOUSE_USER roles" >&2
+            exit 1
+        fi
+    done
+    names+=("$name")
+    user_of[$name]="$user" password_of[$name]="$password"
+    IFS=, read -r -a written <<<"$writes"
+    for schema in "${written[@]}"; do
+        writers_of[$schema]+="$schema"$'\t'"$user"$'\n'
+    done
+done
+
+# Passwords reach psql through its environment (\getenv), never its command line.
+: "${DAGSTER_PG_PASSWORD:?}"
+psql_as_superuser --dbname "${POSTGRES_DB:-postgres}" \
+    -v dagster_user="${DAGSTER_PG_USER:?}" -v dagster_db="${DAGSTER_PG_DB:?}" \
+    -v warehouse_db="$warehouse_db" <<'SQL'
 set client_min_messages = warning;
+\getenv dagster_password DAGSTER_PG_PASSWORD
 select format('create role %I login password %L', :'dagster_user', :'dagster_password')
     where not exists (select from pg_roles where rolname = :'dagster_user') \gexec
-select format('create role %I login password %L', :'ingest_user', :'ingest_password')
-    where not exists (select from pg_roles where rolname = :'ingest_user') \gexec
-select format('create role %I login password %L', :'marts_user', :'marts_password')
-    where not exists (select from pg_roles where rolname = :'marts_user') \gexec
-
 select format('create database %I owner %I', :'dagster_db', :'dagster_user')
     where not exists (select from pg_database where datname = :'dagster_db') \gexec
 select format('create database %I', :'warehouse_db')
     where not exists (select from pg_database where datname = :'warehouse_db') \gexec
 
--- Nobody but its owner reaches Dagster's storage; only the two location roles reach the warehouse.
+-- Nobody but its owner reaches Dagster's storage; only the location roles reach the warehouse.
 revoke all on database :"dagster_db" from public;
 revoke all on database :"warehouse_db" from public;
-grant connect, temporary on database :"warehouse_db" to :"ingest_user", :"marts_user";
-
 \connect :"warehouse_db"
-set client_min_messages = warning;
 revoke create on schema public from public;
-create schema if not exists raw;
-create schema if not exists staging;
-create schema if not exists marts;
-
--- The schemas stay owned by the superuser: a location owns the tables it creates, never a schema.
-grant usage, create on schema raw to :"ingest_user";
-grant usage on schema raw to :"marts_user";
-grant select on all tables in schema raw to :"marts_user";
-alter default privileges for role :"ingest_user" in schema raw grant select on tables to :"marts_user";
-grant usage, create on schema staging, marts to :"marts_user";
 SQL
+
+for entry in "${locations[@]}"; do
+    IFS=: read -r name writes reads <<<"$entry"
+    INIT_LOCATION_PASSWORD="${password_of[$name]}" psql_as_superuser --dbname "${POSTGRES_DB:-postgres}" \
+        -v user="${user_of[$name]}" -v warehouse_db="$warehouse_db" <<'SQL'
+set client_min_messages = warning;
+\getenv password INIT_LOCATION_PASSWORD
+select format('create role %I login password %L', :'user', :'password')
+    where not exists (select from pg_roles where rolname = :'user') \gexec
+grant connect, temporary on database :"warehouse_db" to :"user";
+SQL
+done
+
+# The schemas stay owned by the superuser: a location owns the tables it creates, never a schema.
+for entry in "${locations[@]}"; do
+    IFS=: read -r name writes reads <<<"$entry"
+    IFS=, read -r -a read_schemas <<<"$reads"
+    writers=""
+    for schema in "${read_schemas[@]}"; do
+        writers+="${writers_of[$schema]:-}"
+    done
+    psql_as_superuser --dbname "$warehouse_db" -v user="${user_of[$name]}" -v writes="$writes" \
+        -v reads="$reads" -v writers="${writers%$'\n'}" <<'SQL'
+set client_min_messages = warning;
+select format('create schema if not exists %I', schema)
+    from unnest(string_to_array(nullif(:'writes', ''), ',')) as schema \gexec
+select format('grant usage, create on schema %I to %I', schema, :'user')
+    from unnest(string_to_array(nullif(:'writes', ''), ',')) as schema \gexec
+select format('grant usage on schema %I to %I', schema, :'user')
+    from unnest(string_to_array(nullif(:'reads', ''), ',')) as schema \gexec
+select format('grant select on all tables in schema %I to %I', schema, :'user')
+    from unnest(string_to_array(nullif(:'reads', ''), ',')) as schema \gexec
+-- Tables a writer creates later are readable too: one (schema, writer) pair per line.
+select format('alter default privileges for role %I in schema %I grant select on tables to %I',
+              split_part(pair, E'\t', 2), split_part(pair, E'\t', 1), :'user')
+    from unnest(string_to_array(nullif(:'writers', ''), E'\n')) as pair \gexec
+SQL
+done

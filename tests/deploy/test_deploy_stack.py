@@ -17,6 +17,7 @@ import pytest
 
 from devtools import asset_runs
 from devtools.asset_runs import launch_plan
+from devtools.locations import init_spec
 from devtools.ports import free_port
 from devtools.stack_local import (
     LocalStack,
@@ -107,9 +108,7 @@ def test_each_location_wrote_as_its_own_role(stack, proof):
     for relation, owner in proof.owners.items():
         owners_by_schema.setdefault(relation.split(".")[0], set()).add(owner)
     assert owners_by_schema == {
-        "raw": {stack.role("ingest_raw")},
-        "staging": {stack.role("marts")},
-        "marts": {stack.role("marts")},
+        schema: {stack.role(location.name)} for location in LOCATIONS for schema in location.writes
     }
 
 
@@ -200,7 +199,11 @@ def test_launch_plan_orders_partitioned_between_their_upstream_and_downstream():
 def _run_init_script(env_dir: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["bash", str(INIT_SCRIPT)],
-        env={"PATH": "/usr/bin:/bin", "PLATFORM_ENV_DIR": str(env_dir)},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PLATFORM_ENV_DIR": str(env_dir),
+            "PLATFORM_LOCATIONS": init_spec(LOCATIONS),
+        },
         capture_output=True,
         text=True,
         timeout=30,

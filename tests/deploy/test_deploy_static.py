@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from devtools.locations import init_spec
 from shared.postgres import WarehouseSettings
 from tests.deploy.deploy_helpers import (
     LOCATIONS,
@@ -237,6 +238,8 @@ def test_platform_services_are_the_same_everywhere(compose):
     assert daemon["healthcheck"]["test"] == ["CMD", "dagster-daemon", "liveness-check"]
     postgres = compose["services"]["postgres"]
     assert postgres["image"].startswith("postgres:18.")
+    # The init script's roles and grants follow the location tables.
+    assert postgres["environment"]["PLATFORM_LOCATIONS"] == init_spec(LOCATIONS)
     assert any(
         volume["target"] == "/docker-entrypoint-initdb.d/10-init-platform.sh"
         for volume in postgres["volumes"]

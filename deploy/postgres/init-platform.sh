@@ -4,6 +4,11 @@
 # [tool.platform.location] table (`name:writes:reads`, schemas comma-separated, e.g.
 # `ingest_raw:raw: marts:staging,marts:raw`): a role creates tables only in the schemas it writes
 # and reads the tables of the schemas it reads.
+# A location whose schemas another location reads creates nothing that runs code (functions,
+# procedures, views, triggers, rules, policies, operators): the reader would run it with its own
+# privileges. An event trigger owned by the superuser enforces that.
+# Passwords never appear on a command line (psql reads them from its environment with \getenv) nor in
+# the server log (statement logging is off for the sessions that set them).
 # Runs once on the postgres service's first start (/docker-entrypoint-initdb.d), and from
 # `uv run stack-local` against the embedded server. Each location's role and password are read from
 # that location's own env file (PLATFORM_ENV_DIR), so every credential is written down exactly once.
@@ -31,7 +36,7 @@ psql_as_superuser() {
     psql -v ON_ERROR_STOP=1 --no-psqlrc --quiet --username "${POSTGRES_USER:-postgres}" "$@"
 }
 
-declare -A user_of password_of writers_of
+declare -A user_of password_of writers_of readers_of
 names=()
 warehouse_db="" first=""
 for entry in "${locations[@]}"; do
@@ -57,7 +62,22 @@ for entry in "${locations[@]}"; do
     for schema in "${written[@]}"; do
         writers_of[$schema]+="$schema"$'\t'"$user"$'\n'
     done
+    IFS=, read -r -a read_schemas <<<"$reads"
+    for schema in "${read_schemas[@]}"; do
+        readers_of[$schema]+=" $name "
+    done
 done
+
+# code_free NAME WRITES: true when another location reads a schema that NAME writes.
+code_free() {
+    local name="$1" schema
+    local -a written
+    IFS=, read -r -a written <<<"$2"
+    for schema in "${written[@]}"; do
+        [[ -n "${readers_of[$schema]:-}" && "${readers_of[$schema]}" != " $name " ]] && return 0
+    done
+    return 1
+}
 
 # Passwords reach psql through its environment (\getenv), never its command line.
 : "${DAGSTER_PG_PASSWORD:?}"
@@ -65,6 +85,9 @@ psql_as_superuser --dbname "${POSTGRES_DB:-postgres}" \
     -v dagster_user="${DAGSTER_PG_USER:?}" -v dagster_db="${DAGSTER_PG_DB:?}" \
     -v warehouse_db="$warehouse_db" <<'SQL'
 set client_min_messages = warning;
+set log_statement = 'none';
+set log_min_duration_statement = -1;
+set log_min_error_statement = 'panic';
 \getenv dagster_password DAGSTER_PG_PASSWORD
 select format('create role %I login password %L', :'dagster_user', :'dagster_password')
     where not exists (select from pg_roles where rolname = :'dagster_user') \gexec
@@ -76,6 +99,8 @@ select format('create database %I', :'warehouse_db')
 -- Nobody but its owner reaches Dagster's storage; only the location roles reach the warehouse.
 revoke all on database :"dagster_db" from public;
 revoke all on database :"warehouse_db" from public;
+-- The maintenance databases are for the superuser only.
+revoke connect on database postgres, template1 from public;
 \connect :"warehouse_db"
 revoke create on schema public from public;
 SQL
@@ -85,6 +110,9 @@ for entry in "${locations[@]}"; do
     INIT_LOCATION_PASSWORD="${password_of[$name]}" psql_as_superuser --dbname "${POSTGRES_DB:-postgres}" \
         -v user="${user_of[$name]}" -v warehouse_db="$warehouse_db" <<'SQL'
 set client_min_messages = warning;
+set log_statement = 'none';
+set log_min_duration_statement = -1;
+set log_min_error_statement = 'panic';
 \getenv password INIT_LOCATION_PASSWORD
 select format('create role %I login password %L', :'user', :'password')
     where not exists (select from pg_roles where rolname = :'user') \gexec
@@ -117,3 +145,52 @@ select format('alter default privileges for role %I in schema %I grant select on
     from unnest(string_to_array(nullif(:'writers', ''), E'\n')) as pair \gexec
 SQL
 done
+
+# Roles of code-free locations join platform_no_code; only the others may use a procedural language.
+code_free_users="" coding_users=""
+for entry in "${locations[@]}"; do
+    IFS=: read -r name writes reads <<<"$entry"
+    if code_free "$name" "$writes"; then
+        code_free_users+="${user_of[$name]},"
+    else
+        coding_users+="${user_of[$name]},"
+    fi
+done
+psql_as_superuser --dbname "$warehouse_db" -v code_free="${code_free_users%,}" \
+    -v coding="${coding_users%,}" <<'SQL'
+set client_min_messages = warning;
+select 'create role platform_no_code nologin'
+    where not exists (select from pg_roles where rolname = 'platform_no_code') \gexec
+select format('grant platform_no_code to %I', name)
+    from unnest(string_to_array(nullif(:'code_free', ''), ',')) as name \gexec
+revoke usage on language sql, plpgsql from public;
+select format('grant usage on language sql, plpgsql to %I', name)
+    from unnest(string_to_array(nullif(:'coding', ''), ',')) as name \gexec
+create schema if not exists platform_guard;
+revoke all on schema platform_guard from public;
+create or replace function platform_guard.refuse_code_from_no_code_roles() returns event_trigger
+language plpgsql as $$
+begin
+    if exists (
+        select from pg_auth_members m
+        join pg_roles g on g.oid = m.roleid and g.rolname = 'platform_no_code'
+        join pg_roles r on r.oid = m.member and r.rolname in (session_user, current_user)
+    ) then
+        raise exception using
+            errcode = 'insufficient_privilege',
+            message = format('%s is not allowed for role %s', tg_tag, session_user),
+            hint = 'Another location reads what this role writes, so it may create and load tables only:'
+                ' nothing that runs code (functions, procedures, views, triggers, rules, policies, operators).';
+    end if;
+end
+$$;
+drop event trigger if exists platform_refuse_code;
+create event trigger platform_refuse_code on ddl_command_start
+    when tag in (
+        'CREATE FUNCTION', 'ALTER FUNCTION', 'CREATE PROCEDURE', 'ALTER PROCEDURE', 'CREATE AGGREGATE',
+        'ALTER AGGREGATE', 'CREATE VIEW', 'ALTER VIEW', 'CREATE MATERIALIZED VIEW', 'CREATE TRIGGER',
+        'CREATE RULE', 'CREATE POLICY', 'ALTER POLICY', 'CREATE OPERATOR', 'CREATE CAST',
+        'CREATE CONVERSION', 'CREATE TRANSFORM', 'CREATE OPERATOR CLASS', 'CREATE OPERATOR FAMILY'
+    )
+    execute function platform_guard.refuse_code_from_no_code_roles();
+SQL

@@ -8,16 +8,13 @@ workspace.yaml and dagster.yaml; runs launched through the webserver's GraphQL A
 from __future__ import annotations
 
 import socket
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from devtools import asset_runs
 from devtools.asset_runs import launch_plan
-from devtools.locations import init_spec
 from devtools.ports import free_port
 from devtools.stack_local import (
     LocalStack,
@@ -29,11 +26,10 @@ from devtools.stack_local import (
     resume_sensors,
 )
 from shared import postgres
-from tests.deploy.deploy_helpers import LOCATIONS, ROOT
+from tests.deploy.deploy_helpers import LOCATIONS, run_init_script
 from tests.process_tools import processes_mentioning, wait_until_gone
 
 MONTH = "2013-01-01"
-INIT_SCRIPT = ROOT / "deploy" / "postgres" / "init-platform.sh"
 
 
 @pytest.fixture(scope="module")
@@ -196,22 +192,8 @@ def test_launch_plan_orders_partitioned_between_their_upstream_and_downstream():
     assert launch_plan(nodes) == [([["dim"]], False), ([["fact"], ["staged"]], True), ([["summary"]], False)]
 
 
-def _run_init_script(env_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["bash", str(INIT_SCRIPT)],
-        env={
-            "PATH": "/usr/bin:/bin",
-            "PLATFORM_ENV_DIR": str(env_dir),
-            "PLATFORM_LOCATIONS": init_spec(LOCATIONS),
-        },
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-
-
 def test_init_script_names_a_missing_env_file(tmp_path):
-    done = _run_init_script(tmp_path)
+    done = run_init_script(tmp_path)
     assert done.returncode != 0
     assert f"{tmp_path}/ingest_raw.env is missing (create it from ingest_raw.env.template)" in done.stderr
 
@@ -219,7 +201,7 @@ def test_init_script_names_a_missing_env_file(tmp_path):
 def test_init_script_refuses_two_warehouses(tmp_path):
     (tmp_path / "ingest_raw.env").write_text("WAREHOUSE_USER=a\nWAREHOUSE_PASSWORD=x\nWAREHOUSE_DB=one\n")
     (tmp_path / "marts.env").write_text("WAREHOUSE_USER=b\nWAREHOUSE_PASSWORD=y\nWAREHOUSE_DB=two\n")
-    done = _run_init_script(tmp_path)
+    done = run_init_script(tmp_path)
     assert done.returncode != 0
     assert "WAREHOUSE_DB differs: 'one' (ingest_raw.env) vs 'two' (marts.env)" in done.stderr
 

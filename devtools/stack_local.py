@@ -36,12 +36,13 @@ from pathlib import Path
 import yaml
 from psycopg import sql
 
-from devtools import asset_runs, dockerfiles, process_group
+from devtools import asset_runs, dockerfiles, process_group, typescript
 from devtools.embedded_postgres import DATABASE, embedded_postgres, psql_path
 from devtools.locations import Location, discover, init_spec, warehouse_schemas
 from devtools.paths import workspace_root
 from devtools.ports import PortInUse, ensure_free, free_port, wait_for_listener
 from devtools.webserver import wait_until_loaded
+from ingest_raw.launcher import TYPESCRIPT_DIR_ENV
 from shared import postgres
 
 IMAGE_VENV = "/opt/venv"
@@ -211,6 +212,7 @@ class LocalStack:
 
     def build_environments(self) -> dict[str, float]:
         """Every location's environment and the platform's, each from its Dockerfile; seconds each."""
+        typescript.build()  # the ingest image's typescript stage: the checkout's project stands in for it
         images = {location.name: f"Dockerfile.{location.short_name}" for location in self.locations}
         return {
             name: self.build_environment(dockerfile, self.environment_dir(name))
@@ -348,7 +350,11 @@ class LocalStack:
         return env
 
     def code_server_env(self, location: str) -> dict[str, str]:
-        return self.service_env("platform", location, venv=self.environment_dir(location))
+        env = self.service_env("platform", location, venv=self.environment_dir(location))
+        short_name = next(loc.short_name for loc in self.locations if loc.name == location)
+        if TYPESCRIPT_DIR_ENV in dockerfiles.parse(self.root / f"Dockerfile.{short_name}").final.env():
+            env[TYPESCRIPT_DIR_ENV] = str(typescript.PROJECT)
+        return env
 
     def start_code_server(self, location: Location, extra_env: Mapping[str, str] | None = None) -> None:
         image = dockerfiles.parse(self.root / f"Dockerfile.{location.short_name}").final

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from devtools import typescript
 from devtools.embedded_postgres import EmbeddedPostgresError, embedded_postgres
 from devtools.locations import Location, UnknownLocation, discover, select
 from devtools.paths import embedded_pgdata, local_home, workspace_root
@@ -267,6 +268,8 @@ def main(argv: list[str] | None = None) -> None:
                 print("dev-local: warehouse only; Ctrl-C stops it", flush=True)
                 wait_for_stop()
                 sys.exit(0)
+            if any(loc.name == "ingest_raw" for loc in locations):
+                print(f"dev-local: {typescript.prepare()}", flush=True)
             write_instance_config(home, args.code_server_timeout)
             workspace = workspace_file(home, locations, all_locations)
             env = os.environ | warehouse_env | {"DAGSTER_HOME": str(home)}

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from devtools import typescript
 from devtools.dev_local import write_instance_config
 from devtools.locations import discover
 from devtools.paths import LOCAL_HOME_ENV
@@ -194,3 +195,12 @@ def test_instance_config_is_valid_and_monitors_runs(tmp_path):
         limit["key"] == "dagster/code_location"
         and limit["limit"] < config["concurrency"]["runs"]["max_concurrent_runs"]
     )
+
+
+def test_typescript_sources_are_built_only_when_changed():
+    if typescript.node() is None:
+        pytest.skip("no node on PATH: the TypeScript sources cannot be built here")
+    typescript.prepare()
+    assert typescript.prepare() == "TypeScript sources up to date"
+    os.utime(next((typescript.PROJECT / "src").rglob("*.ts")))  # an edited source, newer than dist/
+    assert typescript.prepare() == "TypeScript sources built"

@@ -1,18 +1,18 @@
 """`uv run check-defs`: load every code location in its own process and report what it defines.
 
-Exits non-zero when a location fails to load (naming it, the exception and the file and line) or,
-with --max-import-ratio, when its import takes longer than that multiple of a bare `import dagster`.
+Each location is imported as its image imports it: the installed package, not its source folder
+(a member missing from the root pyproject fails here as it would in dev-local). Exits non-zero when a
+location fails to load (naming it, the exception and the file and line) or, with --max-import-ratio,
+when its import takes longer than that multiple of a bare `import dagster`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
 from devtools.locations import Location, UnknownLocation, discover, select
 from devtools.paths import workspace_root
@@ -21,18 +21,16 @@ LOAD_TIMEOUT_SECONDS = 300
 COUNTS = ("assets", "checks", "jobs", "schedules", "sensors")
 
 
-def _run_child(argument: str, pythonpath: list[Path]) -> dict:
-    env = os.environ | {"PYTHONPATH": os.pathsep.join(map(str, pythonpath))}
+def _run_child(*arguments: str) -> dict:
     try:
         completed = subprocess.run(
-            [sys.executable, "-m", "devtools.load_location", argument],
+            [sys.executable, "-m", "devtools.load_location", *arguments],
             capture_output=True,
             text=True,
-            env=env,
             timeout=LOAD_TIMEOUT_SECONDS,
         )
     except subprocess.TimeoutExpired:
-        return {"error": f"did not load within {LOAD_TIMEOUT_SECONDS} s", "where": argument}
+        return {"error": f"did not load within {LOAD_TIMEOUT_SECONDS} s", "where": arguments[0]}
     lines = completed.stdout.strip().splitlines()
     if completed.returncode != 0 or not lines:
         return {
@@ -42,17 +40,18 @@ def _run_child(argument: str, pythonpath: list[Path]) -> dict:
     return json.loads(lines[-1])
 
 
-def _devtools_path() -> Path:
-    return Path(__file__).resolve().parents[1]
+def load_report(location: Location) -> dict:
+    """What the location defines (counts, keys, timings), or {"error": ..., "where": ...}."""
+    return _run_child(location.module, location.distribution)
 
 
 def _measure(locations: list[Location], runs: int) -> tuple[float, dict[str, dict]]:
     """Baseline and location reports, alternating round by round; seconds are medians over `runs`."""
     baselines, rounds = [], {location.name: [] for location in locations}
     for _ in range(runs):
-        baselines.append(_run_child("--baseline", [_devtools_path()])["import_seconds"])
+        baselines.append(_run_child("--baseline")["import_seconds"])
         for location in locations:
-            rounds[location.name].append(_run_child(location.module, [location.member_dir, _devtools_path()]))
+            rounds[location.name].append(load_report(location))
     reports = {}
     for name, reports_of_location in rounds.items():
         failed = [report for report in reports_of_location if "error" in report]
@@ -66,8 +65,10 @@ def _measure(locations: list[Location], runs: int) -> tuple[float, dict[str, dic
     return statistics.median(baselines), reports
 
 
-def check(locations: list[Location], max_import_ratio: float | None, runs: int = 1) -> tuple[list[str], int]:
-    """Report lines and the number of failures."""
+def check(
+    locations: list[Location], max_import_ratio: float | None, runs: int = 1, listing: bool = False
+) -> tuple[list[str], int]:
+    """Report lines and the number of failures; with `listing`, each location's asset and check keys."""
     baseline, reports = _measure(locations, runs)
     header = f"{'location':<14}" + "".join(f"{name:>10}" for name in COUNTS)
     lines = [header + f"{'import s':>10}{'load s':>9}{'x dagster':>11}"]
@@ -87,6 +88,10 @@ def check(locations: list[Location], max_import_ratio: float | None, runs: int =
             failures += 1
             row += f"  FAILED: import over {max_import_ratio:.2f}x import dagster"
         lines.append(row)
+        if listing:
+            lines += [f"    asset {key}" for key in report["asset_keys"]]
+            lines += [f"    reads {key}" for key in report["read_keys"]]
+            lines += [f"    check {key}" for key in report["check_keys"]]
     medians = f", medians of {runs} alternating runs" if runs > 1 else ""
     lines.append(f"baseline: import dagster {baseline:.2f} s (same run{medians})")
     return lines, failures
@@ -102,6 +107,7 @@ def main(argv: list[str] | None = None) -> None:
         help="fail a location whose definitions import takes longer than RATIO x `import dagster`",
     )
     parser.add_argument("--runs", type=int, default=1, help="measure N times, report medians (default 1)")
+    parser.add_argument("--list", action="store_true", help="also print every asset key and check")
     args = parser.parse_args(argv)
     root = workspace_root()
     try:
@@ -110,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(error))
     if not locations:
         parser.error(f"no code location found under {root / 'src'}")
-    lines, failures = check(locations, args.max_import_ratio, max(args.runs, 1))
+    lines, failures = check(locations, args.max_import_ratio, max(args.runs, 1), args.list)
     print("\n".join(lines))
     if failures:
         print(f"check-defs: {failures} location(s) failed", file=sys.stderr)

@@ -1,7 +1,8 @@
 """`uv run dev-local`: the Dagster UI on this machine with nothing to install first.
 
 Writes a workspace file for the selected locations and a dagster.yaml under `.dagster_home/`,
-starts an embedded Postgres as the warehouse unless WAREHOUSE_HOST is set, then runs `dagster dev`.
+starts an embedded Postgres as the warehouse unless WAREHOUSE_HOST is set (and says where it is),
+then runs `dagster dev` (or, with --warehouse-only, nothing more).
 Ctrl-C stops dagster and the embedded Postgres; the next start reuses the data.
 """
 
@@ -12,6 +13,7 @@ import contextlib
 import ctypes
 import fcntl
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -28,6 +30,8 @@ from devtools.ports import PortInUse, ensure_free
 from shared import postgres
 
 DEFAULT_PORT = 3001
+#: Dagster's own default (180 s) is too short for a dbt parse on a loaded machine: every location fails.
+DEFAULT_CODE_SERVER_TIMEOUT = 600
 SHUTDOWN_GRACE_SECONDS = 30
 PR_SET_PDEATHSIG = 1
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -49,8 +53,9 @@ def workspace_file(home: Path, locations: list[Location], all_locations: list[Lo
     return path
 
 
-def write_instance_config(home: Path) -> None:
-    (home / "dagster.yaml").write_text(yaml.safe_dump(INSTANCE_CONFIG, sort_keys=False))
+def write_instance_config(home: Path, code_server_timeout: int = DEFAULT_CODE_SERVER_TIMEOUT) -> None:
+    config = INSTANCE_CONFIG | {"code_servers": {"local_startup_timeout": code_server_timeout}}
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 @contextlib.contextmanager
@@ -83,6 +88,33 @@ def warehouse(home: Path) -> Iterator[dict[str, str]]:
     print(f"dev-local: starting the embedded Postgres (data in {pgdata})", flush=True)
     with embedded_postgres(pgdata) as settings:
         yield settings.to_env()
+
+
+def describe_warehouse(env: dict[str, str]) -> list[str]:
+    """Where the warehouse is, and the line to paste to reach it by hand (password left out)."""
+    names = postgres.WarehouseSettings.ENVIRONMENT
+    value = {key: env.get(var, "") for key, var in names.items()}
+    where = "socket folder" if value["host"].startswith("/") else "host"
+    paste = " ".join(
+        f"{names[key]}={shlex.quote(value[key])}" for key in ("host", "port", "user", "dbname") if value[key]
+    )
+    return [
+        f"dev-local: warehouse: {where} {value['host']}, port {value['port'] or '5432'},"
+        f" database {value['dbname']}, user {value['user']}",
+        "dev-local: to reach it by hand (e.g. uv run python -m ingest_raw.sources NAME), paste:",
+        f"export {paste}",
+    ]
+
+
+def wait_for_stop() -> None:
+    """Block until Ctrl-C or SIGTERM."""
+    stop_requested = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop_requested.set()) for sig in STOP_SIGNALS}
+    try:
+        stop_requested.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run_dagster_dev(workspace: Path, port: int, env: dict[str, str]) -> int:
@@ -139,18 +171,36 @@ def main(argv: list[str] | None = None) -> None:
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--only", action="append", default=[], metavar="NAME", help="a location (repeatable)")
     choice.add_argument("--all", action="store_true", help="every location (the default)")
+    choice.add_argument(
+        "--warehouse-only", action="store_true", help="start only the embedded Postgres; Ctrl-C stops it"
+    )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"UI port (default {DEFAULT_PORT})")
+    parser.add_argument(
+        "--code-server-timeout",
+        type=int,
+        default=DEFAULT_CODE_SERVER_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long a location may take to start (default {DEFAULT_CODE_SERVER_TIMEOUT})",
+    )
     args = parser.parse_args(argv)
+    if args.warehouse_only and postgres.WarehouseSettings.is_configured():
+        parser.error("--warehouse-only starts the embedded Postgres, but WAREHOUSE_HOST names another one")
 
     root = workspace_root()
     all_locations = discover(root)
     try:
         locations = select(all_locations, args.only)
-        ensure_free(args.port, "the Dagster UI")
+        if not args.warehouse_only:
+            ensure_free(args.port, "the Dagster UI")
         home = local_home(root)
         home.mkdir(parents=True, exist_ok=True)
         with single_instance(home), warehouse(home) as warehouse_env:
-            write_instance_config(home)
+            print("\n".join(describe_warehouse(os.environ | warehouse_env)), flush=True)
+            if args.warehouse_only:
+                print("dev-local: warehouse only; Ctrl-C stops it", flush=True)
+                wait_for_stop()
+                sys.exit(0)
+            write_instance_config(home, args.code_server_timeout)
             workspace = workspace_file(home, locations, all_locations)
             env = os.environ | warehouse_env | {"DAGSTER_HOME": str(home)}
             print(f"dev-local: {', '.join(loc.name for loc in locations)} on http://127.0.0.1:{args.port}")

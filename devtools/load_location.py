@@ -1,12 +1,14 @@
 """Child process of check-defs: import one location's definitions and report it as one JSON line.
 
-Run as `python -m devtools.load_location MODULE` (or `--baseline` to time a bare `import dagster`).
-Nothing is imported before the clock starts, so the import time is that of a fresh code server.
+Run as `python -m devtools.load_location MODULE DISTRIBUTION` (or `--baseline` to time a bare
+`import dagster`). The module is imported from the installed distribution, as its image imports it;
+nothing else is imported before the clock starts, so the import time is that of a fresh code server.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import json
 import sys
 import time
@@ -27,14 +29,33 @@ def _load_repository(module_name: str):
     return repository_def_from_target_def(target.target_definition)
 
 
-def _describe(module_name: str) -> dict:
+class NotInstalled(RuntimeError):
+    pass
+
+
+def _describe(module_name: str, distribution: str) -> dict:
+    try:
+        importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        raise NotInstalled(
+            f"distribution {distribution!r} is not installed in this environment: list it in the root"
+            f" pyproject.toml's dependencies and [tool.uv.sources] (uv run new-location does), then uv sync"
+        ) from None
     import_seconds = _time_import(module_name)
     started = time.perf_counter()
     repository = _load_repository(module_name)
     load_seconds = time.perf_counter() - started
     asset_graph = repository.asset_graph
+    keys = asset_graph.get_all_asset_keys()
+    # Keys of other locations that this one reads (dbt sources) are in its graph too, not materializable.
+    defined = sorted(key.to_user_string() for key in keys if asset_graph.get(key).is_materializable)
     return {
-        "assets": len(asset_graph.get_all_asset_keys()),
+        "asset_keys": defined,
+        "read_keys": sorted({key.to_user_string() for key in keys} - set(defined)),
+        "check_keys": sorted(
+            f"{key.asset_key.to_user_string()}:{key.name}" for key in asset_graph.asset_check_keys
+        ),
+        "assets": len(defined),
         "checks": len(asset_graph.asset_check_keys),
         "jobs": len([job for job in repository.get_all_jobs() if not job.name.startswith("__")]),
         "schedules": len(repository.schedule_defs),
@@ -60,7 +81,7 @@ def main() -> None:
         report = {"import_seconds": _time_import("dagster")}
     else:
         try:
-            report = _describe(target)
+            report = _describe(target, sys.argv[2])
         except BaseException as error:
             report = _failure(error)
     print(json.dumps(report))

@@ -3,8 +3,13 @@
 A member is a code location when its pyproject has a `[tool.platform.location]` table:
 
     [tool.platform.location]
-    short-name = "ingest"
-    port = 4000
+    short-name = "marts"
+    port = 4001
+    writes = ["staging", "marts"]  # warehouse schemas its role creates tables in
+    reads = ["raw"]                # warehouse schemas its role may read
+
+That table is the one source of truth for the location's name, port and warehouse grants: the
+deployment derives from it (workspace.yaml, the init script's roles) and tests check the rest.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ class Location:
     short_name: str  # e.g. ingest
     port: int  # gRPC port of its code server
     member_dir: Path
+    writes: tuple[str, ...] = ()  # warehouse schemas it creates tables in
+    reads: tuple[str, ...] = ()  # warehouse schemas it reads
 
     @property
     def module(self) -> str:
@@ -48,6 +55,8 @@ def discover(root: Path) -> list[Location]:
                 short_name=table["short-name"],
                 port=int(table["port"]),
                 member_dir=member_dir,
+                writes=tuple(table.get("writes", ())),
+                reads=tuple(table.get("reads", ())),
             )
         )
     return sorted(found, key=lambda location: location.port)
@@ -65,3 +74,16 @@ def select(locations: Sequence[Location], names: Iterable[str]) -> list[Location
         raise UnknownLocation(f"unknown location {', '.join(map(repr, unknown))}; valid names: {valid}")
     chosen = {by_name[name] for name in names}
     return [location for location in locations if location in chosen]
+
+
+def warehouse_schemas(locations: Iterable[Location]) -> list[str]:
+    """Every schema some location writes, in port order: what a warehouse must have."""
+    return list(dict.fromkeys(schema for location in locations for schema in location.writes))
+
+
+def init_spec(locations: Iterable[Location]) -> str:
+    """PLATFORM_LOCATIONS for deploy/postgres/init-platform.sh: `name:writes:reads` per location,
+    schemas comma-separated, e.g. `ingest_raw:raw: marts:staging,marts:raw`."""
+    return " ".join(
+        f"{location.name}:{','.join(location.writes)}:{','.join(location.reads)}" for location in locations
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 import sys
@@ -37,3 +38,29 @@ def prepare_manifest() -> Path:
     assert result.returncode == 0, f"prepare-and-package failed:\n{result.stdout}\n{result.stderr}"
     assert manifest.is_file(), f"prepare-and-package left no manifest at {manifest}"
     return manifest
+
+
+def manifest() -> dict:
+    return json.loads(prepare_manifest().read_text())
+
+
+def model_keys() -> set[str]:
+    """`<schema>/<model>` of every model the dbt project declares: the keys the translator must give."""
+    return {
+        f"{node['config']['schema']}/{node['name']}"
+        for node in manifest()["nodes"].values()
+        if node["resource_type"] == "model"
+    }
+
+
+def source_keys() -> set[str]:
+    """The asset key each dbt source points at (its `meta.dagster.asset_key`), e.g. `raw/flights`."""
+    return {"/".join(source["meta"]["dagster"]["asset_key"]) for source in manifest()["sources"].values()}
+
+
+def raw_tables() -> list[str]:
+    """The ingest sources the dbt project reads, by name (the ingest CLI's argument)."""
+    from ingest_raw.catalog import SOURCES
+
+    keys = source_keys()
+    return [name for name, source in SOURCES.items() if f"raw/{source.table}" in keys]

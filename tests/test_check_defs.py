@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import sysconfig
 import textwrap
 from pathlib import Path
 
+from devtools.locations import discover
+
 CHECK_DEFS = str(Path(sys.executable).with_name("check-defs"))
+INSTALL_TIMEOUT_SECONDS = 120
+BUILD_SYSTEM = '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
 
 
 def _member(root: Path, name: str, port: int, definitions: str) -> None:
     member = root / "src" / name
     (member / name).mkdir(parents=True)
     (member / "pyproject.toml").write_text(
-        f'[project]\nname = "{name}"\n\n[tool.platform.location]\nshort-name = "{name[:4]}"\nport = {port}\n'
+        f'[project]\nname = "{name}"\nversion = "0"\n\n{BUILD_SYSTEM}\n'
+        f'[tool.platform.location]\nshort-name = "{name[:4]}"\nport = {port}\n'
     )
     (member / name / "__init__.py").write_text("")
     (member / name / "definitions.py").write_text(textwrap.dedent(definitions))
@@ -50,28 +56,67 @@ def _workspace(root: Path) -> Path:
     return root
 
 
-def _check_defs(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([CHECK_DEFS, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+def _install(root: Path, *members: str) -> Path:
+    """A venv of the workspace's own (dagster from this one's site-packages) with `members` installed
+    non-editable, as an image installs them; its python."""
+    venv = root / ".venv"
+    subprocess.run(["uv", "venv", "-q", "--python", sys.executable, str(venv)], check=True, timeout=60)
+    python = venv / "bin" / "python"
+    probe = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = subprocess.check_output([python, "-c", probe], text=True).strip()
+    ours = sysconfig.get_paths()["purelib"]
+    (Path(site) / "_workspace.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
+    if members:
+        subprocess.run(
+            ["uv", "pip", "install", "-q", "--python", str(python), "--no-deps"]
+            + [str(root / "src" / member) for member in members],
+            check=True,
+            timeout=INSTALL_TIMEOUT_SECONDS,
+        )
+    return python
+
+
+def _check_defs(cwd: Path, *args: str, python: Path | None = None) -> subprocess.CompletedProcess:
+    command = [str(python), "-m", "devtools.check_defs"] if python else [CHECK_DEFS]
+    return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 def test_broken_location_is_named_and_the_healthy_one_still_reported(tmp_path):
-    result = _check_defs(_workspace(tmp_path))
+    root = _workspace(tmp_path)
+    result = _check_defs(root, python=_install(root, "healthy", "broken"))
     assert result.returncode == 1, result.stdout + result.stderr
     healthy = next(line for line in result.stdout.splitlines() if line.startswith("healthy"))
     assert healthy.split()[1:6] == ["1", "1", "1", "0", "0"]
     broken = next(line for line in result.stdout.splitlines() if line.startswith("broken"))
     assert "FAILED  KeyError: 'missing'" in broken
-    assert "src/broken/broken/definitions.py:4" in broken
+    assert "site-packages/broken/definitions.py:4" in broken, "loaded from the installed package"
     assert "1 location(s) failed" in result.stderr
+
+
+def test_a_location_missing_from_the_environment_fails_with_the_fix(tmp_path):
+    """A member the root pyproject does not install fails here as it fails in dev-local."""
+    root = _workspace(tmp_path)
+    result = _check_defs(root, "--only", "healthy", python=_install(root))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "distribution 'healthy' is not installed in this environment" in result.stdout
+    assert "[tool.uv.sources]" in result.stdout
+
+
+def test_list_prints_keys_and_checks(tmp_path):
+    root = _workspace(tmp_path)
+    result = _check_defs(root, "--only", "healthy", "--list", python=_install(root, "healthy"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "    asset numbers\n    check numbers:positive\n" in result.stdout
 
 
 def test_only_limits_the_check_and_ratio_gate_fails(tmp_path):
     root = _workspace(tmp_path)
-    only = _check_defs(root, "--only", "healthy", "--runs", "2")
+    python = _install(root, "healthy")
+    only = _check_defs(root, "--only", "healthy", "--runs", "2", python=python)
     assert only.returncode == 0, only.stdout + only.stderr
     assert "broken" not in only.stdout
     assert "medians of 2 alternating runs" in only.stdout
-    gated = _check_defs(root, "--only", "heal", "--max-import-ratio", "0.01")
+    gated = _check_defs(root, "--only", "heal", "--max-import-ratio", "0.01", python=python)
     assert gated.returncode == 1
     assert "FAILED: import over 0.01x import dagster" in gated.stdout
 
@@ -80,4 +125,4 @@ def test_this_workspace_loads():
     result = _check_defs(Path(__file__).parents[1])
     assert result.returncode == 0, result.stdout + result.stderr
     names = [line.split()[0] for line in result.stdout.splitlines()[1:-1]]
-    assert names == ["ingest_raw", "marts"]
+    assert names == [location.name for location in discover(Path(__file__).parents[1])]

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
+from devtools.locations import discover
 from devtools.paths import LOCAL_HOME_ENV
 from devtools.ports import free_port
 from devtools.webserver import wait_until_loaded
@@ -17,6 +21,7 @@ from shared.postgres import WarehouseSettings
 from tests.process_tools import processes_mentioning, wait_until_gone
 
 DEV_LOCAL = str(Path(sys.executable).with_name("dev-local"))
+LOCATIONS = discover(Path(__file__).parents[1])
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -61,7 +66,10 @@ def _interrupt(process: subprocess.Popen, home: Path) -> str:
 
 @pytest.mark.parametrize(
     ("args", "expected"),
-    [(["--all"], {"ingest_raw", "marts"}), (["--only", "ingest"], {"ingest_raw"})],
+    [
+        (["--all"], {location.name for location in LOCATIONS}),
+        (["--only", "ingest", "--code-server-timeout", "777"], {"ingest_raw"}),
+    ],
     ids=["all", "only-ingest"],
 )
 def test_dev_local_serves_selected_locations_and_stops_cleanly(tmp_path, args, expected):
@@ -80,6 +88,36 @@ def test_dev_local_serves_selected_locations_and_stops_cleanly(tmp_path, args, e
     assert not (home / "pgdata" / "postmaster.pid").exists(), "embedded Postgres left running"
     selection = "all" if "--all" in args else "ingest"
     assert (home / f"workspace.{selection}.yaml").is_file()
+    timeout = yaml.safe_load((home / "dagster.yaml").read_text())["code_servers"]["local_startup_timeout"]
+    assert timeout == (777 if "777" in args else 600)
+    assert "dev-local: warehouse: socket folder /" in output
+
+
+def test_warehouse_only_prints_a_line_that_reaches_it(tmp_path):
+    """The pasted line is enough for a source program run by hand; Ctrl-C stops the warehouse."""
+    home = tmp_path / "home"
+    process = _start(home, "--warehouse-only")
+    log = home.parent / "dev-local.log"
+    try:
+        deadline = time.monotonic() + 120
+        while not (exports := [line for line in log.read_text().splitlines() if line.startswith("export ")]):
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        env = _env(home) | dict(pair.split("=", 1) for pair in shlex.split(exports[0])[1:])
+        loaded = subprocess.run(
+            [sys.executable, "-m", "ingest_raw.sources", "airlines"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert loaded.returncode == 0, loaded.stderr
+        assert "loaded raw.airlines: 16 rows" in loaded.stderr
+        assert not (home / "dagster.yaml").exists(), "no Dagster started"
+    finally:
+        output = _interrupt(process, home)
+    assert process.returncode == 0, output
+    assert not (home / "pgdata" / "postmaster.pid").exists(), "embedded Postgres left running"
 
 
 def test_dev_local_restarts_on_data_left_by_a_killed_run(tmp_path):
@@ -109,7 +147,8 @@ def test_unknown_location_lists_valid_names(tmp_path):
     )
     assert result.returncode == 2
     assert "unknown location 'ingset'" in result.stderr
-    assert "valid names: ingest, ingest_raw, marts" in result.stderr
+    names = sorted(name for location in LOCATIONS for name in (location.name, location.short_name))
+    assert f"valid names: {', '.join(dict.fromkeys(names))}" in result.stderr
 
 
 def test_busy_port_is_a_clear_error(tmp_path):

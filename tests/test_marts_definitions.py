@@ -10,18 +10,8 @@ import dagster as dg
 import pytest
 
 from shared.partitions import FLIGHTS_MONTHLY
-from tests.marts_harness import prepare_manifest
+from tests.marts_harness import model_keys, prepare_manifest, source_keys
 
-STAGING = {"stg_airlines", "stg_airports", "stg_planes", "stg_weather", "stg_flights"}
-MARTS = {
-    "dim_carriers",
-    "dim_airports",
-    "fct_flights",
-    "carrier_monthly_performance",
-    "route_performance",
-    "departure_delay_by_weather",
-}
-RAW = {"airlines", "airports", "planes", "weather", "flights"}
 IMPORT_TIMEOUT_SECONDS = 120
 
 
@@ -53,14 +43,14 @@ def test_importing_the_module_parses_nothing():
 
 
 def test_keys_follow_schema_and_sources_point_at_raw(specs):
-    assert set(specs) == {f"staging/{name}" for name in STAGING} | {f"marts/{name}" for name in MARTS}
+    assert set(specs) == model_keys()
     deps = {key: {dep.asset_key.to_user_string() for dep in spec.deps} for key, spec in specs.items()}
     assert deps["staging/stg_airlines"] == {"raw/airlines"}
     assert deps["staging/stg_flights"] == {"raw/flights"}
     assert deps["marts/dim_carriers"] == {"staging/stg_airlines"}
     assert deps["marts/departure_delay_by_weather"] == {"marts/fct_flights", "staging/stg_weather"}
     referenced_raw = {dep for spec_deps in deps.values() for dep in spec_deps if dep.startswith("raw/")}
-    assert referenced_raw == {f"raw/{name}" for name in RAW}
+    assert referenced_raw == source_keys()
 
 
 def test_groups_kinds_owners_descriptions_and_columns(specs):

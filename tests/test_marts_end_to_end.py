@@ -21,10 +21,9 @@ import pytest
 from dagster_dbt import DbtProject
 
 from shared import postgres
-from tests.marts_harness import prepare_manifest
+from tests.marts_harness import prepare_manifest, raw_tables
 from tests.warehouse_tools import child_env, scratch_database
 
-RAW_TABLES = ("airlines", "airports", "planes", "weather", "flights")
 LOAD_TIMEOUT_SECONDS = 300
 ALL_MONTHS = {
     "dagster/asset_partition_range_start": "2013-01-01",
@@ -70,7 +69,7 @@ def built(warehouse, tmp_path_factory):
     """A database of our own with raw loaded, every model built once (all months in one run)."""
     prepare_manifest()
     with scratch_database(warehouse, prefix="marts") as settings, pytest.MonkeyPatch.context() as patch:
-        for table in RAW_TABLES:
+        for table in raw_tables():
             _load_raw(settings, table)
         for var, value in settings.to_env().items():
             patch.setenv(var, value)
@@ -163,7 +162,7 @@ def test_metadata_row_counts_previews_and_no_phantom_assets(built):
     assert "dagster/row_count" not in events["staging/stg_airlines"]  # a view: never counted
 
     defined = {key for assets in built.defs.assets for key in assets.keys}
-    raw = {dg.AssetKey(["raw", table]) for table in RAW_TABLES}
+    raw = {dg.AssetKey(["raw", table]) for table in raw_tables()}
     assert set(built.instance.get_asset_keys()) <= defined | raw
 
 

@@ -4,6 +4,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from devtools.locations import discover, warehouse_schemas
+from devtools.paths import workspace_root
 from shared import postgres
 from shared.postgres import WarehouseSettings
 from shared.resources import PostgresWarehouse
@@ -27,7 +29,7 @@ def test_settings_round_trip_through_child_env(warehouse):
     assert WarehouseSettings.from_env(env) == warehouse
     with postgres.connect(WarehouseSettings.from_env(env)) as conn:
         schemas = {row[0] for row in conn.execute("select nspname from pg_namespace")}
-    assert set(postgres.WAREHOUSE_SCHEMAS) <= schemas
+    assert set(warehouse_schemas(discover(workspace_root()))) <= schemas
 
 
 def test_the_password_is_never_shown():

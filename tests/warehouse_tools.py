@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 from psycopg import sql
 
+from devtools.locations import discover, warehouse_schemas
+from devtools.paths import workspace_root
 from shared import postgres
 
 
@@ -23,7 +25,7 @@ def scratch_database(
     settings = server.replace(dbname=name)
     try:
         with postgres.connect(settings) as conn:
-            postgres.create_schemas(conn)
+            postgres.create_schemas(conn, warehouse_schemas(discover(workspace_root())))
         yield settings
     finally:
         with postgres.connect(server, autocommit=True) as admin:

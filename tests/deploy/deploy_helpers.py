@@ -15,10 +15,11 @@ import pytest
 import yaml
 
 from devtools import dockerfiles
-from devtools.locations import Location, discover
+from devtools.locations import Location, discover, init_spec
 from tests.deploy.docker_stack import read_env_file
 
 ROOT = Path(__file__).resolve().parents[2]
+INIT_SCRIPT = ROOT / "deploy" / "postgres" / "init-platform.sh"
 LOCATIONS: list[Location] = discover(ROOT)
 PLATFORM_IMAGE = "dagster-platform"
 TOOLS = Path(sys.executable).parent  # hadolint and docker-compose come with the dev group
@@ -74,6 +75,23 @@ def bake() -> dict[str, dict[str, dict]]:
             for name, body in entry.items():
                 blocks.setdefault(block_type, {})[unquote(name)] = unquote(body)
     return blocks
+
+
+def run_init_script(env_dir: Path, **env: str) -> subprocess.CompletedProcess:
+    """deploy/postgres/init-platform.sh for the shipped locations, with PLATFORM_ENV_DIR=`env_dir` and
+    only `env` besides."""
+    base = {
+        "PATH": "/usr/bin:/bin",
+        "PLATFORM_ENV_DIR": str(env_dir),
+        "PLATFORM_LOCATIONS": init_spec(LOCATIONS),
+    }
+    return subprocess.run(
+        ["bash", str(INIT_SCRIPT)],
+        env=base | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def compose_command(config_dir: Path) -> list[str]:

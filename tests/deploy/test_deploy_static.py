@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from devtools.locations import init_spec
 from shared.postgres import WarehouseSettings
 from tests.deploy.deploy_helpers import (
     LOCATIONS,
@@ -28,6 +29,7 @@ from tests.deploy.deploy_helpers import (
     instance_config,
     instance_env_vars,
     location_dockerfile,
+    run_init_script,
     template,
     workspace,
 )
@@ -235,6 +237,8 @@ def test_platform_services_are_the_same_everywhere(compose):
     assert daemon["healthcheck"]["test"] == ["CMD", "dagster-daemon", "liveness-check"]
     postgres = compose["services"]["postgres"]
     assert postgres["image"].startswith("postgres:18.")
+    # The init script's roles and grants follow the location tables.
+    assert postgres["environment"]["PLATFORM_LOCATIONS"] == init_spec(LOCATIONS)
     assert any(
         volume["target"] == "/docker-entrypoint-initdb.d/10-init-platform.sh"
         for volume in postgres["volumes"]
@@ -319,21 +323,9 @@ def test_ci_workflow_tests_pull_requests_and_bakes_main():
 
 # ---- the postgres init script's own errors ----------------------------------------------------
 
-INIT_SCRIPT = ROOT / "deploy" / "postgres" / "init-platform.sh"
-
-
-def _run_init_script(env_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["bash", str(INIT_SCRIPT)],
-        env={"PATH": "/usr/bin:/bin", "PLATFORM_ENV_DIR": str(env_dir)},
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-
 
 def test_init_script_names_a_missing_env_file(tmp_path):
-    done = _run_init_script(tmp_path)
+    done = run_init_script(tmp_path)
     assert done.returncode != 0
     assert f"{tmp_path}/ingest_raw.env is missing (create it from ingest_raw.env.template)" in done.stderr
 
@@ -341,6 +333,6 @@ def test_init_script_names_a_missing_env_file(tmp_path):
 def test_init_script_refuses_two_warehouses(tmp_path):
     (tmp_path / "ingest_raw.env").write_text("WAREHOUSE_USER=a\nWAREHOUSE_PASSWORD=x\nWAREHOUSE_DB=one\n")
     (tmp_path / "marts.env").write_text("WAREHOUSE_USER=b\nWAREHOUSE_PASSWORD=y\nWAREHOUSE_DB=two\n")
-    done = _run_init_script(tmp_path)
+    done = run_init_script(tmp_path)
     assert done.returncode != 0
     assert "WAREHOUSE_DB differs: 'one' (ingest_raw.env) vs 'two' (marts.env)" in done.stderr

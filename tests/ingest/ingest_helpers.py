@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import http.server
 import io
@@ -12,7 +13,7 @@ import sys
 import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -276,3 +277,31 @@ def check_results(result: dg.ExecuteInProcessResult) -> dict:
         event.event_specific_data.check_name: event.event_specific_data
         for event in events_of(result, "ASSET_CHECK_EVALUATION")
     }
+
+
+@contextmanager
+def fifo_input(
+    folder: Path, parts: Iterable[bytes], name: str = "input.csv"
+) -> Iterator[tuple[Path, list[int]]]:
+    """A named pipe fed from `parts` by a thread, so an input of any size streams without touching the
+    disk. Yields its path and a one-item list holding the bytes the reader has taken (within the pipe's
+    buffer and one part)."""
+    path = folder / name
+    os.mkfifo(path)
+    written = [0]
+
+    def pump() -> None:
+        with contextlib.suppress(BrokenPipeError), open(path, "wb", buffering=0) as pipe:
+            for part in parts:
+                pipe.write(part)
+                written[0] += len(part)
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    try:
+        yield path, written
+    finally:
+        # A reader that never came leaves the writer blocked in open(): come and go once to release it.
+        with contextlib.suppress(OSError):
+            os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+        thread.join(timeout=10)

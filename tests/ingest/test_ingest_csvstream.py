@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from ingest_raw.csvstream import copy_null, records, split_header
+from ingest_raw.csvstream import Records, copy_null, split_header
 from ingest_raw.declarations import CsvFormat
 from ingest_raw.errors import PermanentLoadError
 
 NA_OR_EMPTY = CsvFormat(null_markers=("NA", ""))
+LIMIT = 1 << 20
 
 
 def _prepare(data: bytes, fmt: CsvFormat, chunk: int) -> tuple[tuple[str, ...], bytes, list[bytes]]:
     chunks = [data[i : i + chunk] for i in range(0, len(data), chunk)]
-    header, rest = split_header(chunks, fmt, "test.csv")
-    out = list(records(rest, fmt))
+    header, rest = split_header(chunks, fmt, "test.csv", LIMIT)
+    out = list(Records(rest, fmt, "test.csv", header.names, LIMIT))
     return header.names, b"".join(out), out
 
 
@@ -54,4 +55,4 @@ def test_header_with_bom_and_crlf():
 
 def test_undecodable_header_is_named():
     with pytest.raises(PermanentLoadError, match=r"test.csv line 1 \(header\): invalid UTF-8"):
-        split_header([b"a,\xff\n1,2\n"], NA_OR_EMPTY, "test.csv")
+        split_header([b"a,\xff\n1,2\n"], NA_OR_EMPTY, "test.csv", LIMIT)

@@ -7,13 +7,16 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
 import pytest
+from psycopg import sql
 
-from ingest_raw.errors import EXIT_INTERRUPTED
-from ingest_raw.loader import PAUSE_ENV, STAGES
+from devtools.ports import free_port
+from ingest_raw.errors import EXIT_INTERRUPTED, EXIT_OUTCOME_UNKNOWN, EXIT_TRANSIENT, CommitOutcomeUnknown
+from ingest_raw.loader import PAUSE_ENV, STAGES, was_committed
 from ingest_raw.reader import CHUNK_SIZE
 from shared import postgres
 from tests.ingest.ingest_helpers import (
@@ -126,3 +129,135 @@ def test_terminating_the_dagster_run_stops_the_source_program(loaded_weather, ne
     with dg.DagsterInstance.from_config(str(home)) as instance:
         (record,) = instance.get_run_records()
     assert record.dagster_run.status in (dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE)
+
+
+def _importing(pid: int, library: str) -> bool:
+    try:
+        return library in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_start_up_gives_the_message_and_130(fresh_warehouse, new_weather, signum):
+    """Sent while the program is still importing its modules (psycopg's library is being mapped)."""
+    process = start_source(fresh_warehouse, "weather", "--input", str(new_weather))
+    try:
+        deadline = time.monotonic() + 30
+        while not _importing(process.pid, "psycopg_binary") and time.monotonic() < deadline:
+            time.sleep(0.001)
+        process.send_signal(signum)
+        assert process.wait(timeout=10) == EXIT_INTERRUPTED
+    finally:
+        process.kill()
+    stderr = process.stderr.read()
+    assert "interrupted" in stderr and "Traceback" not in stderr, stderr
+    assert fingerprint(fresh_warehouse, "weather") == (0, None)
+
+
+@pytest.fixture
+def commits_wait_for_a_standby(loaded_weather):
+    """COMMIT in this test's database waits for a synchronous standby that never connects (other
+    databases on the suite's server commit locally); undone afterwards."""
+    settings, _ = loaded_weather
+    server = settings.replace(dbname="postgres")
+    with postgres.connect(server, autocommit=True) as admin:
+        admin.execute("alter system set synchronous_standby_names = 'standby_that_never_connects'")
+        admin.execute("alter system set synchronous_commit = 'local'")
+        admin.execute(
+            sql.SQL("alter database {} set synchronous_commit = 'on'").format(sql.Identifier(settings.dbname))
+        )
+        admin.execute("select pg_reload_conf()")
+    try:
+        yield loaded_weather
+    finally:
+        with postgres.connect(server, autocommit=True) as admin:
+            admin.execute("alter system reset synchronous_standby_names")
+            admin.execute("alter system reset synchronous_commit")
+            admin.execute("select pg_reload_conf()")
+
+
+def _waiting_for_the_standby(settings) -> bool:
+    with postgres.connect(settings) as conn:
+        return bool(
+            conn.execute(
+                "select count(*) from pg_stat_activity "
+                "where wait_event = 'SyncRep' and application_name = 'ingest-raw'"
+            ).fetchone()[0]
+        )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_commit_waits_reports_the_commit(commits_wait_for_a_standby, new_weather, signum):
+    """The commit is durable locally and waits for the standby; a stop now cannot undo it, and the
+    program says so (exit 0) rather than claiming a rollback."""
+    settings, _ = commits_wait_for_a_standby
+    process = start_source(settings, "weather", "--input", str(new_weather))
+    stderr = LineWatcher(process.stderr)
+    try:
+        wait_until(
+            lambda: _waiting_for_the_standby(settings), 60, "the load's COMMIT waiting for the standby"
+        )
+        process.send_signal(signum)
+        assert process.wait(timeout=30) == 0, stderr.text()
+    finally:
+        process.kill()
+    assert "weather interrupted while committing; the commit had gone through" in stderr.text()
+    assert "loaded raw.weather" in stderr.text()
+    assert fingerprint(settings, "weather")[0] == NEW_ROWS
+
+
+def test_the_outcome_of_a_cut_off_commit_is_asked_from_the_server(fresh_warehouse):
+    with postgres.connect(fresh_warehouse) as conn:
+        committed = conn.execute("select pg_current_xact_id()::text").fetchone()[0]
+        conn.commit()
+        aborted = conn.execute("select pg_current_xact_id()::text").fetchone()[0]
+        conn.rollback()
+    assert was_committed(fresh_warehouse, committed, KeyboardInterrupt())
+    assert not was_committed(fresh_warehouse, aborted, KeyboardInterrupt())
+    unreachable = fresh_warehouse.replace(host="127.0.0.1", port=free_port())
+    with pytest.raises(
+        CommitOutcomeUnknown, match="the table holds either the previous or the new rows"
+    ) as error:
+        was_committed(unreachable, committed, KeyboardInterrupt())
+    assert error.value.exit_code == EXIT_OUTCOME_UNKNOWN
+
+
+def test_a_load_that_cannot_get_its_lock_fails_as_transient_naming_the_holder(loaded_weather, new_weather):
+    settings, before = loaded_weather
+    with postgres.connect(settings, application_name="nightly-fix-by-hand") as holder:
+        holder.execute("select pg_advisory_xact_lock(hashtextextended('raw.weather', 0))")
+        result = run_source(settings, "weather", "--input", str(new_weather), "--lock-timeout", "0.5")
+        holder_pid = holder.info.backend_pid
+        holder.rollback()
+    assert result.returncode == EXIT_TRANSIENT, result.stderr
+    assert (
+        "ingest error: source 'weather': raw.weather: the load lock 'raw.weather' "
+        "was not granted within 0.5 s" in result.stderr
+    )
+    assert f"held by pid {holder_pid} (application_name 'nightly-fix-by-hand'" in result.stderr
+    assert fingerprint(settings, "weather") == before
+
+
+def test_terminating_the_run_while_commit_waits_records_the_materialization(
+    commits_wait_for_a_standby, new_weather, tmp_path
+):
+    settings, _ = commits_wait_for_a_standby
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    env = program_env(settings, DAGSTER_HOME=str(home), WEATHER_LOCATION=str(new_weather))
+    run = subprocess.Popen([sys.executable, str(RUN_SCRIPT)], env=env, stderr=subprocess.PIPE, text=True)
+    stderr = LineWatcher(run.stderr)
+    try:
+        wait_until(
+            lambda: _waiting_for_the_standby(settings), 120, "the load's COMMIT waiting for the standby"
+        )
+        run.send_signal(signal.SIGINT)
+        run.wait(timeout=60)
+    finally:
+        run.kill()
+    assert fingerprint(settings, "weather")[0] == NEW_ROWS
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey(["raw", "weather"]))
+    assert event is not None, stderr.text()
+    assert event.asset_materialization.metadata["dagster/row_count"].value == NEW_ROWS

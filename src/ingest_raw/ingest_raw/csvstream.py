@@ -1,8 +1,12 @@
 """CSV bytes prepared for Postgres COPY: the header split off, chunks cut at record boundaries, and every
 declared null marker rewritten to the one null string COPY understands.
 
-Postgres parses and type-checks the rows itself (and names the line and column of a bad value); Python
-only touches a chunk when it may hold a second null spelling, so the common case is a plain pass-through.
+Postgres parses and type-checks the rows itself (and names the line and column of a bad value). Python
+only looks closer at a chunk that holds a quote (to find where records end, and to refuse what COPY would
+silently change) or may hold a second null spelling; the common case is a plain pass-through.
+
+Every step is linear in the input: a record still incomplete is scanned again only once the bytes it has
+gathered have doubled, and no record may grow past the declared `max_record_bytes`, which bounds memory.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ingest_raw.declarations import CsvFormat
-from ingest_raw.errors import PermanentLoadError
+from ingest_raw.errors import PermanentLoadError, shorten
 
 _BOM = b"\xef\xbb\xbf"
+_MIB = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -29,18 +34,34 @@ def copy_null(fmt: CsvFormat) -> str:
     return next((marker for marker in fmt.null_markers if marker), "")
 
 
-def split_header(chunks: Iterable[bytes], fmt: CsvFormat, where: str) -> tuple[Header, Iterator[bytes]]:
+def describe_size(size: int) -> str:
+    return f"{size / _MIB:g} MiB" if size >= _MIB else f"{size} bytes"
+
+
+def split_header(
+    chunks: Iterable[bytes], fmt: CsvFormat, where: str, max_record_bytes: int
+) -> tuple[Header, Iterator[bytes]]:
     """The header line (parsed) and the remaining bytes, chunk by chunk."""
     chunks = iter(chunks)
-    buffer = b""
+    buffer = bytearray()
+    end = -1
     for chunk in chunks:
+        searched = len(buffer)
         buffer += chunk
-        if b"\n" in buffer:
+        end = buffer.find(b"\n", searched)
+        if end >= 0:
             break
+        _refuse_cr_only(buffer, where)
+        if len(buffer) > max_record_bytes:
+            raise PermanentLoadError(
+                f"{where} line 1 (header): no line end within the first {describe_size(max_record_bytes)} "
+                f"(the source's max_record_bytes)"
+            )
     if not buffer.strip():
         raise PermanentLoadError(f"{where} is empty: expected a header line naming the columns")
-    end = buffer.find(b"\n") + 1 or len(buffer)
-    raw, rest = buffer[:end], buffer[end:]
+    _refuse_cr_only(buffer[: end if end >= 0 else len(buffer)], where)
+    end = end + 1 if end >= 0 else len(buffer)
+    raw, rest = bytes(buffer[:end]), bytes(buffer[end:])
     try:
         text = raw.removeprefix(_BOM).decode("utf-8")
     except UnicodeDecodeError as error:
@@ -49,32 +70,150 @@ def split_header(chunks: Iterable[bytes], fmt: CsvFormat, where: str) -> tuple[H
     return Header(raw, tuple(name.strip() for name in names)), _prepend(rest, chunks)
 
 
+def _refuse_cr_only(line: bytes | bytearray, where: str) -> None:
+    """A carriage return not followed by a line feed before the first line feed: old Mac line endings,
+    which the record splitter (and most tools) would read as one endless line."""
+    carriage = line.find(b"\r")
+    if 0 <= carriage < len(line) - 1 and line[carriage + 1] != ord("\n"):
+        raise PermanentLoadError(
+            f"{where} line 1 (header): lines end with a carriage return alone (CR-only line endings); "
+            f"expected LF or CRLF line endings"
+        )
+
+
 def _prepend(first: bytes, chunks: Iterator[bytes]) -> Iterator[bytes]:
     if first:
         yield first
     yield from chunks
 
 
-def records(chunks: Iterable[bytes], fmt: CsvFormat) -> Iterator[bytes]:
-    """Re-cut `chunks` so each ends at a record boundary (a newline outside quotes) and rewrite the
-    extra null markers. Multi-line quoted fields are kept whole by counting quotes: CSV escapes a
-    quote by doubling it, so an even count before a newline means that newline ends a record."""
-    rewrite = _NullRewriter(fmt)
-    quote = fmt.quote.encode()
-    carry = b""
-    for chunk in chunks:
-        data = carry + chunk
-        cut = data.rfind(b"\n")
-        if quote in data:
-            while cut >= 0 and data.count(quote, 0, cut) % 2:
-                cut = data.rfind(b"\n", 0, cut)
-        if cut < 0:
-            carry = data
-            continue
-        carry = data[cut + 1 :]
-        yield rewrite(data[: cut + 1])
-    if carry:
-        yield rewrite(carry)
+class Records:
+    """Re-cuts chunks so each ends at a record boundary (a line end outside quotes) and rewrites the extra
+    null markers. Iterating yields the chunks for COPY; `lines` counts the input lines yielded so far,
+    header included, and `scanned_bytes` the bytes the quote-aware scan has read (at most about twice
+    the input, whatever the records look like).
+
+    A quote must open a field or close it: `Joe "Best" Air` is refused with its line and column (COPY would
+    load it as `Joe Best Air`); write it quoted with the quotes doubled, `"Joe ""Best"" Air"`."""
+
+    def __init__(
+        self,
+        chunks: Iterable[bytes],
+        fmt: CsvFormat,
+        where: str,
+        columns: tuple[str, ...],
+        max_record_bytes: int,
+    ):
+        self._chunks = chunks
+        self._where = where
+        self._columns = columns
+        self._limit = max_record_bytes
+        self._rewrite = _NullRewriter(fmt)
+        self._quote = fmt.quote.encode()
+        self._delimiter = fmt.delimiter.encode()
+        d, q = re.escape(self._delimiter), re.escape(self._quote)
+        quoted = q + rb"(?:[^" + q + rb"]++|" + q + q + rb")*+" + q
+        field = rb"(?:" + quoted + rb"|[^" + q + d + rb"\r\n]*+)"
+        fields = field + rb"(?:" + d + field + rb")*+"
+        self._field = re.compile(field)
+        self._fields = re.compile(fields)
+        self._complete = re.compile(rb"(?:" + fields + rb"\r?\n)*+")
+        opening = rb"(?P<open>" + q + rb"(?:[^" + q + rb"]++|" + q + q + rb")*+)"
+        self._partial = re.compile(fields + rb"(?:" + opening + rb"|\r)?\Z")
+        self.lines = 1
+        self.scanned_bytes = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        buffer = bytearray()
+        quoted = False  # the buffer holds a quote: only the quote-aware scan may cut it
+        scanned = 0  # length of the buffer at its last quote-aware scan that found no cut
+        for chunk in self._chunks:
+            searched = len(buffer)
+            buffer += chunk
+            quoted = quoted or self._quote in chunk
+            if quoted:
+                if len(buffer) < 2 * scanned and len(buffer) <= self._limit:
+                    continue
+                cut = self._scan(buffer, final=False)
+            else:
+                cut = buffer.rfind(b"\n", searched) + 1  # the carry holds no line end
+            if cut:
+                yield self._emit(buffer, cut)
+                quoted = self._quote in buffer
+            scanned = len(buffer) if quoted else 0
+            if len(buffer) > self._limit:
+                self._too_long(buffer)
+        if buffer:
+            if quoted or self._quote in buffer:
+                self._scan(buffer, final=True)
+            yield self._emit(buffer, len(buffer))
+
+    def _emit(self, buffer: bytearray, cut: int) -> bytes:
+        with memoryview(buffer) as view:
+            piece = bytes(view[:cut])
+        del buffer[:cut]
+        self.lines += piece.count(b"\n")
+        return self._rewrite(piece)
+
+    def _scan(self, buffer: bytearray, final: bool) -> int:
+        """Where the complete records of `buffer` end; refuses a malformed record (and, at the end of the
+        input, an unterminated quoted field) naming its line and column."""
+        self.scanned_bytes += len(buffer)
+        end = self._complete.match(buffer).end()
+        partial = self._partial.match(buffer, end)
+        if partial is None:
+            self._malformed(buffer, end)
+        if final and partial.group("open") is not None:
+            opened = partial.start("open")
+            column = self._column(buffer, end, opened)
+            raise PermanentLoadError(
+                f"{self._where} line {self._line(buffer, opened)}, column {column}: quoted field never "
+                f"closed (a quote opens it here and no closing quote follows before the end of the input)"
+            )
+        return end
+
+    def _malformed(self, buffer: bytearray, start: int) -> None:
+        at = self._fields.match(buffer, start).end()
+        place = f"{self._where} line {self._line(buffer, at)}, column {self._column(buffer, start, at)}"
+        char = buffer[at : at + 1]
+        if char == self._quote:
+            problem = (
+                "a quote inside an unquoted field; quote the whole field and double the quotes inside it "
+                '(e.g. "Joe ""Best"" Air")'
+            )
+        elif char == b"\r":
+            problem = "a carriage return without a line feed (CR-only line endings?); expected LF or CRLF"
+        else:
+            found = bytes(char).decode("utf-8", "replace")
+            problem = f"expected a delimiter or the end of the line after a closing quote, found {found!r}"
+        context = bytes(buffer[max(start, at - 40) : at + 40]).decode("utf-8", "replace")
+        raise PermanentLoadError(f"{place}: {problem}; near {shorten(context)!r}")
+
+    def _too_long(self, buffer: bytearray) -> None:
+        partial = self._partial.match(buffer, 0)
+        opened = ""
+        if partial is not None and partial.group("open") is not None:
+            opened = (
+                f"; a quoted field opened at line {self._line(buffer, partial.start('open'))} never closes "
+                f"(a stray quote?)"
+            )
+        raise PermanentLoadError(
+            f"{self._where} line {self.lines + 1}: record longer than {describe_size(self._limit)} "
+            f"(the source's max_record_bytes){opened}"
+        )
+
+    def _line(self, buffer: bytearray, position: int) -> int:
+        return self.lines + 1 + buffer.count(b"\n", 0, position)
+
+    def _column(self, buffer: bytearray, record_start: int, position: int) -> str:
+        """The header name of the field holding `position` (1-based number when past the header)."""
+        index, at = 0, record_start
+        while True:
+            at = self._field.match(buffer, at).end()
+            if at >= position or buffer[at : at + 1] != self._delimiter:
+                break
+            index, at = index + 1, at + 1
+        return self._columns[index] if index < len(self._columns) else str(index + 1)
 
 
 class _NullRewriter:
@@ -89,7 +228,7 @@ class _NullRewriter:
         delimiter, quote = re.escape(fmt.delimiter.encode()), re.escape(fmt.quote.encode())
         self._delimiter = fmt.delimiter.encode()
         before, after = rb"(?<![^" + delimiter + rb"\n])", rb"(?![^" + delimiter + rb"\r\n])"
-        alternatives = [quote + rb"(?:[^" + quote + rb"]|" + quote + quote + rb")*" + quote]
+        alternatives = [quote + rb"(?:[^" + quote + rb"]++|" + quote + quote + rb")*+" + quote]
         if self._needles:
             markers = b"|".join(re.escape(needle) for needle in self._needles)
             alternatives.append(before + rb"(?:" + markers + rb")" + after)

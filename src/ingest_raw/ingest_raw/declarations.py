@@ -109,6 +109,11 @@ class Source:
     #: Cron schedule that keeps the table fresh (created stopped); None for no schedule.
     cron_schedule: str | None = None
     timeout_seconds: float = 60.0
+    #: Longest record (line, or lines of one quoted field) accepted; bounds the memory a load may use.
+    max_record_bytes: int = 64 << 20
+    #: Seconds a load waits for another load of the same rows (or any lock it needs) before it fails as
+    #: transient, naming who holds it; the retry policy then takes over.
+    lock_timeout_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         check_identifier(self.name, "source name", self.name)
@@ -138,6 +143,10 @@ class Source:
                 )
         if len(self.format.delimiter) != 1 or len(self.format.quote) != 1:
             raise DeclarationError(f"source {self.name!r}: delimiter and quote must be one character each")
+        if self.max_record_bytes < 1 or self.lock_timeout_seconds <= 0:
+            raise DeclarationError(
+                f"source {self.name!r}: max_record_bytes and lock_timeout_seconds must be > 0"
+            )
         if not self.input:
             raise DeclarationError(f"source {self.name!r}: no input")
 

@@ -2,7 +2,8 @@
 
 Built on `open_pipes_session`, the building block of PipesSubprocessClient, because the client hides the
 exit code inside an error message: here a permanent failure (exit 65) fails fast with the program's own
-error text, and anything else stays retryable under the asset's RetryPolicy.
+error text, and anything else stays retryable under the asset's RetryPolicy. A run terminated while the
+program was committing records what happened: the materialization when the commit went through.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import dagster as dg
 
 from ingest_raw.declarations import Source
-from ingest_raw.errors import is_permanent_exit
+from ingest_raw.errors import EXIT_MEANINGS, is_permanent_exit
 
 #: Seconds the source program gets to roll back after SIGINT before it is killed.
 TERMINATION_GRACE_SECONDS = 10.0
@@ -42,25 +43,34 @@ def run_source_program(
             code = process.wait()
         except dg.DagsterExecutionInterruptedError:
             context.log.info(f"run terminated: sending SIGINT to source program pid {process.pid}")
-            _stop(process)
-            raise
+            code = _stop(process)
+            if code != 0:
+                context.log.warning(
+                    _failure(source, command, code, session.get_custom_messages()).description
+                )
+                raise
+            context.log.warning(
+                f"source program {source.name!r} was stopped while committing and its commit went through: "
+                f"recording the materialization"
+            )
     if code != 0:
         raise _failure(source, command, code, session.get_custom_messages())
     return session.get_results()
 
 
-def _stop(process: subprocess.Popen) -> None:
+def _stop(process: subprocess.Popen) -> int:
     process.send_signal(signal.SIGINT)
     try:
-        process.wait(timeout=TERMINATION_GRACE_SECONDS)
+        return process.wait(timeout=TERMINATION_GRACE_SECONDS)
     except subprocess.TimeoutExpired:
         process.kill()
-        process.wait()
+        return process.wait()
 
 
 def _failure(source: Source, command: list[str], code: int, messages: Sequence) -> dg.Failure:
     errors = [message["error"] for message in messages if isinstance(message, dict) and "error" in message]
-    description = errors[-1] if errors else f"source program {source.name!r} exited with code {code}"
+    meaning = f" ({EXIT_MEANINGS[code]})" if code in EXIT_MEANINGS else ""
+    description = errors[-1] if errors else f"source program {source.name!r} exited with code {code}{meaning}"
     return dg.Failure(
         description=description,
         metadata={"exit_code": code, "command": " ".join(command)},

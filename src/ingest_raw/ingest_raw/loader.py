@@ -3,7 +3,9 @@
 Everything happens in ONE transaction: lock, delete the rows being replaced (the whole table, or one
 partition), COPY the input straight into the table (its primary key and types check every row as it
 arrives, and Postgres names the line and column of a bad one), validate, commit. Until the commit,
-readers see the previous rows (MVCC); a crash, kill -9 or SIGINT at any moment rolls everything back.
+readers see the previous rows (MVCC); a crash, kill -9 or SIGINT leaves the previous or the new rows,
+never part. A signal or a lost connection while COMMIT is under way is not taken for a rollback: the
+transaction's fate is asked from the server on a new connection (`pg_xact_status`).
 Deleting rather than swapping tables keeps views that marts build on `raw.<table>` valid.
 """
 
@@ -11,9 +13,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import psycopg
@@ -21,7 +24,14 @@ from psycopg import errors, sql
 
 from ingest_raw import csvstream
 from ingest_raw.declarations import SCHEMA, DeclarationError, Source
-from ingest_raw.errors import LoadError, PermanentLoadError, TransientLoadError
+from ingest_raw.errors import (
+    CommitOutcomeUnknown,
+    LoadError,
+    OutOfMemoryLoadError,
+    PermanentLoadError,
+    TransientLoadError,
+    shorten,
+)
 from ingest_raw.reader import open_input
 from shared import postgres
 
@@ -34,6 +44,8 @@ _CATALOG_TYPES = {"timestamptz": "timestamp with time zone", "timestamp": "times
 _COPY_CONTEXT = re.compile(r"line (\d+)(?:, column (\w+))?")
 _SAMPLE = 10
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300"}
+#: Seconds to learn a cut-off commit's outcome (a new connection, then waiting while still in progress).
+_OUTCOME_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,8 @@ class LoadReport:
     content_bytes: int
     checksum: str
     seconds: float
+    #: Set when a signal arrived while COMMIT was under way and the commit went through nonetheless.
+    interrupted_after_commit: bool = False
 
     @property
     def row_count_change(self) -> float | None:
@@ -76,33 +90,78 @@ def load(
     input: str | None = None,
     timeout: float | None = None,
 ) -> LoadReport:
-    """Replace `raw.<table>` (or one partition of it) by the input; raise LoadError leaving it as it was."""
-    started = time.perf_counter()
+    """Replace `raw.<table>` (or one partition of it) by the input; raise LoadError (naming the source)
+    leaving the table as it was."""
     input = input or source.input
-    where = f"source {source.name!r}: {input}"
+    try:
+        return _load(source, settings, partition_key, input, timeout or source.timeout_seconds)
+    except LoadError as error:
+        error.source = source.name
+        raise
+    except MemoryError:
+        pass  # leave the handler first: its traceback keeps the frames, and their buffers, alive
+    limit = csvstream.describe_size(source.max_record_bytes)
+    error = OutOfMemoryLoadError(
+        f"{input}: ran out of memory (records may be up to {limit}, the source's max_record_bytes); "
+        f"the table keeps its previous rows"
+    )
+    error.source = source.name
+    raise error
+
+
+def _load(
+    source: Source,
+    settings: postgres.WarehouseSettings,
+    partition_key: str | None,
+    input: str,
+    timeout: float,
+) -> LoadReport:
+    started = time.perf_counter()
+    where = input
     partition = _partition_filter(source, partition_key)
-    with open_input(input, timeout or source.timeout_seconds) as stream:
-        header, rest = csvstream.split_header(stream.chunks(), source.format, where)
-        columns = _header_columns(source, header.names, where)
-        with _connect(settings) as conn:
-            rejections = _Rejections(source, conn, where)
-            try:
-                with conn.transaction():
-                    table = sql.Identifier(SCHEMA, source.table)
-                    _ensure_table(conn, source)
-                    _lock(conn, source, partition_key)
-                    pause_if_asked("locked")
-                    previous = _count(conn, table, partition)
-                    conn.execute(sql.SQL("delete from {}").format(table) + partition)
-                    rows, lines = _copy(conn, source, table, columns, header, rest, partition)
-                    pause_if_asked("validate")
-                    rejections.check()
-                    if rows == 0 and not source.allow_empty:
-                        scope = f"partition {partition_key}" if partition_key else "the input"
-                        raise PermanentLoadError(f"{where}: no rows in {scope}; expected at least one")
-                    pause_if_asked("commit")
-            except psycopg.Error as error:
-                raise _load_error(error, source, where) from error
+    committed = interrupted = False
+    try:
+        with open_input(input, timeout) as stream:
+            header, rest = csvstream.split_header(
+                stream.chunks(), source.format, where, source.max_record_bytes
+            )
+            columns = _header_columns(source, header.names, where)
+            records = csvstream.Records(rest, source.format, where, columns, source.max_record_bytes)
+            with _connect(settings) as conn:
+                rejections = _Rejections(source, conn, where)
+                xid = None  # set once only COMMIT remains
+                try:
+                    with conn.transaction():
+                        conn.execute(
+                            sql.SQL("set local lock_timeout = {}").format(
+                                sql.Literal(f"{round(source.lock_timeout_seconds * 1000)}ms")
+                            )
+                        )
+                        table = sql.Identifier(SCHEMA, source.table)
+                        _ensure_table(conn, source)
+                        _lock(conn, source, partition_key)
+                        pause_if_asked("locked")
+                        previous = _count(conn, table, partition)
+                        conn.execute(sql.SQL("delete from {}").format(table) + partition)
+                        rows = _copy(conn, source, table, columns, header, records, partition)
+                        pause_if_asked("validate")
+                        rejections.check()
+                        if rows == 0 and not source.allow_empty:
+                            scope = f"partition {partition_key}" if partition_key else "the input"
+                            raise PermanentLoadError(f"{where}: no rows in {scope}; expected at least one")
+                        pause_if_asked("commit")
+                        xid = conn.execute("select pg_current_xact_id()::text").fetchone()[0]
+                    committed = True
+                except (KeyboardInterrupt, psycopg.Error) as error:
+                    if xid is None or not was_committed(settings, xid, error):
+                        if isinstance(error, KeyboardInterrupt):
+                            raise
+                        raise _load_error(error, source, where) from error
+                    committed = interrupted = True
+    except KeyboardInterrupt:
+        if not committed:
+            raise
+        interrupted = True  # while closing the connection or the input: the commit is done
     return LoadReport(
         source=source.name,
         table=f"{SCHEMA}.{source.table}",
@@ -112,12 +171,43 @@ def load(
         previous_rows=previous,
         rows_rejected=len(rejections.messages),
         rejections=tuple(rejections.messages[:_SAMPLE]),
-        input_lines=lines,
+        input_lines=records.lines,
         bytes_read=stream.bytes_read,
         content_bytes=stream.content_bytes,
         checksum=stream.checksum,
         seconds=time.perf_counter() - started,
+        interrupted_after_commit=interrupted,
     )
+
+
+def was_committed(settings: postgres.WarehouseSettings, xid: str, cause: BaseException) -> bool:
+    """Whether the transaction whose COMMIT was cut off by `cause` committed, asked on a new connection
+    with further signals ignored (the stop they ask for is under way); CommitOutcomeUnknown when the
+    server cannot say."""
+    handlers = {signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGINT, signal.SIGTERM)}
+    what = "a signal" if isinstance(cause, KeyboardInterrupt) else f"an error ({shorten(str(cause))})"
+    try:
+        deadline = time.monotonic() + _OUTCOME_SECONDS
+        with postgres.connect(settings, application_name="ingest-raw", connect_timeout=5) as conn:
+            while (status := _xact_status(conn, xid)) == "in progress" and time.monotonic() < deadline:
+                time.sleep(0.1)
+    except psycopg.Error as error:
+        status = f"unknown: the warehouse could not be asked ({shorten(str(error).strip())})"
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    if status in ("committed", "aborted"):
+        return status == "committed"
+    raise CommitOutcomeUnknown(
+        f"{what} cut off COMMIT of transaction {xid} and its outcome is {status}; the table holds either "
+        f"the previous or the new rows, never part of them: re-running the load is safe"
+    )
+
+
+def _xact_status(conn: psycopg.Connection, xid: str) -> str:
+    status = conn.execute("select pg_xact_status(%s::xid8)", (xid,)).fetchone()[0]
+    conn.rollback()
+    return status or "unknown (too old to tell)"
 
 
 def create_table_sql(source: Source) -> sql.Composed:
@@ -134,18 +224,18 @@ def _connect(settings: postgres.WarehouseSettings) -> psycopg.Connection:
     try:
         return postgres.connect(settings, application_name="ingest-raw")
     except psycopg.OperationalError as error:
-        raise TransientLoadError(f"cannot connect to the warehouse: {error}".strip()) from error
+        raise TransientLoadError(f"cannot connect to the warehouse: {shorten(str(error).strip())}") from error
 
 
 def _partition_filter(source: Source, partition_key: str | None) -> sql.Composable:
     if partition_key is None:
         return sql.SQL("")
     if source.partition is None:
-        raise PermanentLoadError(f"source {source.name!r} is not partitioned; got partition {partition_key}")
+        raise PermanentLoadError(f"not partitioned; got partition {shorten(partition_key)}")
     try:
         values = source.partition.values(partition_key)
     except DeclarationError as error:
-        raise PermanentLoadError(f"source {source.name!r}: {error}") from error
+        raise PermanentLoadError(str(error)) from error
     conditions = [
         sql.SQL("{} = {}").format(sql.Identifier(column), sql.Literal(value))
         for column, value in zip(source.partition.columns, values, strict=True)
@@ -168,7 +258,8 @@ def _header_columns(source: Source, names: tuple[str, ...], where: str) -> tuple
         problems.append(f"repeated column(s) {', '.join(repeated)}")
     if problems:
         raise PermanentLoadError(
-            f"{where} line 1 (header): {'; '.join(problems)}; expected the columns {', '.join(declared)}"
+            f"{where} line 1 (header): {shorten('; '.join(problems))}; "
+            f"expected the columns {', '.join(declared)}"
         )
     return names
 
@@ -197,22 +288,56 @@ def _ensure_table(conn: psycopg.Connection, source: Source) -> None:
     if sorted(found) != sorted(expected) or (key or []) != list(source.primary_key):
         shown = ", ".join(f"{name} {type_}" for name, type_ in found)
         raise PermanentLoadError(
-            f"source {source.name!r}: {SCHEMA}.{source.table} exists with columns ({shown}) and primary key "
+            f"{SCHEMA}.{source.table} exists with columns ({shown}) and primary key "
             f"({', '.join(key or [])}), which differ from the declaration; migrate or drop the table"
         )
 
 
 def _lock(conn: psycopg.Connection, source: Source, partition_key: str | None) -> None:
     """Serialize loads of the same rows: a partition load shares the table lock and holds its partition's;
-    a full load holds the table lock alone. Transaction-scoped, so a dead process leaves no lock."""
+    a full load holds the table lock alone. Transaction-scoped, so a dead process leaves no lock. Waits
+    at most the declared lock timeout, then fails as transient naming the sessions holding the lock."""
     table_key = _table_lock_key(source)
-    if partition_key is None:
-        conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (table_key,))
-    else:
-        conn.execute("select pg_advisory_xact_lock_shared(hashtextextended(%s, 0))", (table_key,))
-        conn.execute(
-            "select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{table_key}/{partition_key}",)
-        )
+    locks = [("pg_advisory_xact_lock", table_key)]
+    if partition_key is not None:
+        locks = [
+            ("pg_advisory_xact_lock_shared", table_key),
+            ("pg_advisory_xact_lock", f"{table_key}/{partition_key}"),
+        ]
+    for function, key in locks:
+        try:
+            with conn.transaction():
+                conn.execute(
+                    sql.SQL("select {}(hashtextextended(%s, 0))").format(sql.Identifier(function)), (key,)
+                )
+        except errors.LockNotAvailable as error:
+            holders = "; ".join(_lock_holders(conn, key)) or "a session that has ended since"
+            raise TransientLoadError(
+                f"{SCHEMA}.{source.table}: the load lock {key!r} was not granted within "
+                f"{source.lock_timeout_seconds:g} s (the source's lock_timeout_seconds); held by {holders}"
+            ) from error
+
+
+def _lock_holders(conn: psycopg.Connection, key: str) -> list[str]:
+    """The sessions holding the advisory lock of `key` (a bigint lock shows as classid, objid halves)."""
+    rows = conn.execute(
+        "select a.pid, a.application_name, a.usename, a.client_addr, a.state, a.xact_start "
+        "from pg_locks l join pg_stat_activity a using (pid), "
+        "    (select hashtextextended(%s, 0) as k) key "
+        "where l.locktype = 'advisory' and l.granted and l.objsubid = 1 "
+        "and l.database = (select oid from pg_database where datname = current_database()) "
+        "and l.classid::bigint = (key.k >> 32) & 4294967295 and l.objid::bigint = key.k & 4294967295 "
+        "order by a.pid",
+        (key,),
+    ).fetchall()
+    return [
+        f"pid {pid} (application_name {app!r}, user {user}"
+        + (f", from {client}" if client else "")
+        + (f", {state}" if state else "")
+        + (f", transaction started {started:%Y-%m-%d %H:%M:%S %Z}" if started else "")
+        + ")"
+        for pid, app, user, client, state, started in rows
+    ]
 
 
 def _table_lock_key(source: Source) -> str:
@@ -229,11 +354,11 @@ def _copy(
     table: sql.Identifier,
     columns: tuple[str, ...],
     header: csvstream.Header,
-    rest: Iterator[bytes],
+    records: Iterable[bytes],
     partition: sql.Composable,
-) -> tuple[int, int]:
-    """COPY the records; returns (rows inserted, input lines). The header goes along (HEADER true) so
-    the line numbers Postgres reports are the file's."""
+) -> int:
+    """COPY the records; returns the rows inserted. The header goes along (HEADER true) so the line
+    numbers Postgres reports are the file's."""
     fmt = source.format
     tolerance = sql.SQL(", on_error ignore, log_verbosity verbose" if source.max_rejected_rows else "")
     statement = sql.SQL(
@@ -248,16 +373,14 @@ def _copy(
         sql.Literal(fmt.encoding),
         tolerance,
     )
-    lines = 1
     with conn.cursor() as cursor:
         with cursor.copy(statement + partition) as copy:
             copy.write(header.raw)
-            for number, chunk in enumerate(csvstream.records(rest, fmt)):
+            for number, chunk in enumerate(records):
                 copy.write(chunk)
-                lines += chunk.count(b"\n")
                 if number == 0:
                     pause_if_asked("copy")
-        return cursor.rowcount, lines
+        return cursor.rowcount
 
 
 class _Rejections:
@@ -277,7 +400,7 @@ class _Rejections:
 
     def _collect(self, diag: psycopg.errors.Diagnostic) -> None:
         if (diag.message_primary or "").startswith(self.PREFIX):
-            self.messages.append(diag.message_primary)
+            self.messages.append(shorten(diag.message_primary))
 
     def check(self) -> None:
         if len(self.messages) > self._allowed:
@@ -289,18 +412,19 @@ class _Rejections:
 
 
 def _load_error(error: psycopg.Error, source: Source, where: str) -> LoadError:
-    """A database error as a LoadError naming the line, the column and what was expected."""
+    """A database error as a LoadError naming the line, the column and what was expected. Postgres
+    quotes the offending value, whatever its size: every piece is shortened."""
     diag = error.diag
     if isinstance(error, psycopg.OperationalError) or diag.sqlstate in _TRANSIENT_SQLSTATES:
-        return TransientLoadError(f"{where}: warehouse error: {diag.message_primary or error}")
+        return TransientLoadError(f"{where}: warehouse error: {shorten(diag.message_primary or str(error))}")
     place = ""
     context = _COPY_CONTEXT.search(diag.context or "")
     if context:
         line, column = context.groups()
         place = f" line {line}" + (f", column {column}" if column else "")
-    message = diag.message_primary or str(error)
+    message = shorten(diag.message_primary or str(error))
     if isinstance(error, errors.UniqueViolation):
-        message = f"duplicate primary key: {diag.message_detail or message}"
+        message = f"duplicate primary key: {shorten(diag.message_detail or message)}"
     elif isinstance(error, errors.NotNullViolation):
         message = f"primary key column {diag.column_name} is null; {message}"
     elif context and context.group(2) and diag.sqlstate and diag.sqlstate.startswith("22"):

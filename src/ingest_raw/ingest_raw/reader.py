@@ -59,6 +59,8 @@ class InputStream:
     def _read(self, size: int) -> bytes:
         try:
             return self._content.read(size)
+        except MemoryError:
+            raise
         except Exception as error:
             raise classify(error, self.description) from error
 
@@ -127,7 +129,7 @@ def open_input(location: str, timeout: float) -> Iterator[InputStream]:
                 size = os.fstat(raw.fileno()).st_size
                 bytes_read = lambda: size  # noqa: E731
             yield InputStream(location, _decompressed(location, raw, stack), bytes_read)
-    except LoadError:
+    except (LoadError, MemoryError):
         raise
     except Exception as error:
         raise classify(error, location) from error

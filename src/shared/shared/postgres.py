@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     import psycopg
-
-WAREHOUSE_SCHEMAS = ("raw", "staging", "marts")
 
 
 class WarehouseNotConfigured(RuntimeError):
@@ -88,10 +86,10 @@ def connect(
     return psycopg.connect(application_name=application_name, **settings.libpq(), **kwargs)
 
 
-def create_schemas(conn: psycopg.Connection) -> None:
-    """Create the warehouse schemas (idempotent); roles and grants are the deployment's business."""
+def create_schemas(conn: psycopg.Connection, schemas: Iterable[str]) -> None:
+    """Create `schemas` (idempotent); roles and grants are the deployment's business."""
     from psycopg import sql
 
     with conn.transaction():
-        for schema in WAREHOUSE_SCHEMAS:
+        for schema in schemas:
             conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))

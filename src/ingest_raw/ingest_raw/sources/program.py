@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ingest_raw.catalog import SOURCES
 from ingest_raw.declarations import Source
@@ -28,34 +29,67 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--partition", help="load only this partition, e.g. 2013-01-01 (partitioned sources)")
     parser.add_argument("--input", help="read this path or http(s) URL instead of the declared input")
     parser.add_argument("--timeout", type=float, help="seconds an HTTP read may stall (default: declared)")
+    parser.add_argument(
+        "--lock-timeout",
+        type=float,
+        help="seconds to wait for another load of the same rows (default: declared)",
+    )
+    parser.add_argument("--max-record-bytes", type=int, help="longest record accepted (default: declared)")
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    # Dagster stops a run with SIGINT; a parent shell may have left it ignored. Both roll back.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    args = parse_args(argv)
+def declared_source(args: argparse.Namespace) -> Source:
+    """The declaration of `args.source` with the limits given on the command line."""
     source = SOURCES[args.source]
+    if args.lock_timeout is not None:
+        source = replace(source, lock_timeout_seconds=args.lock_timeout)
+    if args.max_record_bytes is not None:
+        source = replace(source, max_record_bytes=args.max_record_bytes)
+    return source
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one load; SIGINT and SIGTERM raise KeyboardInterrupt (set up by `__main__` before imports)."""
+    args = parse_args(argv)
+    source = declared_source(args)
     with _pipes() as pipes:
+        report = None
         try:
-            settings = WarehouseSettings.from_env()
-            report = load(
-                source, settings, partition_key=args.partition, input=args.input, timeout=args.timeout
-            )
-        except (LoadError, WarehouseNotConfigured) as error:
-            code = error.exit_code if isinstance(error, LoadError) else EXIT_PERMANENT
-            print(f"ingest error: {error}", file=sys.stderr, flush=True)
-            if pipes:
-                pipes.report_custom_message({"error": str(error), "exit_code": code})
-            return code
+            try:
+                settings = WarehouseSettings.from_env()
+                report = load(
+                    source, settings, partition_key=args.partition, input=args.input, timeout=args.timeout
+                )
+            except (LoadError, WarehouseNotConfigured) as error:
+                code = error.exit_code if isinstance(error, LoadError) else EXIT_PERMANENT
+                message = str(error) if isinstance(error, LoadError) else f"source {source.name!r}: {error}"
+                print(f"ingest error: {message}", file=sys.stderr, flush=True)
+                if pipes:
+                    pipes.report_custom_message({"error": message, "exit_code": code})
+                return code
+            _ignore_stops()
         except KeyboardInterrupt:
-            print(f"ingest: {source.name} interrupted, rolled back", file=sys.stderr, flush=True)
-            return EXIT_INTERRUPTED
+            if report is None:
+                print(f"ingest: {source.name} interrupted, rolled back", file=sys.stderr, flush=True)
+                return EXIT_INTERRUPTED
+            report = replace(report, interrupted_after_commit=True)
+            _ignore_stops()
+        if report.interrupted_after_commit:
+            print(
+                f"ingest: {source.name} interrupted while committing; the commit had gone through",
+                file=sys.stderr,
+                flush=True,
+            )
         print(_summary(report), file=sys.stderr, flush=True)
         if pipes:
             report_to_dagster(pipes, source, report)
     return 0
+
+
+def _ignore_stops() -> None:
+    """The load is done: a stop asked for now waits the few milliseconds the report takes."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 @contextlib.contextmanager

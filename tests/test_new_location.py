@@ -1,0 +1,107 @@
+"""new-location and remove-location on this repository: refusals say who holds what, --dry-run and a
+failure write nothing. (Adding and removing for real runs in a copy: test_day2_changes.)"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from devtools.locations import discover
+from devtools.staged_files import StagedFiles
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+LISTING = (
+    "pyproject.toml",
+    "uv.lock",
+    "compose.yml",
+    "workspace.yaml",
+    "docker-bake.hcl",
+    "Dockerfile.ingest",
+)
+
+
+def _run(command: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / command), *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def _fingerprint() -> dict[str, str]:
+    return {name: hashlib.sha256((ROOT / name).read_bytes()).hexdigest() for name in LISTING}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["marts"], "name 'marts' is held by location marts (marts/pyproject.toml)"),
+        (["reports", "--short", "ingest"], "name 'ingest' is held by location ingest_raw"),
+        (["reports", "--port", "4001"], "port 4001 is held by location marts (marts/pyproject.toml)"),
+        (["reports", "--port", "3000"], "port 3000 is held by the webserver"),
+        (["Reports"], "'Reports' is not a snake_case package name"),
+        (["platform"], "'platform' is reserved"),
+        (["json"], "a module 'json' is already installed"),
+        (
+            ["reports", "--reads", "nowhere"],
+            "--reads nowhere: no location writes it; known: raw, staging, marts",
+        ),
+    ],
+    ids=["taken-name", "taken-short", "taken-port", "platform-port", "case", "reserved", "module", "reads"],
+)
+def test_refusals_name_the_problem_and_write_nothing(args, message):
+    before = _fingerprint()
+    done = _run("new-location", *args)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert message in done.stderr
+    assert not (ROOT / "src" / "reports").exists()
+    assert _fingerprint() == before
+
+
+def test_dry_run_prints_the_plan_and_diff_and_writes_nothing():
+    before = _fingerprint()
+    port = max(location.port for location in discover(ROOT)) + 1
+    done = _run("new-location", "reports", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert f"new-location: reports (short reports, port {port})" in done.stdout
+    for line in (
+        "create Dockerfile.reports",
+        "edit   compose.yml",
+        "create src/reports/reports/definitions.py",
+    ):
+        assert line in done.stdout
+    assert f'+CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "{port}"' in done.stdout
+    assert "+COPY src/reports/pyproject.toml src/reports/" in done.stdout
+    assert not (ROOT / "src" / "reports").exists()
+    assert _fingerprint() == before
+
+
+def test_remove_location_refuses_while_another_location_reads_it():
+    done = _run("remove-location", "ingest", "--dry-run")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "ingest_raw is still read:\n  marts reads its assets raw/airlines, raw/airports" in done.stderr
+
+
+def test_a_failure_puts_every_file_back(tmp_path):
+    (tmp_path / "kept.txt").write_text("before\n")
+    (tmp_path / "member").mkdir()
+    (tmp_path / "member" / "code.py").write_text("x = 1\n")
+    (tmp_path / "gone.txt").write_text("still here\n")
+    (tmp_path / "uv.lock").write_text("lock\n")
+    staged = StagedFiles(tmp_path)
+    staged.edit("kept.txt", lambda text: text + "after\n")
+    staged.write("new/deep/file.py", "y = 2\n")
+    staged.delete("gone.txt")
+    staged.remove_dir("member")
+    assert staged.read("kept.txt") == "before\nafter\n" and not (tmp_path / "new").exists()
+    with pytest.raises(RuntimeError, match="uv lock failed"), staged.applied(also_restore=("uv.lock",)):
+        assert (tmp_path / "new/deep/file.py").is_file() and not (tmp_path / "member").exists()
+        (tmp_path / "uv.lock").write_text("rewritten\n")
+        (tmp_path / "new/deep/__pycache__").mkdir()  # as an import leaves behind
+        raise RuntimeError("uv lock failed")
+    assert sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*")) == [
+        "gone.txt", "kept.txt", "member", "member/code.py", "uv.lock"
+    ]  # fmt: skip
+    assert (tmp_path / "kept.txt").read_text() == "before\n"
+    assert (tmp_path / "uv.lock").read_text() == "lock\n"

@@ -1,5 +1,7 @@
-# Release images: `REVISION=$(git rev-parse HEAD) docker buildx bake [--push]`.
+# Release images: `REVISION=$(git rev-parse HEAD) docker buildx bake -f docker-bake.hcl [--load|--push]`.
 # Every build is tagged <yyyymmdd>-<commit>: unique per build, never only `latest`.
+# `-f docker-bake.hcl`: without it bake also reads compose.yml, whose env files a clean checkout lacks.
+# Written for buildx 0.13 (Debian's), so no `validation` blocks (buildx 0.14+).
 
 variable "REGISTRY" {
   # Prefix of every image name, ending in "/" (e.g. "ghcr.io/acme/"); empty for local images.
@@ -9,10 +11,6 @@ variable "REGISTRY" {
 variable "REVISION" {
   # The full commit being built (CI: GITHUB_SHA).
   default = ""
-  validation {
-    condition     = length(REVISION) >= 12
-    error_message = "Set REVISION to the commit being built, e.g. REVISION=$(git rev-parse HEAD)."
-  }
 }
 
 variable "SOURCE" {
@@ -20,9 +18,15 @@ variable "SOURCE" {
   default = ""
 }
 
+function "commit" {
+  params = []
+  # Fails with "pattern did not match" unless REVISION is a commit: set REVISION=$(git rev-parse HEAD).
+  result = regex("^[0-9a-f]{12}", REVISION)
+}
+
 function "release_tag" {
   params = []
-  result = "${formatdate("YYYYMMDD", timestamp())}-${substr(REVISION, 0, 12)}"
+  result = "${formatdate("YYYYMMDD", timestamp())}-${commit()}"
 }
 
 function "image" {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from devtools.webserver import graphql
 
@@ -111,6 +112,15 @@ RUN_IDS_QUERY = """
 
 class RunError(RuntimeError):
     pass
+
+
+@dataclass
+class RunResult:
+    location: str
+    run_id: str
+    status: str
+    launch_to_end_seconds: float
+    partition: str | None
 
 
 def asset_nodes(url: str, location: str) -> list[dict]:
@@ -232,3 +242,25 @@ def launch_plan(nodes: list[dict]) -> list[tuple[list[list[str]], bool]]:
     ]
     plan = [(first, False), (partitioned, True), (rest, False)]
     return [([list(key) for key in keys], is_partitioned) for keys, is_partitioned in plan if keys]
+
+
+def materialize(
+    url: str, location: str, asset_paths: list[list[str]], partition: str | None, timeout: float = 600
+) -> RunResult:
+    """Launch one run of `asset_paths`, as the UI's Materialize does, and wait for it; raise with the
+    step errors unless it succeeds."""
+    started = time.monotonic()
+    run_id = launch(url, location, asset_paths, partition)
+    status = wait_for_run(url, run_id, timeout)
+    if status != "SUCCESS":
+        failures = "\n".join(run_failures(url, run_id))
+        raise RunError(f"{location} run {run_id} ended {status}:\n{failures}")
+    return RunResult(location, run_id, status, time.monotonic() - started, partition)
+
+
+def materialize_location(url: str, location: str, partition: str, timeout: float = 600) -> list[RunResult]:
+    """Every materializable asset of `location`, in the runs `launch_plan` orders."""
+    return [
+        materialize(url, location, paths, partition if partitioned else None, timeout)
+        for paths, partitioned in launch_plan(asset_nodes(url, location))
+    ]

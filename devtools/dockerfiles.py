@@ -1,5 +1,5 @@
-"""Just enough of a Dockerfile reader to reuse an image's own commands outside Docker and to check
-the images against the rest of the deployment (ports, commands, environment)."""
+"""Just enough of a Dockerfile reader to check the images against the rest of the deployment (ports,
+commands, labels) without a Docker engine."""
 
 from __future__ import annotations
 
@@ -33,14 +33,6 @@ class Stage:
 
     def all(self, keyword: str) -> list[Instruction]:
         return [instruction for instruction in self.instructions if instruction.keyword == keyword]
-
-    def env(self) -> dict[str, str]:
-        values: dict[str, str] = {}
-        for instruction in self.all("ENV"):
-            for pair in shlex.split(instruction.arguments):
-                key, _, value = pair.partition("=")
-                values[key] = _VARIABLE.sub(lambda match: values.get(match[1], match[0]), value)
-        return values
 
     def run_commands(self) -> list[RunCommand]:
         """The RUN instructions' shell commands, without their options, noting uv cache mounts."""

@@ -1,10 +1,8 @@
-"""Local TCP ports: pick a free one, refuse a busy one by name, wait until something listens."""
+"""Local TCP ports: pick a free one, refuse a busy one by name."""
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import time
 
 
 class PortInUse(RuntimeError):
@@ -26,13 +24,3 @@ def ensure_free(port: int, what: str) -> None:
             probe.bind(("127.0.0.1", port))
         except OSError as error:
             raise PortInUse(f"port {port} for {what} is in use ({error.strerror})") from None
-
-
-def wait_for_listener(port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"nothing listens on port {port} after {timeout:.0f} s")
-        time.sleep(0.2)

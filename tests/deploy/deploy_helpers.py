@@ -16,7 +16,7 @@ import yaml
 
 from devtools import dockerfiles
 from devtools.locations import Location, discover, init_spec
-from devtools.stack_local import read_env_file
+from tests.deploy.docker_stack import read_env_file
 
 ROOT = Path(__file__).resolve().parents[2]
 INIT_SCRIPT = ROOT / "deploy" / "postgres" / "init-platform.sh"

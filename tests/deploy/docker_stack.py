@@ -1,0 +1,311 @@
+"""The real Docker engine for the deployment tests: release images built once with `docker buildx
+bake`, env files written from the templates with generated passwords, compose projects brought up
+and down under a name of their own, and asks to the webserver as the UI makes them.
+
+Everything created is named after `name_prefix()` (images `<prefix>/dagster-…`, compose projects
+`<prefix>-…`, and so their containers, networks and volumes), so that stacks of other checkouts on the
+same engine never collide.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from devtools import asset_runs
+from devtools.locations import discover
+from devtools.ports import free_port
+from devtools.webserver import location_states
+
+ROOT = Path(__file__).resolve().parents[2]
+BAKE_FILE = ROOT / "docker-bake.hcl"
+COMPOSE_FILE = ROOT / "compose.yml"
+TEMPLATES = ROOT / "environments"
+BAKE_TIMEOUT_SECONDS = 1800
+UP_TIMEOUT_SECONDS = 600
+DOCKER_TIMEOUT_SECONDS = 120
+WAREHOUSE_DB = "warehouse"
+DAGSTER_DB = "dagster"
+DAGSTER_ROLE = "dagster"
+
+
+class DockerError(RuntimeError):
+    pass
+
+
+def engine_unavailable() -> str | None:
+    """Why no Docker engine can be used (one line), or None when `docker info` answers."""
+    try:
+        done = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=30
+        )
+    except FileNotFoundError:
+        return "no docker CLI on PATH"
+    except subprocess.TimeoutExpired:
+        return "docker info did not answer within 30 s"
+    if done.returncode != 0 or not done.stdout.strip():
+        reason = (done.stderr.strip().splitlines() or ["no server version"])[-1]
+        return f"no Docker engine answers: {reason}"
+    return None
+
+
+def name_prefix() -> str:
+    """DOCKER_TEST_PREFIX, else the checkout's git branch (e.g. issue-8), as a Docker-safe name."""
+    prefix = os.environ.get("DOCKER_TEST_PREFIX")
+    if not prefix:
+        done = subprocess.run(
+            ["git", "rev-parse", "--abbrev-ref", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
+        prefix = done.stdout.strip() if done.returncode == 0 else "pytest"
+    return re.sub(r"[^a-z0-9]+", "-", prefix.lower()).strip("-") or "pytest"
+
+
+def docker(*args: str, timeout: float = DOCKER_TIMEOUT_SECONDS, check: bool = True, **kwargs):
+    """Run `docker …`; raise DockerError with its stderr when it fails (unless check=False)."""
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, **kwargs)
+    if check and done.returncode != 0:
+        raise DockerError(f"docker {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    return done
+
+
+# ---- images ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Images:
+    registry: str  # prefix of every image name, e.g. "issue-8/"
+    tag: str  # <yyyymmdd>-<commit>
+    revision: str  # the full commit
+    by_target: dict[str, str]  # bake target -> image reference
+
+    def compose_env(self) -> dict[str, str]:
+        """What compose.yml reads to run these images instead of building its own."""
+        return {"REGISTRY": self.registry, "TAG": self.tag}
+
+
+def head_commit() -> str:
+    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise DockerError(f"git rev-parse HEAD failed in {ROOT}: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def bake_command(*args: str) -> list[str]:
+    """The release command of the README, with extra arguments."""
+    return ["docker", "buildx", "bake", "-f", str(BAKE_FILE.name), *args]
+
+
+def bake_images(registry: str, log: Path, revision: str | None = None) -> Images:
+    """Build every release image into the engine (`--load`), as the README's release command does;
+    the build's output goes to `log`."""
+    revision = revision or head_commit()
+    env = os.environ | {"REGISTRY": registry, "REVISION": revision}
+    printed = subprocess.run(
+        bake_command("--print"), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    if printed.returncode != 0:
+        raise DockerError(f"docker buildx bake --print failed:\n{printed.stderr[-4000:]}")
+    targets = json.loads(printed.stdout)["target"]
+    by_target = {name: target["tags"][0] for name, target in targets.items()}
+    with log.open("w") as output:
+        done = subprocess.run(
+            bake_command("--load", "--progress", "plain"),
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            timeout=BAKE_TIMEOUT_SECONDS,
+        )
+    if done.returncode != 0:
+        raise DockerError(f"docker buildx bake failed ({done.returncode}), end of {log}:\n{tail(log)}")
+    (tag,) = {reference.rpartition(":")[2] for reference in by_target.values()}
+    return Images(registry=registry, tag=tag, revision=revision, by_target=by_target)
+
+
+def tail(path: Path, characters: int = 4000) -> str:
+    return path.read_text(errors="replace")[-characters:]
+
+
+# ---- env files -------------------------------------------------------------------------------
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """A compose env file: NAME=value lines, # comments; values taken as written."""
+    values = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            values[name.strip()] = value
+    return values
+
+
+def env_file_values(service: str, passwords: dict[str, str]) -> dict[str, str]:
+    """What a user fills into environments/<service>.env.template for compose; an unknown
+    variable in a template is an error, so a new one cannot go unnoticed."""
+    known = {
+        "POSTGRES_PASSWORD": passwords["postgres"],
+        "DAGSTER_PG_HOST": "postgres",
+        "DAGSTER_PG_PORT": "5432",
+        "DAGSTER_PG_USER": DAGSTER_ROLE,
+        "DAGSTER_PG_PASSWORD": passwords[DAGSTER_ROLE],
+        "DAGSTER_PG_DB": DAGSTER_DB,
+        "WAREHOUSE_HOST": "postgres",
+        "WAREHOUSE_PORT": "5432",
+        "WAREHOUSE_DB": WAREHOUSE_DB,
+        "DBT_TARGET": "prod",
+    }
+    if service in passwords:  # a location: its own role, named after it, with its own password
+        known |= {"WAREHOUSE_USER": service, "WAREHOUSE_PASSWORD": passwords[service]}
+    template = TEMPLATES / f"{service}.env.template"
+    unknown = [name for name in read_env_file(template) if name not in known]
+    if unknown:
+        raise DockerError(f"no test value for {', '.join(unknown)} listed in {template}")
+    return {name: known[name] for name in read_env_file(template)}
+
+
+def write_env_files(folder: Path) -> dict[str, dict[str, str]]:
+    """environments/<service>.env for every template, into `folder` (never the repository), with a
+    fresh password per role; service -> the values written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    roles = ["postgres", DAGSTER_ROLE, *(location.name for location in discover(ROOT))]
+    passwords = {role: secrets.token_urlsafe(18) for role in roles}
+    written = {}
+    for template in sorted(TEMPLATES.glob("*.env.template")):
+        service = template.name.removesuffix(".env.template")
+        values = env_file_values(service, passwords)
+        path = folder / f"{service}.env"
+        path.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
+        path.chmod(0o644)  # read by the postgres container's own user through the bind mount
+        written[service] = values
+    return written
+
+
+# ---- compose ---------------------------------------------------------------------------------
+
+
+class ComposeProject:
+    """compose.yml of the repository run as project `name`, with env files from `env_dir`, the
+    images of `images` and the webserver published on a free host port."""
+
+    def __init__(self, name: str, env_dir: Path, images: Images, webserver_port: int | None = None):
+        self.name = name
+        self.env_dir = env_dir
+        self.images = images
+        self.webserver_port = webserver_port or free_port()
+        self.env_files = write_env_files(env_dir)
+
+    @classmethod
+    def create(cls, folder: Path, images: Images, label: str = "stack") -> ComposeProject:
+        name = f"{name_prefix()}-{label}-{uuid.uuid4().hex[:6]}"
+        return cls(name, folder / "environments", images)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.webserver_port}"
+
+    def env(self) -> dict[str, str]:
+        return (
+            os.environ
+            | self.images.compose_env()
+            | {
+                "ENV_DIR": str(self.env_dir),
+                "WEBSERVER_PORT": str(self.webserver_port),
+            }
+        )
+
+    def compose(self, *args: str, timeout: float = DOCKER_TIMEOUT_SECONDS, check: bool = True):
+        """`docker compose -f compose.yml -p <name> …` from the repository root."""
+        return docker(
+            "compose", "-f", str(COMPOSE_FILE), "-p", self.name, *args,
+            timeout=timeout, check=check, cwd=ROOT, env=self.env(),
+        )  # fmt: skip
+
+    def up(self, *services: str, build: bool = False) -> float:
+        """`up -d --wait` (every service healthy, or an error with the logs); seconds taken."""
+        started = time.monotonic()
+        args = ["up", "-d", "--wait", "--wait-timeout", str(UP_TIMEOUT_SECONDS)]
+        done = self.compose(
+            *args, *(["--build"] if build else []), *services, timeout=UP_TIMEOUT_SECONDS + 300, check=False
+        )
+        if done.returncode != 0:
+            raise DockerError(
+                f"compose up failed ({done.returncode}):\n{done.stderr[-3000:]}\n{self.logs()}"
+                f"{self.name_resolution_problem()}"
+            )
+        return time.monotonic() - started
+
+    def name_resolution_problem(self) -> str:
+        """A note when service names do not resolve inside the project's network (Docker's embedded
+        DNS): seen on a shared engine when `docker swarm init` or `leave` ran while a stack started."""
+        probe = "import socket; socket.gethostbyname('postgres')"
+        done = self.exec("webserver", "python", "-c", probe)
+        if done.returncode == 0 or "Name or service not known" not in done.stderr:
+            return ""
+        return "\nInside the stack the name `postgres` does not resolve: Docker's embedded DNS failed."
+
+    def down(self, volumes: bool = False) -> None:
+        self.compose("down", "--timeout", "30", *(["--volumes"] if volumes else []), timeout=300)
+
+    def logs(self, *services: str, lines: int = 40) -> str:
+        done = self.compose("logs", "--no-color", "--tail", str(lines), *services, check=False)
+        return done.stdout[-6000:]
+
+    def services(self) -> list[dict]:
+        """`compose ps --all` entries (Service, State, Health, ID, …)."""
+        done = self.compose("ps", "--all", "--format", "json")
+        text = done.stdout.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def container(self, service: str) -> dict:
+        """`docker inspect` of the service's container."""
+        (entry,) = [entry for entry in self.services() if entry["Service"] == service]
+        return json.loads(docker("inspect", entry["ID"]).stdout)[0]
+
+    def exec(self, service: str, *argv: str, timeout: float = DOCKER_TIMEOUT_SECONDS):
+        return self.compose("exec", "-T", service, *argv, timeout=timeout, check=False)
+
+    def psql(self, query: str, database: str = WAREHOUSE_DB) -> list[list[str]]:
+        """Rows of `query` run as the superuser inside the postgres container."""
+        psql = ["psql", "-U", "postgres", "-d", database, "-AtX", "-F", "\t", "-c", query]
+        done = self.exec("postgres", *psql)
+        if done.returncode != 0:
+            raise DockerError(f"psql failed: {done.stderr}")
+        return [line.split("\t") for line in done.stdout.splitlines()]
+
+    def volumes(self) -> list[str]:
+        done = docker("volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={self.name}")
+        return done.stdout.split()
+
+    def wait_until_loaded(self, timeout: float = 300) -> dict[str, dict]:
+        """Every location LOADED without error over the webserver's GraphQL; their states."""
+        deadline = time.monotonic() + timeout
+        states: dict[str, dict] = {}
+        while time.monotonic() < deadline:
+            try:
+                states = location_states(self.url)
+            except OSError:
+                states = {}
+            if states and all(s["status"] == "LOADED" and not s["error"] for s in states.values()):
+                return states
+            time.sleep(1)
+        raise DockerError(f"locations not loaded within {timeout:.0f} s: {states}\n{self.logs()}")
+
+
+def materialize_everything(url: str, month: str) -> list[asset_runs.RunResult]:
+    """Every location's assets through the webserver (ingest first, then marts; the month's
+    partition), with the running sensors stopped first so that marts' automation does not launch the
+    same models at the same time; `asset_runs.reset_sensor` restarts them."""
+    locations = [location.name for location in discover(ROOT)]
+    for location in locations:
+        asset_runs.stop_running_sensors(url, location)
+    return [run for location in locations for run in asset_runs.materialize_location(url, location, month)]

@@ -32,14 +32,14 @@ def main() -> None:
         images = bake_images(f"{name_prefix()}-bench/", Path(folder) / "bake.log")
     base = image_bytes(BASE_IMAGE)
     print(f"base {BASE_IMAGE}: {base / MB:.1f} MB")
-    print(f"{'image':<40} {'total MB':>9} {'added MB':>9} {'goal MB':>8} {'added/goal':>10}")
+    print(f"{'image':<56} {'total MB':>9} {'added MB':>9} {'goal MB':>8} {'added/goal':>10}")
     try:
         for target, reference in images.by_target.items():
             total = image_bytes(reference)
             added = total - base
             goal = GOALS_MB.get(target)
             ratio = f"{added / MB / goal:.2f}" if goal else ""
-            print(f"{reference:<40} {total / MB:>9.1f} {added / MB:>9.1f} {goal or '':>8} {ratio:>10}")
+            print(f"{reference:<56} {total / MB:>9.1f} {added / MB:>9.1f} {goal or '':>8} {ratio:>10}")
     finally:
         docker("image", "rm", *images.by_target.values(), check=False)
 

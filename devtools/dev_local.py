@@ -2,8 +2,9 @@
 
 Writes a workspace file for the selected locations and a dagster.yaml under `.dagster_home/`,
 starts an embedded Postgres as the warehouse unless WAREHOUSE_HOST is set (and says where it is),
-then runs `dagster dev` (or, with --warehouse-only, nothing more).
-Ctrl-C stops dagster and the embedded Postgres; the next start reuses the data.
+then runs `dagster dev` (or, with --warehouse-only, nothing more) in `.dagster_home/`, so the
+repository's production dagster.yaml is not in its way, and says "ready" once every location has
+loaded. Ctrl-C stops dagster and the embedded Postgres; the next start reuses the data.
 """
 
 from __future__ import annotations
@@ -18,15 +19,18 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
 
+from devtools import typescript
 from devtools.embedded_postgres import EmbeddedPostgresError, embedded_postgres
 from devtools.locations import Location, UnknownLocation, discover, select
 from devtools.paths import embedded_pgdata, local_home, workspace_root
 from devtools.ports import PortInUse, ensure_free
+from devtools.webserver import location_states
 from shared import postgres
 
 DEFAULT_PORT = 3001
@@ -35,10 +39,40 @@ DEFAULT_CODE_SERVER_TIMEOUT = 600
 SHUTDOWN_GRACE_SECONDS = 30
 PR_SET_PDEATHSIG = 1
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+PROGRESS_EVERY_SECONDS = 15
 INSTANCE_CONFIG = {
     "telemetry": {"enabled": False},
-    "concurrency": {"runs": {"max_concurrent_runs": 4}, "pools": {"default_limit": 2}},
+    "concurrency": {
+        "runs": {
+            "max_concurrent_runs": 4,
+            # Half the slots at most per location: a raw backfill cannot keep the marts waiting.
+            "tag_concurrency_limits": [
+                {"key": "dagster/code_location", "value": {"applyLimitPerUniqueValue": True}, "limit": 2}
+            ],
+        },
+        # A run waiting for a pool slot (the ingest sources' `warehouse`) waits in the queue rather
+        # than in a run slot.
+        "pools": {"default_limit": 2, "granularity": "run"},
+    },
+    # Runs are started by their code server, each launch in a thread of its own: a slow start does
+    # not hold up the queue behind it.
+    "run_coordinator": {
+        "module": "dagster",
+        "class": "QueuedRunCoordinator",
+        "config": {"dequeue_interval_seconds": 2, "dequeue_use_threads": True, "dequeue_num_workers": 4},
+    },
+    # A run whose process died (dev-local stopped mid-run, a crash) is marked failed, not left STARTING.
+    "run_monitoring": {
+        "enabled": True,
+        "start_timeout_seconds": 180,
+        "cancel_timeout_seconds": 60,
+        "max_resume_run_attempts": 0,
+        "poll_interval_seconds": 10,
+    },
 }
+#: Dagster's gRPC calls to the code servers (launching a run among them) give up after this; its
+#: default of 60 s failed runs on a busy two-core machine.
+GRPC_ENV = {"DAGSTER_GRPC_TIMEOUT_SECONDS": "180"}
 
 
 class DevLocalError(RuntimeError):
@@ -117,7 +151,7 @@ def wait_for_stop() -> None:
             signal.signal(sig, handler)
 
 
-def run_dagster_dev(workspace: Path, port: int, env: dict[str, str]) -> int:
+def run_dagster_dev(workspace: Path, port: int, env: dict[str, str], locations: list[str]) -> int:
     """Run `dagster dev` in a session of its own until it exits or we are told to stop.
 
     One Ctrl-C reaches dev-local more than once (the terminal and `uv run` both pass it on): the first
@@ -125,7 +159,11 @@ def run_dagster_dev(workspace: Path, port: int, env: dict[str, str]) -> int:
     is killed, so dev-local never hangs on a stuck shutdown."""
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)]
-    process = subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=_prepare_child)
+    process = subprocess.Popen(
+        command, env=env | GRPC_ENV, cwd=workspace.parent, start_new_session=True, preexec_fn=_prepare_child
+    )
+    url = f"http://127.0.0.1:{port}"
+    threading.Thread(target=report_until_ready, args=(url, locations, process), daemon=True).start()
     stop_requested = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop_requested.set()) for sig in STOP_SIGNALS}
     try:
@@ -140,6 +178,36 @@ def run_dagster_dev(workspace: Path, port: int, env: dict[str, str]) -> int:
         _kill_group(process)  # nothing of the session may outlive dev-local
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def report_until_ready(
+    url: str, locations: list[str], process: subprocess.Popen, progress_every: float = PROGRESS_EVERY_SECONDS
+) -> None:
+    """Say "ready" when the webserver reports every location loaded, and until then, every
+    `progress_every` seconds, what each location is doing; a location that failed to load is named
+    with its error."""
+    started = time.monotonic()
+    next_progress = progress_every
+    while process.poll() is None:
+        elapsed = time.monotonic() - started
+        try:
+            states = location_states(url)
+        except (OSError, RuntimeError, ValueError):
+            states = {}
+        if set(locations) <= states.keys() and all(state["status"] == "LOADED" for state in states.values()):
+            failed = {name: state["error"] for name, state in states.items() if state["error"]}
+            for name, error in failed.items():
+                print(f"dev-local: location {name} failed to load: {error}", flush=True)
+            loaded = ", ".join(sorted(set(states) - set(failed))) or "no location"
+            print(f"dev-local: ready in {elapsed:.0f} s: {url} ({loaded} loaded)", flush=True)
+            return
+        if elapsed >= next_progress:
+            doing = ", ".join(f"{name} {state['status'].lower()}" for name, state in sorted(states.items()))
+            print(
+                f"dev-local: starting, {elapsed:.0f} s: {doing or 'webserver not answering yet'}", flush=True
+            )
+            next_progress += progress_every
+        time.sleep(1)
 
 
 def _prepare_child() -> None:
@@ -200,11 +268,17 @@ def main(argv: list[str] | None = None) -> None:
                 print("dev-local: warehouse only; Ctrl-C stops it", flush=True)
                 wait_for_stop()
                 sys.exit(0)
+            if any(loc.name == "ingest_raw" for loc in locations):
+                print(f"dev-local: {typescript.prepare()}", flush=True)
             write_instance_config(home, args.code_server_timeout)
             workspace = workspace_file(home, locations, all_locations)
             env = os.environ | warehouse_env | {"DAGSTER_HOME": str(home)}
-            print(f"dev-local: {', '.join(loc.name for loc in locations)} on http://127.0.0.1:{args.port}")
-            code = run_dagster_dev(workspace, args.port, env)
+            names = [loc.name for loc in locations]
+            print(
+                f"dev-local: starting {', '.join(names)}; the UI will be http://127.0.0.1:{args.port}",
+                flush=True,
+            )
+            code = run_dagster_dev(workspace, args.port, env, names)
     except UnknownLocation as error:
         parser.error(str(error))
     except PortInUse as error:

@@ -106,7 +106,8 @@ def _service(template: CommentedMap, location: Location) -> CommentedMap:
     port = DoubleQuotedScalarString(str(location.port))
     service["image"] = f"${{REGISTRY:-}}{image_name(location)}:${{TAG:-dev}}"
     service["build"]["dockerfile"] = dockerfile_name(location)
-    service["env_file"] = CommentedSeq(["environments/platform.env", f"environments/{location.name}.env"])
+    env_dir = "${ENV_DIR:-environments}"  # as compose.yml spells it: the env files' folder
+    service["env_file"] = CommentedSeq([f"{env_dir}/platform.env", f"{env_dir}/{location.name}.env"])
     service["expose"] = CommentedSeq([port])
     test = service["healthcheck"]["test"]
     test[next(index for index, item in enumerate(test) if str(item).isdigit())] = port

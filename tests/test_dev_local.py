@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from devtools import typescript
+from devtools.dev_local import write_instance_config
 from devtools.locations import discover
 from devtools.paths import LOCAL_HOME_ENV
 from devtools.ports import free_port
@@ -57,6 +59,16 @@ def _wait_loaded(port: int, home: Path) -> dict[str, dict]:
         raise AssertionError(f"{error}\n--- dev-local log (tail) ---\n{log}") from error
 
 
+def _wait_for_line(home: Path, text: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log = (home.parent / "dev-local.log").read_text()
+        if text in log:
+            return log
+        time.sleep(0.5)
+    raise AssertionError(f"dev-local never printed {text!r}:\n{log[-4000:]}")
+
+
 def _interrupt(process: subprocess.Popen, home: Path) -> str:
     """Ctrl-C as a terminal sends it: to the whole foreground process group."""
     os.killpg(process.pid, signal.SIGINT)
@@ -81,9 +93,13 @@ def test_dev_local_serves_selected_locations_and_stops_cleanly(tmp_path, args, e
         assert set(states) == expected
         assert all(state["error"] is None for state in states.values()), states
         assert processes_mentioning(str(home / "pgdata")), "the embedded Postgres should be running"
+        log = _wait_for_line(home, "dev-local: ready in ")
+        ready = next(line for line in log.splitlines() if line.startswith("dev-local: ready in "))
+        assert ready.endswith(f"http://127.0.0.1:{port} ({', '.join(sorted(expected))} loaded)")
     finally:
         output = _interrupt(process, home)
     assert process.returncode == 0, output
+    assert "Found a dagster instance configuration" not in output  # the repository's dagster.yaml
     assert wait_until_gone(str(home), timeout=30) == []
     assert not (home / "pgdata" / "postmaster.pid").exists(), "embedded Postgres left running"
     selection = "all" if "--all" in args else "ingest"
@@ -164,3 +180,27 @@ def test_busy_port_is_a_clear_error(tmp_path):
     assert result.returncode == 1
     assert f"dev-local: port {port} for the Dagster UI is in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_instance_config_is_valid_and_monitors_runs(tmp_path):
+    from dagster._core.instance.config import dagster_instance_config
+
+    write_instance_config(tmp_path)
+    config, _ = dagster_instance_config(str(tmp_path))
+    assert config["run_monitoring"]["enabled"] is True
+    assert config["run_monitoring"]["max_resume_run_attempts"] == 0  # the default launcher cannot resume
+    assert config["concurrency"]["pools"]["granularity"] == "run"
+    (limit,) = config["concurrency"]["runs"]["tag_concurrency_limits"]
+    assert (
+        limit["key"] == "dagster/code_location"
+        and limit["limit"] < config["concurrency"]["runs"]["max_concurrent_runs"]
+    )
+
+
+def test_typescript_sources_are_built_only_when_changed():
+    if typescript.node() is None:
+        pytest.skip("no node on PATH: the TypeScript sources cannot be built here")
+    typescript.prepare()
+    assert typescript.prepare() == "TypeScript sources up to date"
+    os.utime(next((typescript.PROJECT / "src").rglob("*.ts")))  # an edited source, newer than dist/
+    assert typescript.prepare() == "TypeScript sources built"

@@ -7,10 +7,10 @@ import csv
 import functools
 import importlib.util
 import io
+import json
 import shutil
 import statistics
 import subprocess
-import sys
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -20,6 +20,9 @@ import dagster as dg
 import pytest
 from dagster_dbt import DbtProject
 
+from devtools import typescript
+from ingest_raw.catalog import SOURCES
+from ingest_raw.launcher import source_command
 from shared import postgres
 from tests.marts_harness import prepare_manifest, raw_tables
 from tests.warehouse_tools import child_env, scratch_database
@@ -32,8 +35,10 @@ ALL_MONTHS = {
 
 
 def _load_raw(settings: postgres.WarehouseSettings, table: str, *args: str) -> None:
+    source = SOURCES[table]
     result = subprocess.run(
-        [sys.executable, "-m", "ingest_raw.sources", table, *args],
+        [*source_command(source, None), *args],
+        cwd=typescript.build() if source.program else None,
         env=child_env(settings),
         capture_output=True,
         text=True,
@@ -134,6 +139,33 @@ def test_marts_agree_with_the_csv(built):
         on_time_share,
         p90_arrival,
     )
+
+
+def test_regional_inflation_agrees_with_the_json_stat_dataset(built):
+    """The mart built on the TypeScript source: one row per region and year, averages of the cells."""
+    dataset = json.loads((typescript.PROJECT / SOURCES["regional_cpi"].input).read_text())
+    regions, months, contents = (list(dataset["dimension"][d]["category"]["index"]) for d in dataset["id"])
+    years = {month[:4] for month in months}
+    assert _query(built.settings, "select count(*) from marts.regional_inflation_yearly") == [
+        (len(regions) * len(years),)
+    ]
+    region, year = regions[2], "2020"
+    cpi = [
+        dataset["value"][
+            (regions.index(region) * len(months) + position) * len(contents) + contents.index("cpi")
+        ]
+        for position, month in enumerate(months)
+        if month.startswith(year)
+    ]
+    (row,) = _query(
+        built.settings,
+        "select avg_cpi, months_reported from marts.regional_inflation_yearly"
+        " where region_code = %s and year = %s",
+        region,
+        int(year),
+    )
+    known = [value for value in cpi if value is not None]
+    assert (float(row[0]), row[1]) == (round(sum(known) / len(known), 2), len(known))
 
 
 def test_dimensions_and_weather_join(built):

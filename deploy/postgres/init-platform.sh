@@ -9,8 +9,8 @@
 # privileges. An event trigger owned by the superuser enforces that.
 # Passwords never appear on a command line (psql reads them from its environment with \getenv) nor in
 # the server log (statement logging is off for the sessions that set them).
-# Runs once on the postgres service's first start (/docker-entrypoint-initdb.d), and from
-# `uv run stack-local` against the embedded server. Each location's role and password are read from
+# Runs once on the postgres service's first start (/docker-entrypoint-initdb.d), and from the tests
+# against the embedded server. Each location's role and password are read from
 # that location's own env file (PLATFORM_ENV_DIR), so every credential is written down exactly once.
 set -euo pipefail
 

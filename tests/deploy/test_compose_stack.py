@@ -288,36 +288,41 @@ def test_rebuilding_one_location_leaves_the_other_serving(stack, runs):
 
 def test_a_crashed_code_server_shows_its_error_and_comes_back_by_its_restart_policy(stack, runs):
     """marts' main process killed as a crash would (SIGKILL from outside; `docker kill` would count as a
-    manual stop): the UI shows marts' error, ingest_raw still runs, marts is restarted and reloads."""
+    manual stop), again after each restart until the UI shows marts' error (a fast restart can
+    otherwise reload before the webserver notices): ingest_raw still runs, and once the crashes stop
+    marts is restarted by its policy and reloads."""
     before = stack.container("marts")
-    kill_main_process(stack, before)
-    error = wait_for_location_error(stack, "marts", timeout=120)
+    error = crash_until_the_error_shows(stack, "marts", timeout=180)
     assert "UNAVAILABLE" in error or "unreachable" in error.lower(), error
     assert location_states(stack.url)["ingest_raw"] == {"status": "LOADED", "error": None}
     assert quick_run(stack, "ingest_raw").status == "SUCCESS"
     stack.wait_until_loaded()
     after = stack.container("marts")
-    assert after["Id"] == before["Id"] and after["RestartCount"] == before["RestartCount"] + 1
+    assert after["Id"] == before["Id"] and after["RestartCount"] > before["RestartCount"]
     assert quick_run(stack, "marts").status == "SUCCESS"
 
 
-def kill_main_process(stack: ComposeProject, container: dict) -> None:
-    """SIGKILL the container's main process from the host's process namespace, through a throwaway
+def kill_main_process(stack: ComposeProject, service: str) -> None:
+    """SIGKILL the service's main process from the host's process namespace, through a throwaway
     container of the platform image, so that no host privileges are needed beyond the engine's."""
-    pid = container["State"]["Pid"]
+    pid = stack.container(service)["State"]["Pid"]
+    if not pid:  # between a crash and its restart
+        return
     kill = f"import os, signal; os.kill({pid}, signal.SIGKILL)"
     image = stack.images.by_target["platform"]
     docker("run", "--rm", "--pid", "host", "--user", "0", "--entrypoint", "python", image, "-c", kill)
 
 
-def wait_for_location_error(stack: ComposeProject, location: str, timeout: float) -> str:
+def crash_until_the_error_shows(stack: ComposeProject, location: str, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     seen = {}
     while time.monotonic() < deadline:
-        seen = location_states(stack.url).get(location, {})
-        if seen.get("error"):
-            return seen["error"]
-        time.sleep(0.25)
+        kill_main_process(stack, location)
+        for _ in range(8):
+            seen = location_states(stack.url).get(location, {})
+            if seen.get("error"):
+                return seen["error"]
+            time.sleep(0.25)
     raise AssertionError(f"{location} never showed an error within {timeout:.0f} s: last {seen}")
 
 

@@ -17,7 +17,7 @@ from devtools.embedded_postgres import embedded_postgres, psql_path
 from shared import postgres
 from tests.deploy.deploy_helpers import LOCATIONS, run_init_script
 
-ROLES = {location.name: location.name for location in LOCATIONS}  # as stack-local names them
+ROLES = {location.name: location.name for location in LOCATIONS}  # each location's role named after it
 DAGSTER = {"DAGSTER_PG_USER": "dagster_storage", "DAGSTER_PG_DB": "dagster_storage"}
 PASSWORDS = {
     "ingest_raw": "ingest-pw-7Qe1",

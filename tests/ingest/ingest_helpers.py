@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from unittest import mock
 
 import dagster as dg
 import psutil
@@ -105,26 +106,11 @@ def at(source: str, path: Path | str) -> Source:
     return replace(SOURCES[source], input=str(path))
 
 
-@contextmanager
-def warehouse_environment(settings: postgres.WarehouseSettings) -> Iterator[None]:
-    """WAREHOUSE_* set for an in-process run, as a deployment sets them for its code server."""
-    previous = {var: os.environ.get(var) for var in postgres.WarehouseSettings.ENVIRONMENT.values()}
-    os.environ.update(settings.to_env())
-    try:
-        yield
-    finally:
-        for var, value in previous.items():
-            if value is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = value
-
-
 def materialize(
     source: Source, settings: postgres.WarehouseSettings, partition_key: str | None = None, **asset_options
 ) -> dg.ExecuteInProcessResult:
     asset = source_asset(source, retry_delay_seconds=0.05, **asset_options)
-    with warehouse_environment(settings):
+    with mock.patch.dict(os.environ, settings.to_env()):  # as a deployment sets them for its code server
         return dg.materialize(
             [asset],
             resources={"warehouse": PostgresWarehouse()},

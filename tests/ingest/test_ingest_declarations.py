@@ -67,7 +67,7 @@ def test_one_asset_per_source_with_its_properties():
         asset = repository.assets_defs_by_key[dg.AssetKey(["raw", name])]
         spec = next(iter(asset.specs))
         assert spec.group_name == "raw"
-        assert set(spec.kinds) == {"python", "postgres"}
+        assert set(spec.kinds) == {source.program.kind if source.program else "python", "postgres"}
         assert list(spec.owners) == list(source.owners)
         assert spec.description
         assert spec.metadata["dagster/table_name"] == f"raw.{name}"
@@ -117,6 +117,27 @@ def test_importing_definitions_reads_nothing_and_pulls_no_heavy_module():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[] []"
+
+
+def test_declarations_cross_the_process_boundary_whole():
+    for source in SOURCES.values():
+        assert Source.from_dict(json.loads(json.dumps(source.to_dict()))) == source
+    flights = SOURCES["flights"].to_dict()
+    with pytest.raises(DeclarationError, match="unknown field"):
+        Source.from_dict(flights | {"colour": "red"})
+    with pytest.raises(DeclarationError, match="unknown format kind 'xml'"):
+        Source.from_dict(flights | {"format": {"kind": "xml"}})
+    with pytest.raises(DeclarationError, match="not a source declaration"):
+        Source.from_dict({"name": "feed"})
+
+
+def test_the_python_program_refuses_a_source_with_a_program_of_its_own():
+    other = next(source for source in SOURCES.values() if source.program is not None)
+    done = subprocess.run(
+        [sys.executable, "-m", "ingest_raw.sources", other.name], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 65
+    assert f"source {other.name!r} is loaded by its own program" in done.stderr
 
 
 def k8s_resources(tags: dict) -> dict | None:

@@ -111,7 +111,11 @@ def test_terminating_the_dagster_run_stops_the_source_program(loaded_weather, ne
     home = tmp_path / "dagster_home"
     home.mkdir()
     env = program_env(
-        settings, DAGSTER_HOME=str(home), WEATHER_LOCATION=str(new_weather), **{PAUSE_ENV: "copy"}
+        settings,
+        DAGSTER_HOME=str(home),
+        SOURCE="weather",
+        SOURCE_INPUT=str(new_weather),
+        **{PAUSE_ENV: "copy"},
     )
     run = subprocess.Popen([sys.executable, str(RUN_SCRIPT)], env=env, stderr=subprocess.PIPE, text=True)
     child = None
@@ -245,7 +249,7 @@ def test_terminating_the_run_while_commit_waits_records_the_materialization(
     settings, _ = commits_wait_for_a_standby
     home = tmp_path / "dagster_home"
     home.mkdir()
-    env = program_env(settings, DAGSTER_HOME=str(home), WEATHER_LOCATION=str(new_weather))
+    env = program_env(settings, DAGSTER_HOME=str(home), SOURCE="weather", SOURCE_INPUT=str(new_weather))
     run = subprocess.Popen([sys.executable, str(RUN_SCRIPT)], env=env, stderr=subprocess.PIPE, text=True)
     stderr = LineWatcher(run.stderr)
     try:

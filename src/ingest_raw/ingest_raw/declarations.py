@@ -6,8 +6,10 @@ only looks at its strings.
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 #: Postgres types a column may be declared with; anything else is rejected when definitions load.
 COLUMN_TYPES = frozenset(
@@ -27,6 +29,8 @@ COLUMN_TYPES = frozenset(
 
 #: The warehouse schema every source loads into.
 SCHEMA = "raw"
+#: The Pipes extra holding the declaration (`Source.to_dict()`): a program loads exactly what was declared.
+DECLARATION_EXTRA = "source"
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 #: A Kubernetes CPU or memory quantity: 500m, 1, 1.5, 512Mi, 2Gi.
@@ -65,6 +69,22 @@ class CsvFormat:
     quote: str = '"'
     null_markers: tuple[str, ...] = ("",)
     encoding: str = "UTF8"
+
+
+@dataclass(frozen=True)
+class JsonStatFormat:
+    """A JSON-stat 2.0 dataset: one row per cell, a column per dimension (its category codes), optional
+    `<dimension>_label` columns, `value` and optional `status`. Read by a TypeScript program, not the
+    Python one."""
+
+
+@dataclass(frozen=True)
+class Program:
+    """A source program other than the Python one: `command` (argv, no shell, so SIGINT reaches it) runs
+    in the TypeScript project folder; `kind` is shown on the asset (e.g. "typescript")."""
+
+    command: tuple[str, ...]
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -119,7 +139,7 @@ class Source:
     primary_key: tuple[str, ...] = ()
     table: str = ""
     description: str = ""
-    format: CsvFormat = field(default_factory=CsvFormat)
+    format: CsvFormat | JsonStatFormat = field(default_factory=CsvFormat)
     partition: MonthlyPartition | None = None
     allow_empty: bool = False
     #: Rows with a value of the wrong type that the load may skip (and report) instead of failing.
@@ -136,6 +156,8 @@ class Source:
     #: Seconds a load waits for another load of the same rows (or any lock it needs) before it fails as
     #: transient, naming who holds it; the retry policy then takes over.
     lock_timeout_seconds: float = 60.0
+    #: The program that loads the source; None for the Python source program (`python -m ingest_raw.sources`).
+    program: Program | None = None
     #: Room a run of this source needs beyond the deployment's default run resources; None for the
     #: default (deploy/helm/values.yaml `runK8sConfig`).
     run_resources: RunResources | None = None
@@ -166,12 +188,20 @@ class Source:
                 raise DeclarationError(
                     f"source {self.name!r}: {what} names undeclared column(s) {', '.join(map(repr, unknown))}"
                 )
-        if len(self.format.delimiter) != 1 or len(self.format.quote) != 1:
+        if isinstance(self.format, CsvFormat) and (
+            len(self.format.delimiter) != 1 or len(self.format.quote) != 1
+        ):
             raise DeclarationError(f"source {self.name!r}: delimiter and quote must be one character each")
         if self.max_record_bytes < 1 or self.lock_timeout_seconds <= 0:
             raise DeclarationError(
                 f"source {self.name!r}: max_record_bytes and lock_timeout_seconds must be > 0"
             )
+        if isinstance(self.format, JsonStatFormat) and self.program is None:
+            raise DeclarationError(
+                f"source {self.name!r}: JSON-stat is read by a program of its own; declare one"
+            )
+        if self.program is not None and not self.program.command:
+            raise DeclarationError(f"source {self.name!r}: the program has an empty command")
         if not self.input:
             raise DeclarationError(f"source {self.name!r}: no input")
         if self.run_resources is not None:
@@ -183,3 +213,49 @@ class Source:
 
     def column(self, name: str) -> Column:
         return next(column for column in self.columns if column.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The declaration as JSON values: what the launcher hands a source program (Pipes extras)."""
+        values = asdict(self) | {"format": {"kind": _format_kind(self.format), **asdict(self.format)}}
+        return json.loads(json.dumps(values))  # tuples become lists, as the program receives them
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Source:
+        """The inverse of `to_dict`; anything else raises DeclarationError naming what is wrong."""
+        try:
+            values = {item.name: data[item.name] for item in fields(cls) if item.name in data}
+            unknown = sorted(set(data) - {item.name for item in fields(cls)})
+            if unknown:
+                raise DeclarationError(f"unknown field(s) {', '.join(unknown)}")
+            values["columns"] = tuple(Column(**column) for column in data["columns"])
+            for name in ("primary_key", "owners"):
+                if name in values:
+                    values[name] = tuple(values[name])
+            if "format" in values:
+                spec = dict(values["format"])
+                kind = spec.pop("kind")
+                if kind not in ("csv", "json-stat"):
+                    raise DeclarationError(f"unknown format kind {kind!r}; expected csv or json-stat")
+                values["format"] = (
+                    CsvFormat(**spec | {"null_markers": tuple(spec.get("null_markers", ("",)))})
+                    if kind == "csv"
+                    else JsonStatFormat(**spec)
+                )
+            if values.get("partition") is not None:
+                values["partition"] = MonthlyPartition(**values["partition"])
+            if values.get("run_resources") is not None:
+                values["run_resources"] = RunResources(**values["run_resources"])
+            if values.get("program") is not None:
+                program = values["program"]
+                values["program"] = Program(tuple(program["command"]), program["kind"])
+            return cls(**values)
+        except DeclarationError:
+            raise
+        except (KeyError, TypeError, AttributeError) as error:
+            raise DeclarationError(
+                f"not a source declaration: {error!r} in {json.dumps(data)[:200]}"
+            ) from error
+
+
+def _format_kind(fmt: CsvFormat | JsonStatFormat) -> str:
+    return "csv" if isinstance(fmt, CsvFormat) else "json-stat"

@@ -71,7 +71,7 @@ def source_asset(
     @dg.asset(
         key=key,
         group_name=SCHEMA,
-        kinds={"python", "postgres"},
+        kinds={source.program.kind if source.program else "python", "postgres"},
         owners=list(source.owners),
         description=source.description or f"Source {source.name} loaded into {SCHEMA}.{source.table}.",
         metadata={

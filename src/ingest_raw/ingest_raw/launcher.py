@@ -13,32 +13,55 @@ import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import dagster as dg
 
-from ingest_raw.declarations import Source
+from ingest_raw.declarations import DECLARATION_EXTRA, Source
 from ingest_raw.errors import EXIT_MEANINGS, is_permanent_exit
 
 #: Seconds the source program gets to roll back after SIGINT before it is killed.
 TERMINATION_GRACE_SECONDS = 10.0
+#: The TypeScript project (package.json, dist/, data/) where declared programs run; the image sets it.
+TYPESCRIPT_DIR_ENV = "INGEST_TYPESCRIPT_DIR"
 
 
 def source_command(source: Source, partition_key: str | None) -> list[str]:
-    """argv of the source program: the Python process itself (no shell), so SIGINT reaches it."""
-    command = [sys.executable, "-m", "ingest_raw.sources", source.name, "--input", source.input]
+    """argv of the source program, started without a shell so that SIGINT reaches it."""
+    if source.program is None:
+        command = [sys.executable, "-m", "ingest_raw.sources", source.name]
+    else:
+        command = list(source.program.command)
     return [*command, "--partition", partition_key] if partition_key else command
+
+
+def typescript_dir() -> Path:
+    """INGEST_TYPESCRIPT_DIR, else the project beside this package in a checkout."""
+    configured = os.environ.get(TYPESCRIPT_DIR_ENV)
+    return Path(configured) if configured else Path(__file__).resolve().parents[1] / "typescript"
 
 
 def run_source_program(
     context: dg.AssetExecutionContext, source: Source, env: Mapping[str, str]
 ) -> Sequence[dg.PipesExecutionResult]:
     command = source_command(source, context.partition_key if context.has_partition_key else None)
+    cwd = None if source.program is None else typescript_dir()
     with dg.open_pipes_session(
         context=context,
         context_injector=dg.PipesTempFileContextInjector(),
         message_reader=dg.PipesTempFileMessageReader(),
+        extras={DECLARATION_EXTRA: source.to_dict()},
     ) as session:
-        process = subprocess.Popen(command, env={**os.environ, **env, **session.get_bootstrap_env_vars()})
+        try:
+            process = subprocess.Popen(
+                command, cwd=cwd, env={**os.environ, **env, **session.get_bootstrap_env_vars()}
+            )
+        except OSError as error:
+            raise dg.Failure(
+                description=f"source {source.name!r}: cannot start {command[0]!r} in {cwd or os.getcwd()}: "
+                f"{error.strerror} (set {TYPESCRIPT_DIR_ENV} to the built TypeScript project)",
+                allow_retries=False,
+            ) from error
         try:
             code = process.wait()
         except dg.DagsterExecutionInterruptedError:

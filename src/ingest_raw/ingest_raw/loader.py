@@ -55,6 +55,8 @@ class LoadReport:
     partition_key: str | None
     input: str
     rows_loaded: int
+    #: Rows in the whole table after the load (more than rows_loaded when one partition was loaded).
+    table_rows: int
     previous_rows: int
     rows_rejected: int
     rejections: tuple[str, ...]
@@ -144,6 +146,7 @@ def _load(
                         previous = _count(conn, table, partition)
                         conn.execute(sql.SQL("delete from {}").format(table) + partition)
                         rows = _copy(conn, source, table, columns, header, records, partition)
+                        table_rows = _count(conn, table, sql.SQL("")) if partition_key else rows
                         pause_if_asked("validate")
                         rejections.check()
                         if rows == 0 and not source.allow_empty:
@@ -168,6 +171,7 @@ def _load(
         partition_key=partition_key,
         input=input,
         rows_loaded=rows,
+        table_rows=table_rows,
         previous_rows=previous,
         rows_rejected=len(rejections.messages),
         rejections=tuple(rejections.messages[:_SAMPLE]),

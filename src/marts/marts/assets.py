@@ -1,15 +1,20 @@
 """The dbt models as Dagster assets: one op per partitioning, each a single `dbt build`."""
 
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DbtProject, dbt_assets
 
+from marts.dbt_cli import LocalDbtCliResource
 from marts.metadata import table_metadata
+from marts.project import invocation_target
 from marts.translator import MONTHLY_TAG, FlightsTranslator
 from shared.partitions import FLIGHTS_MONTHLY
 from shared.resources import PostgresWarehouse
+
+#: The window of flight dates [start, end) that monthly models rebuild (fct_flights reads them with
+#: env_var()). An environment variable, not a dbt --var: changed vars make dbt re-parse everything.
+WINDOW_ENV = ("MARTS_WINDOW_START", "MARTS_WINDOW_END")
 
 
 def build_dbt_assets(project: DbtProject) -> list[dg.AssetsDefinition]:
@@ -17,28 +22,45 @@ def build_dbt_assets(project: DbtProject) -> list[dg.AssetsDefinition]:
     common = {"manifest": project.manifest_path, "project": project, "dagster_dbt_translator": translator}
 
     @dbt_assets(select=f"tag:{MONTHLY_TAG}", partitions_def=FLIGHTS_MONTHLY, name="flights_monthly", **common)
-    def flights_monthly(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: PostgresWarehouse):
-        """Monthly models (stg_flights, fct_flights): the run's partition window goes to dbt as vars,
-        so one month rebuilds that month only (a backfill range rebuilds its months in one run)."""
+    def flights_monthly(
+        context: dg.AssetExecutionContext, dbt: LocalDbtCliResource, warehouse: PostgresWarehouse
+    ):
+        """Monthly models (fct_flights): one month rebuilds that month only (a backfill range rebuilds
+        its months in one run)."""
         window = context.partition_time_window
-        dbt_vars = {"min_date": window.start.date().isoformat(), "max_date": window.end.date().isoformat()}
-        yield from _build(context, dbt, warehouse, ["build", "--vars", json.dumps(dbt_vars)])
+        env = dict(
+            zip(WINDOW_ENV, (window.start.date().isoformat(), window.end.date().isoformat()), strict=True)
+        )
+        yield from _build(context, project, dbt, warehouse, ["build"], env)
 
     @dbt_assets(exclude=f"tag:{MONTHLY_TAG}", name="flights_models", **common)
-    def flights_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: PostgresWarehouse):
+    def flights_models(
+        context: dg.AssetExecutionContext, dbt: LocalDbtCliResource, warehouse: PostgresWarehouse
+    ):
         """Every other model: staging views, dimensions and marts over the whole year."""
-        yield from _build(context, dbt, warehouse, ["build"])
+        yield from _build(context, project, dbt, warehouse, ["build"], {})
 
     return [flights_monthly, flights_models]
 
 
 def _build(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: PostgresWarehouse, args: Sequence[str]
+    context: dg.AssetExecutionContext,
+    project: DbtProject,
+    dbt: LocalDbtCliResource,
+    warehouse: PostgresWarehouse,
+    args: Sequence[str],
+    env: Mapping[str, str],
 ) -> Iterator:
-    """Stream dbt's events; each materialized table gets its row count (and a mart its preview)."""
-    with warehouse.connect(autocommit=True) as conn:
-        for event in dbt.cli(list(args), context=context).stream():
+    """Stream dbt's events; each model gets its columns' types (and a table its row count, a mart its
+    preview). dbt's target folder for this invocation lives outside the package (see marts.project)."""
+    with (
+        invocation_target(project, context.op_execution_context.op.name) as target,
+        warehouse.connect(autocommit=True) as conn,
+    ):
+        invocation = dbt.cli_with_env(list(args), env, context=context, target_path=target)
+        for event in invocation.stream():
             if isinstance(event, dg.Output):
-                schema, name = context.asset_key_for_output(event.output_name).path
-                event = event.with_metadata({**event.metadata, **table_metadata(conn, schema, name)})
+                key = context.asset_key_for_output(event.output_name)
+                declared = context.assets_def.specs_by_key[key].metadata.get("dagster/column_schema")
+                event = event.with_metadata({**event.metadata, **table_metadata(conn, *key.path, declared)})
             yield event

@@ -34,3 +34,17 @@ def follow_inputs(
         & ~condition.any_deps_in_progress()
         & ~condition.in_progress()
     ).with_label(label)
+
+
+def when_missing() -> dg.AutomationCondition:
+    """For a view that only monthly models read: a view shows its inputs' rows as they are, and its
+    readers follow the raw months themselves, so it is built once (and again after a failure only
+    when asked), never for a data update."""
+    condition = dg.AutomationCondition
+    never_built = condition.missing() & ~condition.execution_failed()
+    return (
+        never_built.since_last_handled()
+        & ~condition.any_deps_missing()
+        & ~condition.any_deps_in_progress()
+        & ~condition.in_progress()
+    ).with_label("when missing")

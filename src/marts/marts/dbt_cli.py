@@ -1,11 +1,18 @@
 """The dbt CLI resource: dbt from this interpreter's environment, with no work beside the dbt process."""
 
+import contextlib
+import os
 import sys
+from collections.abc import Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
 from dagster_dbt.compat import DBT_PYTHON_VERSION
+from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
+
+#: dbt's messages reach the UI as plain text: no ANSI colour codes.
+GLOBAL_FLAGS = ["--no-use-colors"]
 
 
 def dbt_executable() -> Path:
@@ -30,6 +37,29 @@ class LocalDbtCliResource(DbtCliResource):
     def _initialize_dbt_core_adapter(self, args):
         return None
 
+    def cli_with_env(self, args: list[str], env: Mapping[str, str], **kwargs) -> DbtCliInvocation:
+        """`cli` with extra variables in the dbt process's environment. dagster-dbt copies
+        `os.environ` when it starts dbt and takes no environment of its own; runs here execute one op
+        in-process, so nothing else reads the environment meanwhile."""
+        with _environ(env):
+            return self.cli(args, **kwargs)
+
+
+@contextlib.contextmanager
+def _environ(env: Mapping[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
 
 def dbt_cli(project: DbtProject) -> LocalDbtCliResource:
-    return LocalDbtCliResource(project_dir=project, dbt_executable=str(dbt_executable()))
+    return LocalDbtCliResource(
+        project_dir=project, dbt_executable=str(dbt_executable()), global_config_flags=GLOBAL_FLAGS
+    )

@@ -6,7 +6,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtProject
 
-from marts.automation import follow_inputs
+from marts.automation import follow_inputs, when_missing
 
 #: The dbt tag of models partitioned by month like raw.flights (shared.partitions.FLIGHTS_MONTHLY).
 MONTHLY_TAG = "monthly"
@@ -54,7 +54,14 @@ class FlightsTranslator(DagsterDbtTranslator):
         updating must not rebuild all twelve months: only its monthly inputs trigger it."""
         spec = super().get_asset_spec(manifest, unique_id, project)
         props = self.get_resource_props(manifest, unique_id)
-        if props["resource_type"] != "model" or not is_monthly(props):
+        if props["resource_type"] != "model":
+            return spec
+        if not is_monthly(props):
+            if (
+                _read_by_monthly_models_only(manifest, unique_id)
+                and props["config"]["materialized"] == "view"
+            ):
+                return spec.replace_attributes(automation_condition=when_missing())
             return spec
         whole_table_parents = [
             self.get_asset_key(self.get_resource_props(manifest, parent))
@@ -66,3 +73,8 @@ class FlightsTranslator(DagsterDbtTranslator):
         return spec.replace_attributes(
             automation_condition=follow_inputs(daily_backstop=False, not_triggered_by=whole_table_parents)
         )
+
+
+def _read_by_monthly_models_only(manifest: Mapping[str, Any], unique_id: str) -> bool:
+    readers = [child for child in manifest["child_map"].get(unique_id, []) if child.startswith("model.")]
+    return bool(readers) and all(is_monthly(manifest["nodes"][reader]) for reader in readers)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from ingest_raw.catalog import SOURCES
-from ingest_raw.declarations import Source
+from ingest_raw.declarations import DECLARATION_EXTRA, CsvFormat, DeclarationError, Source
 from ingest_raw.errors import EXIT_INTERRUPTED, EXIT_PERMANENT, LoadError
 from ingest_raw.loader import LoadReport, load
 from shared.postgres import WarehouseNotConfigured, WarehouseSettings
@@ -25,7 +25,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m ingest_raw.sources",
         description="Load one source into the warehouse table raw.<table> (WAREHOUSE_* variables).",
     )
-    parser.add_argument("source", choices=sorted(SOURCES), help="the declared source to load")
+    parser.add_argument("source", help=f"the source to load: one of {', '.join(sorted(SOURCES))}")
     parser.add_argument("--partition", help="load only this partition, e.g. 2013-01-01 (partitioned sources)")
     parser.add_argument("--input", help="read this path or http(s) URL instead of the declared input")
     parser.add_argument("--timeout", type=float, help="seconds an HTTP read may stall (default: declared)")
@@ -38,9 +38,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def declared_source(args: argparse.Namespace) -> Source:
-    """The declaration of `args.source` with the limits given on the command line."""
-    source = SOURCES[args.source]
+def declared_source(args: argparse.Namespace, pipes) -> Source:
+    """The declaration Dagster handed over (Pipes extras), else the catalog's, with the limits given on
+    the command line."""
+    source = _declaration(args.source, pipes)
     if args.lock_timeout is not None:
         source = replace(source, lock_timeout_seconds=args.lock_timeout)
     if args.max_record_bytes is not None:
@@ -51,18 +52,19 @@ def declared_source(args: argparse.Namespace) -> Source:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one load; SIGINT and SIGTERM raise KeyboardInterrupt (set up by `__main__` before imports)."""
     args = parse_args(argv)
-    source = declared_source(args)
     with _pipes() as pipes:
         report = None
         try:
             try:
+                source = declared_source(args, pipes)
                 settings = WarehouseSettings.from_env()
                 report = load(
                     source, settings, partition_key=args.partition, input=args.input, timeout=args.timeout
                 )
-            except (LoadError, WarehouseNotConfigured) as error:
+            except (LoadError, WarehouseNotConfigured, DeclarationError) as error:
                 code = error.exit_code if isinstance(error, LoadError) else EXIT_PERMANENT
-                message = str(error) if isinstance(error, LoadError) else f"source {source.name!r}: {error}"
+                named = isinstance(error, LoadError | DeclarationError)
+                message = str(error) if named else f"source {args.source!r}: {error}"
                 print(f"ingest error: {message}", file=sys.stderr, flush=True)
                 if pipes:
                     pipes.report_custom_message({"error": message, "exit_code": code})
@@ -70,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _ignore_stops()
         except KeyboardInterrupt:
             if report is None:
-                print(f"ingest: {source.name} interrupted, rolled back", file=sys.stderr, flush=True)
+                print(f"ingest: {args.source} interrupted, rolled back", file=sys.stderr, flush=True)
                 return EXIT_INTERRUPTED
             report = replace(report, interrupted_after_commit=True)
             _ignore_stops()
@@ -84,6 +86,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         if pipes:
             report_to_dagster(pipes, source, report)
     return 0
+
+
+def _declaration(name: str, pipes) -> Source:
+    """The declaration Dagster handed over (Pipes extras), else the catalog's."""
+    if pipes is not None and DECLARATION_EXTRA in pipes.extras:
+        source = Source.from_dict(pipes.extras[DECLARATION_EXTRA])
+    elif name in SOURCES:
+        source = SOURCES[name]
+    else:
+        raise DeclarationError(
+            f"no source {name!r} in the catalog; expected one of {', '.join(sorted(SOURCES))}"
+        )
+    if source.name != name:
+        raise DeclarationError(
+            f"asked for source {name!r} but the declaration handed over is {source.name!r}"
+        )
+    if not isinstance(source.format, CsvFormat) or source.program is not None:
+        raise DeclarationError(
+            f"source {name!r} is loaded by its own program, not by python -m ingest_raw.sources"
+        )
+    return source
 
 
 def _ignore_stops() -> None:
@@ -149,6 +172,22 @@ def check_results(source: Source, report: LoadReport) -> list[dict]:
     return results
 
 
+def _partition_metadata(report: LoadReport) -> dict:
+    """What one partition's load read and wrote. The input is one file for every partition (a CSV
+    has no index to seek a month in), so the whole of it is read and the other partitions' rows
+    skipped; `input_scope` says so with the counts."""
+    if report.partition_key is None:
+        return {}
+    scope = (
+        f"the whole input (one file holding every partition): {report.input_lines:,} lines read"
+        f" for {report.rows_loaded:,} rows of partition {report.partition_key}"
+    )
+    return {
+        "partition_rows": {"raw_value": report.rows_loaded, "type": "int"},
+        "input_scope": {"raw_value": scope, "type": "text"},
+    }
+
+
 def report_to_dagster(pipes, source: Source, report: LoadReport) -> None:
     key_columns = set(source.primary_key)
     schema = {
@@ -164,7 +203,9 @@ def report_to_dagster(pipes, source: Source, report: LoadReport) -> None:
     }
     pipes.report_asset_materialization(
         metadata={
-            "dagster/row_count": {"raw_value": report.rows_loaded, "type": "int"},
+            # The table's rows, also for one partition: what a reader of raw.<table> finds.
+            "dagster/row_count": {"raw_value": report.table_rows, "type": "int"},
+            **_partition_metadata(report),
             "dagster/column_schema": {"raw_value": schema, "type": "table_schema"},
             "dagster/table_name": {"raw_value": report.table, "type": "text"},
             "rows_rejected": {"raw_value": report.rows_rejected, "type": "int"},

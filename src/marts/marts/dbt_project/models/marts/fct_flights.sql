@@ -1,6 +1,7 @@
 {#- One row per scheduled departure. Partitioned by month in Dagster: a run rebuilds only the
-    months in [var('min_date'), var('max_date')), deleting them first, so a reloaded raw month
-    replaces its rows instead of adding to them. -#}
+    months in [MARTS_WINDOW_START, MARTS_WINDOW_END) (environment; unset or empty: the whole of 2013),
+    deleting them first, so a reloaded raw month replaces its rows instead of adding to them.
+    Environment variables rather than --vars: dbt re-parses the whole project when vars change. -#}
 {{
     config(
         materialized='incremental',
@@ -14,6 +15,8 @@
 {#- Its relationships tests read the dimensions, so they must be built first: -#}
 -- depends_on: {{ ref('dim_carriers') }}
 -- depends_on: {{ ref('dim_airports') }}
+{#- stg_flights is a view over every month; the month this model rebuilds comes from raw.flights: -#}
+-- depends_on: {{ source('raw', 'flights') }}
 
 select
     flight_id,
@@ -33,5 +36,5 @@ select
     air_time_min,
     distance_miles
 from {{ ref('stg_flights') }}
-where flight_date >= cast('{{ var("min_date") }}' as date)
-  and flight_date < cast('{{ var("max_date") }}' as date)
+where flight_date >= cast('{{ env_var("MARTS_WINDOW_START", "") or "2013-01-01" }}' as date)
+  and flight_date < cast('{{ env_var("MARTS_WINDOW_END", "") or "2014-01-01" }}' as date)

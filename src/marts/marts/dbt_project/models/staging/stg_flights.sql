@@ -1,5 +1,3 @@
-{{ config(tags=['monthly']) }}
-
 {#- Times in the CSV are local clock readings (hhmm) at the airport; delays are in minutes.
     The scheduled departure is rebuilt in New York time; the actual one is schedule + delay,
     which stays right across midnight where the hhmm reading wraps. -#}

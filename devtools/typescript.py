@@ -1,0 +1,67 @@
+"""The TypeScript source programs' project (src/ingest_raw/typescript): `npm ci` installs it from its
+lock, `tsc` builds dist/. `python -m devtools.typescript` does both (CI); dev-local calls `prepare()`,
+which does only what changed; tests call `build()`, which downloads nothing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1] / "src" / "ingest_raw" / "typescript"
+
+
+class TypeScriptNotInstalled(RuntimeError):
+    pass
+
+
+def node() -> str | None:
+    return shutil.which("node")
+
+
+def install() -> None:
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=PROJECT, check=True, timeout=600)
+
+
+def build() -> Path:
+    """Compile src/ to dist/ with the project's own tsc; returns the project folder."""
+    tsc = PROJECT / "node_modules" / "typescript" / "bin" / "tsc"
+    if not tsc.is_file():
+        raise TypeScriptNotInstalled(
+            f"{PROJECT} has no node_modules: run `uv run python -m devtools.typescript`"
+        )
+    done = subprocess.run(
+        [node() or "node", str(tsc), "-p", "tsconfig.json"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"tsc failed in {PROJECT}:\n{done.stdout}{done.stderr}")
+    return PROJECT
+
+
+def prepare() -> str:
+    """Install when the lock changed since the last install, build when a source is newer than dist/;
+    says what it did, or why the TypeScript sources cannot run here."""
+    if node() is None or shutil.which("npm") is None:
+        return "no node/npm on PATH: the TypeScript sources will fail until Node 18+ is installed"
+    installed = PROJECT / "node_modules" / ".package-lock.json"
+    if not installed.is_file() or _newest(PROJECT / "package-lock.json") > installed.stat().st_mtime:
+        install()
+    built = PROJECT / "dist"
+    if not built.is_dir() or _newest(PROJECT / "src", PROJECT / "tsconfig.json") > _newest(built):
+        build()
+        return "TypeScript sources built"
+    return "TypeScript sources up to date"
+
+
+def _newest(*paths: Path) -> float:
+    files = [file for path in paths for file in ([path] if path.is_file() else path.rglob("*"))]
+    return max((file.stat().st_mtime for file in files if file.is_file()), default=0.0)
+
+
+if __name__ == "__main__":
+    install()
+    build()

@@ -170,6 +170,7 @@ def env_file_values(service: str, passwords: dict[str, str]) -> dict[str, str]:
         "WAREHOUSE_PORT": "5432",
         "WAREHOUSE_DB": WAREHOUSE_DB,
         "DBT_TARGET": "prod",
+        "MARTS_DBT_ARTIFACTS_DIR": "",  # empty: the image's prepared artifacts
     }
     if service in passwords:  # a location: its own role, named after it, with its own password
         known |= {"WAREHOUSE_USER": service, "WAREHOUSE_PASSWORD": passwords[service]}

@@ -66,6 +66,16 @@ mutation Launch($params: ExecutionParams!) {
 }
 """
 
+TERMINATE_MUTATION = """
+mutation Terminate($runId: String!) {
+  terminateRun(runId: $runId) {
+    __typename
+    ... on TerminateRunFailure { message }
+    ... on PythonError { message }
+  }
+}
+"""
+
 RELOAD_MUTATION = """
 mutation Reload($location: String!) {
   reloadRepositoryLocation(repositoryLocationName: $location) {
@@ -129,6 +139,12 @@ def asset_nodes(url: str, location: str) -> list[dict]:
     if repository["__typename"] != "Repository":
         raise RunError(f"{location}: {repository.get('message')}")
     return [node for node in repository["assetNodes"] if node["isMaterializable"]]
+
+
+def terminate(url: str, run_id: str) -> dict:
+    """Terminate a run as the UI's button does; the answer (`__typename` TerminateRunSuccess, or a
+    failure with its message). The webserver waits for the run launcher to stop the run's worker."""
+    return graphql(url, TERMINATE_MUTATION, {"runId": run_id}, timeout=120)["terminateRun"]
 
 
 def reload_location(url: str, location: str) -> dict:

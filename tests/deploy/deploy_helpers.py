@@ -50,6 +50,15 @@ def compose_file() -> dict:
     return yaml.safe_load((ROOT / "compose.yml").read_text())
 
 
+def stack_file() -> dict:
+    """docker-stack.yml as written (YAML merge keys resolved)."""
+    return yaml.safe_load((ROOT / "docker-stack.yml").read_text())
+
+
+def helm_values() -> dict:
+    return yaml.safe_load((ROOT / "deploy" / "helm" / "values.yaml").read_text())
+
+
 def template(name: str) -> dict[str, str]:
     return read_env_file(ROOT / "environments" / f"{name}.env.template")
 
@@ -118,13 +127,18 @@ def compose_project(folder: Path) -> Path:
     return folder / "compose.yml"
 
 
-def compose_config(tmp_path: Path) -> dict:
-    """compose.yml as Compose itself resolves it (anchors merged, defaults applied), as JSON."""
+def compose_config(tmp_path: Path, *overrides: str, env: dict[str, str] | None = None) -> dict:
+    """compose.yml (plus override files) as Compose itself resolves it (anchors merged, defaults
+    applied), as JSON."""
     compose_file = compose_project(tmp_path / "project")
+    files = [str(compose_file)]
+    for name in overrides:
+        shutil.copy(ROOT / name, compose_file.parent / name)
+        files.append(str(compose_file.parent / name))
     command = compose_command(tmp_path / "docker-config")
     done = subprocess.run(
-        [*command, "-f", str(compose_file), "config", "--format", "json"],
-        env=os.environ | {"DOCKER_CONFIG": str(tmp_path / "docker-config")},
+        [*command, *(arg for path in files for arg in ("-f", path)), "config", "--format", "json"],
+        env=os.environ | {"DOCKER_CONFIG": str(tmp_path / "docker-config")} | (env or {}),
         capture_output=True,
         text=True,
         timeout=60,

@@ -9,13 +9,16 @@ same engine never collide.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +76,12 @@ def docker(*args: str, timeout: float = DOCKER_TIMEOUT_SECONDS, check: bool = Tr
     if check and done.returncode != 0:
         raise DockerError(f"docker {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-4000:]}")
     return done
+
+
+def docker_socket_group() -> str:
+    """The group owning the engine's socket: what compose.run-containers.yml adds its services to."""
+    socket = Path("/var/run/docker.sock")
+    return str(socket.stat().st_gid) if socket.exists() else "0"
 
 
 # ---- images ----------------------------------------------------------------------------------
@@ -161,6 +170,7 @@ def env_file_values(service: str, passwords: dict[str, str]) -> dict[str, str]:
         "WAREHOUSE_PORT": "5432",
         "WAREHOUSE_DB": WAREHOUSE_DB,
         "DBT_TARGET": "prod",
+        "MARTS_DBT_ARTIFACTS_DIR": "",  # empty: the image's prepared artifacts
     }
     if service in passwords:  # a location: its own role, named after it, with its own password
         known |= {"WAREHOUSE_USER": service, "WAREHOUSE_PASSWORD": passwords[service]}
@@ -192,20 +202,31 @@ def write_env_files(folder: Path) -> dict[str, dict[str, str]]:
 
 
 class ComposeProject:
-    """compose.yml of the repository run as project `name`, with env files from `env_dir`, the
-    images of `images` and the webserver published on a free host port."""
+    """compose.yml of the repository (plus the override files `overrides`, e.g.
+    compose.run-containers.yml) run as project `name`, with env files from `env_dir`, the images of
+    `images` and the webserver published on a free host port."""
 
-    def __init__(self, name: str, env_dir: Path, images: Images, webserver_port: int | None = None):
+    def __init__(
+        self,
+        name: str,
+        env_dir: Path,
+        images: Images,
+        webserver_port: int | None = None,
+        overrides: tuple[str, ...] = (),
+    ):
         self.name = name
         self.env_dir = env_dir
         self.images = images
         self.webserver_port = webserver_port or free_port()
+        self.overrides = overrides
         self.env_files = write_env_files(env_dir)
 
     @classmethod
-    def create(cls, folder: Path, images: Images, label: str = "stack") -> ComposeProject:
+    def create(
+        cls, folder: Path, images: Images, label: str = "stack", overrides: tuple[str, ...] = ()
+    ) -> ComposeProject:
         name = f"{name_prefix()}-{label}-{uuid.uuid4().hex[:6]}"
-        return cls(name, folder / "environments", images)
+        return cls(name, folder / "environments", images, overrides=overrides)
 
     @property
     def url(self) -> str:
@@ -218,13 +239,20 @@ class ComposeProject:
             | {
                 "ENV_DIR": str(self.env_dir),
                 "WEBSERVER_PORT": str(self.webserver_port),
+                "DOCKER_GID": docker_socket_group(),
             }
         )
 
+    def write_env_file(self, service: str, extra: dict[str, str] | None = None) -> None:
+        """Rewrite one service's env file: the values first written, plus `extra`."""
+        values = self.env_files[service] | (extra or {})
+        (self.env_dir / f"{service}.env").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+
     def compose(self, *args: str, timeout: float = DOCKER_TIMEOUT_SECONDS, check: bool = True):
-        """`docker compose -f compose.yml -p <name> …` from the repository root."""
+        """`docker compose -f compose.yml [-f override …] -p <name> …` from the repository root."""
+        files = [argument for name in (COMPOSE_FILE.name, *self.overrides) for argument in ("-f", name)]
         return docker(
-            "compose", "-f", str(COMPOSE_FILE), "-p", self.name, *args,
+            "compose", *files, "-p", self.name, *args,
             timeout=timeout, check=check, cwd=ROOT, env=self.env(),
         )  # fmt: skip
 
@@ -250,6 +278,10 @@ class ComposeProject:
         if done.returncode == 0 or "Name or service not known" not in done.stderr:
             return ""
         return "\nInside the stack the name `postgres` does not resolve: Docker's embedded DNS failed."
+
+    def recreate(self, service: str) -> None:
+        """A new container for `service` (it reads its env files when it starts), healthy."""
+        self.up("--force-recreate", "--no-deps", service)
 
     def down(self, volumes: bool = False) -> None:
         self.compose("down", "--timeout", "30", *(["--volumes"] if volumes else []), timeout=300)
@@ -309,3 +341,108 @@ def materialize_everything(url: str, month: str) -> list[asset_runs.RunResult]:
     for location in locations:
         asset_runs.stop_running_sensors(url, location)
     return [run for location in locations for run in asset_runs.materialize_location(url, location, month)]
+
+
+# ---- swarm -----------------------------------------------------------------------------------
+
+
+def swarm_state() -> str:
+    return docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
+
+
+@contextlib.contextmanager
+def single_node_swarm() -> Iterator[None]:
+    """The engine in swarm mode for the block: `docker swarm init` when it was not, and `leave`
+    afterwards, so that the engine's networking is as it was found (compose stacks of other
+    tests on the same engine depend on it)."""
+    created = swarm_state() == "inactive"
+    if created:
+        docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+    try:
+        yield
+    finally:
+        if created:
+            docker("swarm", "leave", "--force")
+
+
+class SwarmStack:
+    """docker-stack.yml deployed as stack `name` from a copy in `folder` (env files written from the
+    templates there, as Swarm secrets read them at deploy), the images of `images`, the webserver
+    on a free host port."""
+
+    def __init__(self, folder: Path, images: Images):
+        self.name = f"{name_prefix()}-{uuid.uuid4().hex[:6]}"
+        self.folder = folder
+        self.images = images
+        self.webserver_port = free_port()
+        self.env_files = write_env_files(folder / "environments")
+        shutil.copy(ROOT / "docker-stack.yml", folder)
+        (folder / "deploy/postgres").mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / "deploy/postgres/init-platform.sh", folder / "deploy/postgres")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.webserver_port}"
+
+    @property
+    def network(self) -> str:
+        return f"{self.name}-platform"
+
+    def service(self, name: str) -> str:
+        return f"{self.name}_{name}"
+
+    def env(self) -> dict[str, str]:
+        tags = {f"{location.name.upper()}_TAG": self.images.tag for location in discover(ROOT)}
+        return (
+            os.environ
+            | tags
+            | {
+                "REGISTRY": self.images.registry,
+                "PLATFORM_TAG": self.images.tag,
+                "STACK_NAME": self.name,
+                "WEBSERVER_PORT": str(self.webserver_port),
+                "DOCKER_GID": docker_socket_group(),
+            }
+        )
+
+    def deploy(self, timeout: float = 600) -> None:
+        """`docker stack deploy`, then every location served (see `wait_until_served`)."""
+        docker(
+            "stack", "deploy", "--resolve-image", "never", "-c", "docker-stack.yml", self.name,
+            cwd=self.folder, env=self.env(), timeout=300,
+        )  # fmt: skip
+        self.wait_until_served(timeout)
+
+    def wait_until_served(self, timeout: float = 600) -> None:
+        """Every location LOADED without error. Swarm starts services in no order: a location the
+        webserver could not reach yet is reloaded until its code server answers."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                states = location_states(self.url)
+            except OSError:
+                states = {}
+            if states and all(s["status"] == "LOADED" and not s["error"] for s in states.values()):
+                return
+            if time.monotonic() > deadline:
+                raise DockerError(f"stack {self.name}: locations not served within {timeout:.0f} s: {states}")
+            for name, state in states.items():
+                if state["error"]:
+                    asset_runs.reload_location(self.url, name)
+            time.sleep(2)
+
+    def remove(self) -> None:
+        """`docker stack rm`, then its network and volumes removed once its containers, run
+        containers included, have stopped (`stack rm` gives up on a network still in use)."""
+        docker("stack", "rm", self.name, check=False)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            networks = docker("network", "ls", "-q", "--filter", f"name={self.network}").stdout.split()
+            volumes = docker("volume", "ls", "-q", "--filter", f"name={self.name}_").stdout.split()
+            for kind, names in (("network", networks), ("volume", volumes)):
+                for name in names:
+                    docker(kind, "rm", name, check=False)
+            if not networks and not volumes:
+                return
+            time.sleep(2)
+        raise DockerError(f"stack {self.name}: network or volumes still there 180 s after `stack rm`")

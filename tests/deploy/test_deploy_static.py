@@ -3,9 +3,12 @@ holding names, ports, images, module paths and environment variables together ev
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,11 +28,13 @@ from tests.deploy.deploy_helpers import (
     compose_project,
     dockerfile,
     env_reads,
+    helm_values,
     image_name,
     instance_config,
     instance_env_vars,
     location_dockerfile,
     run_init_script,
+    stack_file,
     template,
     workspace,
 )
@@ -140,7 +145,14 @@ def test_dockerignore_keeps_local_state_and_secrets_out():
     ]
     assert patterns[0] == "*", "the build context is an allow-list"
     allowed = {pattern[1:] for pattern in patterns if pattern.startswith("!")}
-    assert allowed == {"pyproject.toml", "uv.lock", "dagster.yaml", "workspace.yaml", "src/"}
+    assert allowed == {
+        "pyproject.toml",
+        "uv.lock",
+        "dagster.yaml",
+        "workspace.yaml",
+        "deploy/docker/",
+        "src/",
+    }
     for never in ("**/.venv", "**/__pycache__", "**/.dagster_home", "**/target", "**/*.env"):
         assert never in patterns
     assert "environments/*.env" in (ROOT / ".gitignore").read_text().splitlines()
@@ -341,3 +353,334 @@ def test_init_script_refuses_two_warehouses(tmp_path):
     done = run_init_script(tmp_path)
     assert done.returncode != 0
     assert "WAREHOUSE_DB differs: 'one' (ingest_raw.env) vs 'two' (marts.env)" in done.stderr
+
+
+# ---- scaling out: runs in containers of their own, Swarm, Kubernetes ---------------------------
+
+RUN_CONTAINERS_HOME = "/opt/dagster/dagster_home_run_containers"
+DOCKER_SOCKET = "/var/run/docker.sock"
+
+
+@pytest.fixture(scope="module")
+def run_containers(tmp_path_factory) -> dict:
+    """compose.yml with compose.run-containers.yml, as Compose resolves them (project issue12-cfg)."""
+    return compose_config(
+        tmp_path_factory.mktemp("run-containers"),
+        "compose.run-containers.yml",
+        env={"DOCKER_GID": "12345", "COMPOSE_PROJECT_NAME": "issue12-cfg"},
+    )
+
+
+def code_server_command(location) -> list[str]:
+    return location_dockerfile(location).final.exec_form("CMD")
+
+
+def mounts_docker_socket(service: dict) -> bool:
+    return any(
+        (volume.get("source") if isinstance(volume, dict) else volume.split(":")[0]) == DOCKER_SOCKET
+        for volume in service.get("volumes", [])
+    )
+
+
+def test_platform_image_carries_both_instance_homes():
+    """The second home is dagster.yaml plus the run launcher block, nothing else."""
+    runs = [run.shell for run in dockerfile("Dockerfile.platform").final.run_commands()]
+    (build_home,) = [shell for shell in runs if RUN_CONTAINERS_HOME in shell]
+    assert (
+        f"cat /opt/dagster/dagster_home/dagster.yaml /opt/dagster/run-launcher.yaml > {RUN_CONTAINERS_HOME}"
+        "/dagster.yaml" in " ".join(build_home.split())
+    )
+    for name in ("Dockerfile.platform", *(f"Dockerfile.{loc.short_name}" for loc in LOCATIONS)):
+        copies = [i.arguments for i in dockerfile(name).final.all("COPY")]
+        assert "deploy/docker/run-with-env /usr/local/bin/run-with-env" in copies, name
+    assert os.access(ROOT / "deploy/docker/run-with-env", os.X_OK)
+
+
+def test_run_containers_instance_is_valid_for_dagster(tmp_path, monkeypatch):
+    from dagster._config import process_config
+    from dagster._core.instance.config import dagster_instance_config
+    from dagster_docker.utils import DOCKER_CONFIG_SCHEMA
+
+    base = (ROOT / "dagster.yaml").read_text()
+    (tmp_path / "dagster.yaml").write_text(base + (ROOT / "deploy/docker/run-launcher.yaml").read_text())
+    config, _ = dagster_instance_config(str(tmp_path), "dagster.yaml")
+    assert {key: config[key] for key in instance_config()} == instance_config(), "the rest is unchanged"
+    launcher = config["run_launcher"]
+    assert (launcher["module"], launcher["class"]) == ("dagster_docker", "DockerRunLauncher")
+    monkeypatch.setenv("DAGSTER_RUN_NETWORK", "issue12-net")
+    processed = process_config(DOCKER_CONFIG_SCHEMA, launcher["config"])
+    assert processed.success, processed.errors
+    assert processed.value["network"] == "issue12-net"
+    # No value goes from the daemon's environment into a run container's configuration.
+    assert "env_vars" not in processed.value
+    assert processed.value["container_kwargs"]["auto_remove"] is True
+
+
+def test_default_compose_runs_in_the_code_servers_with_no_socket(compose):
+    for name, service in compose["services"].items():
+        assert not mounts_docker_socket(service), name
+        assert "DAGSTER_HOME" not in service.get("environment", {}), name
+
+
+def run_container_context(location, volume_prefix: str) -> dict:
+    """What a location's code server hands DockerRunLauncher: an entrypoint reading the env files on
+    its own credentials volume, and mounts; no values."""
+    return {
+        "healthcheck": {"test": ["NONE"]},  # the image's check probes a code server, which a run is not
+        "entrypoint": [
+            "run-with-env", "/run/location/platform.env", f"/run/location/{location.name}.env", "--"
+        ],
+        "volumes": [f"{volume_prefix}_{location.name}-credentials:/run/location:ro"],
+    }  # fmt: skip
+
+
+def credentials_copy_loop(command: list[str]) -> list[str]:
+    """The locations whose env files the daemon's command copies into their credentials volumes."""
+    copy = re.escape("; do install -m 0400 /run/secrets/platform.env /run/secrets/${location}.env ")
+    copy += re.escape("/run/location/${location}/ || exit 1; done; exec ")
+    # `$$` is Compose's escape of a literal `$` (as written, and as `docker compose config` prints it).
+    (loop,) = re.findall(r"for location in ([\w ]+)" + copy, command[2].replace("$$", "$"))
+    assert command[:2] == ["sh", "-c"]
+    return loop.split()
+
+
+@pytest.mark.parametrize("location", LOCATIONS, ids=lambda location: location.name)
+def test_run_containers_override_gives_each_location_its_own_credentials_volume(location, run_containers):
+    service = run_containers["services"][location.name]
+    environment = service["environment"]
+    assert environment["DAGSTER_CURRENT_IMAGE"] == service["image"] == f"{image_name(location)}:dev"
+    context = json.loads(environment["DAGSTER_CONTAINER_CONTEXT"])["docker"]["container_kwargs"]
+    expected = run_container_context(location, "issue12-cfg")
+    assert context["entrypoint"] == expected["entrypoint"]
+    assert context["healthcheck"] == expected["healthcheck"]
+    assert context["volumes"] == [
+        *expected["volumes"],
+        f"issue12-cfg_dagster-storage:{RUN_CONTAINERS_HOME}/storage",
+    ]
+    assert not any("PASSWORD" in value for value in environment.values())
+    assert not mounts_docker_socket(service)
+    volume = run_containers["volumes"][f"{location.name}-credentials"]
+    assert volume["driver_opts"]["type"] == "tmpfs", "credentials never on the host's disk"
+    daemon = run_containers["services"]["daemon"]
+    mounted = {mount["source"]: mount["target"] for mount in daemon["volumes"]}
+    assert mounted[f"{location.name}-credentials"] == f"/run/location/{location.name}"
+    secrets = {secret["target"]: secret["source"] for secret in daemon["secrets"]}
+    assert run_containers["secrets"][secrets[f"{location.name}.env"]]["file"].endswith(
+        f"/environments/{location.name}.env"
+    )
+    assert run_containers["secrets"][secrets["platform.env"]]["file"].endswith("/environments/platform.env")
+
+
+def test_run_containers_daemon_fills_every_locations_volume(run_containers):
+    command = run_containers["services"]["daemon"]["command"]
+    assert credentials_copy_loop(command) == [location.name for location in LOCATIONS]
+    assert command[2].endswith("exec " + " ".join(compose_file()["services"]["daemon"]["command"]))
+
+
+def test_run_containers_override_gives_the_socket_to_the_daemon_and_webserver_only(run_containers):
+    holders = {name for name, service in run_containers["services"].items() if mounts_docker_socket(service)}
+    assert holders == {"daemon", "webserver"}
+    for name in holders:
+        service = run_containers["services"][name]
+        assert service["environment"]["DAGSTER_HOME"] == RUN_CONTAINERS_HOME
+        assert service["environment"]["DAGSTER_RUN_NETWORK"] == "issue12-cfg_default"
+        assert service["group_add"] == ["12345"]
+        assert f"{RUN_CONTAINERS_HOME}/storage" in [volume["target"] for volume in service["volumes"]]
+
+
+def test_run_with_env_loads_its_files_in_order(tmp_path):
+    env_file = tmp_path / "ingest_raw.env"
+    env_file.write_text("# comment\nWAREHOUSE_USER=ingest\nWAREHOUSE_PASSWORD=p=w d\n")
+    platform = tmp_path / "platform.env"
+    platform.write_text("DAGSTER_PG_PASSWORD=secret\nWAREHOUSE_USER=platform\n")
+    script = "import json, os, sys; print(json.dumps([os.environ[name] for name in sys.argv[1:]]))"
+    done = subprocess.run(
+        [str(ROOT / "deploy/docker/run-with-env"), str(platform), str(env_file), "--",
+         sys.executable, "-c", script, "DAGSTER_PG_PASSWORD", "WAREHOUSE_USER", "WAREHOUSE_PASSWORD"],
+        env={"PATH": os.environ["PATH"]}, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ["secret", "ingest", "p=w d"]
+
+
+def test_run_with_env_names_a_missing_file(tmp_path):
+    done = subprocess.run(
+        [str(ROOT / "deploy/docker/run-with-env"), str(tmp_path / "marts.env"), "--", "true"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert f"cannot read env file {tmp_path / 'marts.env'}: No such file or directory" in done.stderr
+
+
+def test_run_with_env_names_a_bad_line(tmp_path):
+    env_file = tmp_path / "marts.env"
+    env_file.write_text("WAREHOUSE_USER=marts\nexport WAREHOUSE_DB\n")
+    done = subprocess.run(
+        [str(ROOT / "deploy/docker/run-with-env"), str(env_file), "--", "true"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert f"{env_file} line 2: expected NAME=value" in done.stderr
+
+
+def tag_variable(location) -> str:
+    return f"{location.name.upper()}_TAG"
+
+
+@pytest.mark.parametrize("location", LOCATIONS, ids=lambda location: location.name)
+def test_stack_file_agrees_with_bake_and_compose(location):
+    stack = stack_file()
+    service = stack["services"][location.name]
+    tag = tag_variable(location)
+    assert service["image"] == f"${{REGISTRY:-}}{image_name(location)}:${{{tag}:?}}"
+    assert (
+        service["environment"]["DAGSTER_CURRENT_IMAGE"] == f"${{REGISTRY:-}}{image_name(location)}:${{{tag}}}"
+    )
+    assert service["command"] == [
+        "run-with-env", "/run/secrets/platform.env", f"/run/secrets/{location.name}.env", "--",
+        *code_server_command(location),
+    ]  # fmt: skip
+    context = json.loads(service["environment"]["DAGSTER_CONTAINER_CONTEXT"])["docker"]["container_kwargs"]
+    assert context == run_container_context(location, "${STACK_NAME:-dagster}")
+    volume = stack["volumes"][f"{location.name}-credentials"]
+    assert volume["name"] == f"${{STACK_NAME:-dagster}}_{location.name}-credentials"
+    assert volume["driver_opts"]["type"] == "tmpfs"
+    targets = {secret["source"]: secret["target"] for secret in service["secrets"]}
+    assert set(targets.values()) == {"platform.env", f"{location.name}.env"}
+    for source, target in targets.items():
+        assert stack["secrets"][source]["file"] == f"environments/{target}"
+    update = service["deploy"]["update_config"]
+    assert (update["order"], update["failure_action"]) == ("start-first", "rollback")
+    assert service["deploy"]["resources"]["limits"]
+    assert "volumes" not in service, "code servers mount nothing, the socket least of all"
+
+
+def test_stack_file_platform_services():
+    stack = stack_file()
+    services = stack["services"]
+    platform_cmd = dockerfile("Dockerfile.platform").final.exec_form("CMD")
+    assert services["webserver"]["command"] == [
+        "run-with-env",
+        "/run/secrets/platform.env",
+        "--",
+        *platform_cmd,
+    ]
+    daemon = services["daemon"]["command"]
+    assert credentials_copy_loop(daemon) == [location.name for location in LOCATIONS]
+    assert daemon[2].endswith(
+        "exec run-with-env /run/secrets/platform.env -- "
+        + " ".join(compose_file()["services"]["daemon"]["command"])
+    )
+    daemon_mounts = services["daemon"]["volumes"]
+    assert daemon_mounts == [
+        f"{DOCKER_SOCKET}:{DOCKER_SOCKET}",
+        *(f"{location.name}-credentials:/run/location/{location.name}" for location in LOCATIONS),
+    ]
+    assert {s["target"] for s in services["daemon"]["secrets"]} == {
+        "platform.env",
+        *(f"{location.name}.env" for location in LOCATIONS),
+    }
+    network = stack["networks"]["platform"]
+    assert network["driver"] == "overlay" and network["attachable"] is True
+    for name in ("webserver", "daemon"):
+        assert services[name]["image"] == f"${{REGISTRY:-}}{PLATFORM_IMAGE}:${{PLATFORM_TAG:?}}"
+        assert services[name]["environment"]["DAGSTER_HOME"] == RUN_CONTAINERS_HOME
+        assert services[name]["environment"]["DAGSTER_RUN_NETWORK"] == network["name"]
+    assert services["webserver"]["volumes"] == [f"{DOCKER_SOCKET}:{DOCKER_SOCKET}"]
+    assert services["webserver"]["ports"] == [
+        {"target": 3000, "published": "${WEBSERVER_PORT:-3000}", "mode": "host"}
+    ]
+    assert {service["deploy"]["endpoint_mode"] for service in services.values()} == {"dnsrr"}
+    postgres = services["postgres"]
+    assert postgres["image"] == compose_file()["services"]["postgres"]["image"]
+    assert postgres["environment"]["PLATFORM_LOCATIONS"] == init_spec(LOCATIONS)
+    (init,) = postgres["configs"]
+    assert stack["configs"][init["source"]]["file"] == "deploy/postgres/init-platform.sh"
+    assert init["target"] == "/docker-entrypoint-initdb.d/10-init-platform.sh"
+    assert {s["target"] for s in postgres["secrets"]} >= {f"{loc.name}.env" for loc in LOCATIONS}
+    holders = {name for name, service in services.items() if mounts_docker_socket(service)}
+    assert holders == {"webserver", "daemon"}
+
+
+def test_stack_file_is_valid_for_docker_stack(tmp_path):
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("no docker CLI to render the stack file")
+    project = compose_project(tmp_path / "project").parent
+    shutil.copy(ROOT / "docker-stack.yml", project)
+    (project / "deploy/postgres").mkdir(parents=True)
+    shutil.copy(ROOT / "deploy/postgres/init-platform.sh", project / "deploy/postgres")
+    tags = {tag_variable(loc): f"issue12-{loc.short_name}" for loc in LOCATIONS}
+    env = os.environ | tags | {"PLATFORM_TAG": "issue12-platform", "DOCKER_GID": "12345"}
+    env |= {"DOCKER_CONFIG": str(tmp_path / "docker-config")}
+    done = subprocess.run(
+        [docker, "stack", "config", "-c", "docker-stack.yml"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    if "unknown command" in done.stderr or "is not a docker command" in done.stderr:
+        pytest.skip(f"this docker CLI cannot render stack files: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    rendered = yaml.safe_load(done.stdout)["services"]
+    for location in LOCATIONS:
+        assert rendered[location.name]["image"] == f"{image_name(location)}:issue12-{location.short_name}"
+    assert rendered["daemon"]["user"] == "10001:12345"
+    missing = subprocess.run(
+        [docker, "stack", "config", "-c", "docker-stack.yml"],
+        cwd=project, env={k: v for k, v in env.items() if k != "PLATFORM_TAG"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert missing.returncode != 0 and "PLATFORM_TAG" in missing.stderr
+
+
+@pytest.mark.parametrize("location", LOCATIONS, ids=lambda location: location.name)
+def test_helm_values_agree_with_the_other_deployment_files(location):
+    values = helm_values()
+    deployments = {d["name"]: d for d in values["dagster-user-deployments"]["deployments"]}
+    assert set(deployments) == {loc.distribution for loc in LOCATIONS}
+    deployment = deployments[location.distribution]
+    assert deployment["image"]["repository"].endswith(f"/{image_name(location)}")
+    assert deployment["port"] == location.port
+    assert deployment["codeServerArgs"] == ["-m", location.module]
+    assert deployment["envSecrets"] == [{"name": f"{image_name(location)}-env"}]
+    assert deployment["includeConfigInLaunchedRuns"] == {"enabled": True}
+
+
+def test_helm_values_platform_launcher_and_storage():
+    values = helm_values()
+    for service in ("dagsterWebserver", "dagsterDaemon"):
+        assert values[service]["image"]["repository"].endswith(f"/{PLATFORM_IMAGE}")
+    assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    assert values["postgresql"]["enabled"] is False
+    assert values["generatePostgresqlPasswordSecret"] is False
+    coordinator = values["dagsterDaemon"]["runCoordinator"]
+    assert coordinator["type"] == "QueuedRunCoordinator"
+    queued = coordinator["config"]["queuedRunCoordinator"]
+    runs = instance_config()["concurrency"]["runs"]
+    assert queued["maxConcurrentRuns"] == runs["max_concurrent_runs"]
+    assert queued["tagConcurrencyLimits"] == runs["tag_concurrency_limits"]
+    retries = instance_config()["run_retries"]
+    assert values["dagsterDaemon"]["runRetries"] == {
+        "enabled": retries["enabled"],
+        "maxRetries": retries["max_retries"],
+        "retryOnAssetOrOpFailure": retries["retry_on_asset_or_op_failure"],
+    }
+    tags = {deployment["image"]["tag"] for deployment in values["dagster-user-deployments"]["deployments"]}
+    assert tags == {values["dagsterWebserver"]["image"]["tag"]} == {"<yyyymmdd>-<commit>"}
+
+
+def test_helm_default_run_resources_have_the_shape_the_sources_override():
+    """A source's run_resources reach its run pods as the `dagster-k8s/config` tag, which overrides
+    the chart's default run pod resources key by key: the same keys on both sides."""
+    from ingest_raw.catalog import SOURCES
+    from ingest_raw.factory import k8s_tags
+
+    launcher = helm_values()["runLauncher"]["config"]["k8sRunLauncher"]
+    default = launcher["runK8sConfig"]["containerConfig"]["resources"]
+    heavy = [source for source in SOURCES.values() if source.run_resources]
+    assert heavy
+    for source in heavy:
+        (tag,) = k8s_tags(source.run_resources).values()
+        resources = json.loads(tag)["container_config"]["resources"]
+        assert {key: set(value) for key, value in resources.items()} == {
+            key: set(value) for key, value in default.items()
+        }

@@ -11,9 +11,9 @@ import dagster as dg
 import pytest
 
 from ingest_raw.catalog import AIRLINES, SOURCES
-from ingest_raw.declarations import Column, DeclarationError, MonthlyPartition, Source
+from ingest_raw.declarations import Column, DeclarationError, MonthlyPartition, RunResources, Source
 from ingest_raw.definitions import defs as load_definitions
-from ingest_raw.factory import WAREHOUSE_POOL, build_definitions
+from ingest_raw.factory import K8S_CONFIG_TAG, WAREHOUSE_POOL, build_definitions
 from shared.partitions import FLIGHTS_MONTHLY
 
 
@@ -36,6 +36,10 @@ def _declare(**overrides) -> Source:
         ({"primary_key": ("key",)}, "primary key names undeclared column(s) 'key'"),
         ({"partition": MonthlyPartition("y", "m", "2013-01-01", "2014-01-01")}, "partition names undeclared"),
         ({"columns": ()}, "no columns declared"),
+        (
+            {"run_resources": RunResources("500m", "1 GB", "2", "4Gi")},
+            "run_resources memory_request '1 GB' is not a Kubernetes quantity",
+        ),
     ],
 )
 def test_unsafe_or_inconsistent_declarations_are_rejected(overrides, message):
@@ -134,3 +138,33 @@ def test_the_python_program_refuses_a_source_with_a_program_of_its_own():
     )
     assert done.returncode == 65
     assert f"source {other.name!r} is loaded by its own program" in done.stderr
+
+
+def k8s_resources(tags: dict) -> dict | None:
+    """The container resources a `dagster-k8s/config` tag asks for, None without the tag."""
+    return (
+        json.loads(tags[K8S_CONFIG_TAG])["container_config"]["resources"] if K8S_CONFIG_TAG in tags else None
+    )
+
+
+def declared_resources(source: Source) -> dict | None:
+    resources = source.run_resources
+    if resources is None:
+        return None
+    return {
+        "requests": {"cpu": resources.cpu_request, "memory": resources.memory_request},
+        "limits": {"cpu": resources.cpu_limit, "memory": resources.memory_limit},
+    }
+
+
+def test_declared_run_resources_become_the_k8s_config_tag_of_its_steps_and_scheduled_runs():
+    defs = load_definitions()
+    repository = defs.get_repository_def()
+    schedules = {schedule.name: schedule for schedule in defs.schedules}
+    context = dg.build_schedule_context(repository_def=repository)
+    assert any(source.run_resources for source in SOURCES.values()), "the heavy source declares its room"
+    for name, source in SOURCES.items():
+        asset = repository.assets_defs_by_key[dg.AssetKey(["raw", name])]
+        assert k8s_resources(asset.op.tags) == declared_resources(source), name
+        (request,) = schedules[f"refresh_raw_{name}"].evaluate_tick(context).run_requests
+        assert k8s_resources(request.tags) == declared_resources(source), name

@@ -3,7 +3,15 @@ a JSON-stat dataset loaded by a TypeScript program."""
 
 from __future__ import annotations
 
-from ingest_raw.declarations import Column, CsvFormat, JsonStatFormat, MonthlyPartition, Program, Source
+from ingest_raw.declarations import (
+    Column,
+    CsvFormat,
+    JsonStatFormat,
+    MonthlyPartition,
+    Program,
+    RunResources,
+    Source,
+)
 
 NYCFLIGHTS13 = CsvFormat(null_markers=("NA", ""))
 OWNERS = ("team:data-platform",)
@@ -87,6 +95,8 @@ FLIGHTS = Source(
     owners=OWNERS,
     cron_schedule=DAILY_AT_6,
     timeout_seconds=300.0,
+    # A month is the heaviest load: its run pod gets more room than the chart's default.
+    run_resources=RunResources(cpu_request="500m", memory_request="1Gi", cpu_limit="2", memory_limit="4Gi"),
 )
 
 REGIONAL_CPI = Source(

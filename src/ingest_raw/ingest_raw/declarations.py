@@ -33,6 +33,8 @@ SCHEMA = "raw"
 DECLARATION_EXTRA = "source"
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+#: A Kubernetes CPU or memory quantity: 500m, 1, 1.5, 512Mi, 2Gi.
+_QUANTITY = re.compile(r"\d+(\.\d+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?")
 
 
 class DeclarationError(ValueError):
@@ -107,6 +109,26 @@ class MonthlyPartition:
 
 
 @dataclass(frozen=True)
+class RunResources:
+    """CPU and memory for a run of one source where runs get a container of their own and the
+    orchestrator reserves room for it (Kubernetes: the run pod's requests and limits). Quantities
+    as Kubernetes writes them: "500m", "2", "512Mi", "4Gi"."""
+
+    cpu_request: str
+    memory_request: str
+    cpu_limit: str
+    memory_limit: str
+
+    def check(self, source: str) -> None:
+        for what, quantity in vars(self).items():
+            if not isinstance(quantity, str) or not _QUANTITY.fullmatch(quantity):
+                raise DeclarationError(
+                    f"source {source!r}: run_resources {what} {quantity!r} is not a Kubernetes quantity "
+                    f"such as 500m, 2, 512Mi or 4Gi"
+                )
+
+
+@dataclass(frozen=True)
 class Source:
     """One source table. `input` is a path, an http(s) URL or `package:<module>/<file>` (a data file
     shipped inside an installed package, found without importing it)."""
@@ -136,6 +158,9 @@ class Source:
     lock_timeout_seconds: float = 60.0
     #: The program that loads the source; None for the Python source program (`python -m ingest_raw.sources`).
     program: Program | None = None
+    #: Room a run of this source needs beyond the deployment's default run resources; None for the
+    #: default (deploy/helm/values.yaml `runK8sConfig`).
+    run_resources: RunResources | None = None
 
     def __post_init__(self) -> None:
         check_identifier(self.name, "source name", self.name)
@@ -179,6 +204,8 @@ class Source:
             raise DeclarationError(f"source {self.name!r}: the program has an empty command")
         if not self.input:
             raise DeclarationError(f"source {self.name!r}: no input")
+        if self.run_resources is not None:
+            self.run_resources.check(self.name)
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -216,6 +243,8 @@ class Source:
                 )
             if values.get("partition") is not None:
                 values["partition"] = MonthlyPartition(**values["partition"])
+            if values.get("run_resources") is not None:
+                values["run_resources"] = RunResources(**values["run_resources"])
             if values.get("program") is not None:
                 program = values["program"]
                 values["program"] = Program(tuple(program["command"]), program["kind"])

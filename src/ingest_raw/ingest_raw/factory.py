@@ -1,15 +1,19 @@
 """Turn source declarations into Dagster assets, checks and schedules."""
 
+import json
 from collections.abc import Iterable
 
 import dagster as dg
 
-from ingest_raw.declarations import SCHEMA, MonthlyPartition, Source
+from ingest_raw.declarations import SCHEMA, MonthlyPartition, RunResources, Source
 from ingest_raw.launcher import run_source_program
 from shared.resources import PostgresWarehouse
 
 #: Concurrency pool shared by every source: caps simultaneous loads into the warehouse.
 WAREHOUSE_POOL = "warehouse"
+#: The tag dagster-k8s reads a run pod's (K8sRunLauncher: run tags) or step pod's (k8s_job_executor:
+#: op tags) container settings from.
+K8S_CONFIG_TAG = "dagster-k8s/config"
 CHECKS = {
     "not_empty": "The load brought at least one row.",
     "primary_key_unique": "The declared primary key is unique and not null (enforced by the table).",
@@ -25,6 +29,16 @@ def partitions_def(partition: MonthlyPartition | None) -> dg.PartitionsDefinitio
     if partition is None:
         return None
     return dg.MonthlyPartitionsDefinition(start_date=partition.start, end_date=partition.end)
+
+
+def k8s_tags(resources: RunResources | None) -> dict[str, str]:
+    """The `dagster-k8s/config` tag asking for a source's run resources; none for the defaults."""
+    if resources is None:
+        return {}
+    requests = {"cpu": resources.cpu_request, "memory": resources.memory_request}
+    limits = {"cpu": resources.cpu_limit, "memory": resources.memory_limit}
+    config = {"container_config": {"resources": {"requests": requests, "limits": limits}}}
+    return {K8S_CONFIG_TAG: json.dumps(config)}
 
 
 def retry_policy(max_retries: int, delay_seconds: float) -> dg.RetryPolicy:
@@ -69,6 +83,7 @@ def source_asset(
         partitions_def=partitions_def(source.partition),
         retry_policy=retry_policy(max_retries, retry_delay_seconds),
         pool=pool,
+        op_tags=k8s_tags(source.run_resources),
         check_specs=[
             dg.AssetCheckSpec(name, asset=key, description=CHECKS[name], blocking=name != "row_count_change")
             for name in checks
@@ -92,9 +107,10 @@ def source_schedule(source: Source, asset: dg.AssetsDefinition) -> dg.ScheduleDe
         description=f"Keeps {SCHEMA}.{source.table} fresh.",
     )
     def refresh(context: dg.ScheduleEvaluationContext):
+        tags = k8s_tags(source.run_resources)
         if asset.partitions_def is None:
-            return dg.RunRequest()
-        return dg.RunRequest(partition_key=asset.partitions_def.get_last_partition_key())
+            return dg.RunRequest(tags=tags)
+        return dg.RunRequest(partition_key=asset.partitions_def.get_last_partition_key(), tags=tags)
 
     return refresh
 

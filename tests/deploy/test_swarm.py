@@ -1,0 +1,95 @@
+"""docker-stack.yml on a real single-node swarm: deployed with Swarm secrets, both locations LOADED,
+a source and the marts SUCCESS in run containers, and `docker service update --image` of one
+location rolls its code server while the other location keeps serving runs. The swarm is left as
+it was found (left again when this test created it)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from devtools import asset_runs
+from devtools.webserver import location_states
+from tests.deploy.deploy_helpers import LOCATIONS
+from tests.deploy.docker_stack import SwarmStack, docker, single_node_swarm, swarm_state
+
+pytestmark = pytest.mark.docker
+
+MONTH = "2013-01-01"
+
+
+def materialize_location(url: str, location: str) -> list[str]:
+    statuses = []
+    for paths, partitioned in asset_runs.launch_plan(asset_runs.asset_nodes(url, location)):
+        run_id = asset_runs.launch(url, location, paths, MONTH if partitioned else None)
+        status = asset_runs.wait_for_run(url, run_id, timeout=900)
+        assert status == "SUCCESS", (location, paths, asset_runs.run_failures(url, run_id))
+        statuses.append(status)
+    return statuses
+
+
+@pytest.fixture(scope="module")
+def stack(images, tmp_path_factory) -> Iterator[SwarmStack]:
+    state = swarm_state()
+    with single_node_swarm():
+        running = SwarmStack(tmp_path_factory.mktemp("swarm"), images)
+        try:
+            running.deploy()
+            for location in LOCATIONS:
+                asset_runs.stop_running_sensors(running.url, location.name)
+            yield running
+        finally:
+            running.remove()
+    assert swarm_state() == state, "the engine is left as it was found"
+
+
+def test_both_locations_load_and_a_source_and_the_marts_succeed(stack):
+    states = location_states(stack.url)
+    assert states == {location.name: {"status": "LOADED", "error": None} for location in LOCATIONS}
+    statuses = [status for location in LOCATIONS for status in materialize_location(stack.url, location.name)]
+    assert statuses and set(statuses) == {"SUCCESS"}
+    secrets = docker(
+        "secret", "ls", "--format", "{{.Name}}", "--filter", f"name={stack.name}_"
+    ).stdout.split()
+    assert sorted(secrets) == sorted(
+        f"{stack.name}_{name}_env" for name in ("platform", "postgres", *(loc.name for loc in LOCATIONS))
+    )
+
+
+def test_rolling_update_of_one_location_leaves_the_other_serving(stack):
+    """marts is rolled to a new image reference (the same image under another tag) while ingest
+    runs keep launching and succeeding; marts is LOADED again afterwards."""
+    marts = stack.images.by_target["marts"]
+    rolled = f"{marts}-rolled"
+    docker("tag", marts, rolled)
+    ingest_statuses: list[str] = []
+    stop = threading.Event()
+
+    def keep_running_ingest() -> None:
+        while not stop.is_set():
+            run_id = asset_runs.launch(stack.url, "ingest_raw", [["raw", "airlines"]], None)
+            ingest_statuses.append(asset_runs.wait_for_run(stack.url, run_id, timeout=600))
+
+    worker = threading.Thread(target=keep_running_ingest)
+    before = json.loads(docker("service", "inspect", stack.service("marts")).stdout)[0]
+    worker.start()
+    try:
+        docker(
+            "service", "update", "--detach=false", "--image", rolled,
+            stack.service("marts"), timeout=600,
+        )  # fmt: skip
+        stack.wait_until_served(timeout=300)
+    finally:
+        stop.set()
+        worker.join(timeout=700)
+        docker("image", "rm", rolled, check=False)
+    after = json.loads(docker("service", "inspect", stack.service("marts")).stdout)[0]
+    assert after["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].startswith(rolled)
+    assert after["Version"]["Index"] > before["Version"]["Index"]
+    ingest = json.loads(docker("service", "inspect", stack.service("ingest_raw")).stdout)[0]
+    assert "UpdateStatus" not in ingest, "the other location was not updated"
+    assert ingest_statuses and set(ingest_statuses) == {"SUCCESS"}
+    assert location_states(stack.url)["marts"] == {"status": "LOADED", "error": None}

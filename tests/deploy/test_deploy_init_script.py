@@ -3,9 +3,6 @@ statement: what each role may do, and where the passwords do not go."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +13,7 @@ import pytest
 from devtools.embedded_postgres import embedded_postgres, psql_path
 from shared import postgres
 from tests.deploy.deploy_helpers import LOCATIONS, run_init_script
+from tests.ingest.ingest_helpers import run_source
 
 ROLES = {location.name: location.name for location in LOCATIONS}  # each location's role named after it
 DAGSTER = {"DAGSTER_PG_USER": "dagster_storage", "DAGSTER_PG_DB": "dagster_storage"}
@@ -112,15 +110,7 @@ def test_the_ingest_role_creates_and_loads_tables_in_raw(initialised):
 
 
 def test_a_source_program_loads_as_the_ingest_role(initialised):
-    settings = initialised.settings.replace(user=ROLES["ingest_raw"])
-    env = os.environ | settings.to_env()
-    done = subprocess.run(
-        [sys.executable, "-m", "ingest_raw.sources", "airlines"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_source(initialised.settings.replace(user=ROLES["ingest_raw"]), "airlines")
     assert done.returncode == 0, done.stderr
     with initialised.connect(ROLES["marts"]) as conn:
         assert conn.execute("select count(*) from raw.airlines").fetchone()[0] > 0

@@ -8,6 +8,7 @@ import http.server
 import io
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -27,6 +28,7 @@ from psycopg import sql
 from ingest_raw.catalog import SOURCES
 from ingest_raw.declarations import Source
 from ingest_raw.factory import source_asset
+from ingest_raw.loader import PAUSE_ENV
 from ingest_raw.reader import resolve_package_location
 from shared import postgres
 from shared.resources import PostgresWarehouse
@@ -291,3 +293,45 @@ def fifo_input(
         with contextlib.suppress(OSError):
             os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
         thread.join(timeout=10)
+
+
+RUN_SCRIPT = Path(__file__).with_name("run_to_terminate.py")
+
+
+def start_run(settings: postgres.WarehouseSettings, home: Path, source: str, input: str, **env: str):
+    """A real Dagster run of `source` reading `input` (run_to_terminate.py), its stderr piped."""
+    env = program_env(settings, DAGSTER_HOME=str(home), SOURCE=source, SOURCE_INPUT=input, **env)
+    return subprocess.Popen([sys.executable, str(RUN_SCRIPT)], env=env, stderr=subprocess.PIPE, text=True)
+
+
+def terminate_run_while_copying(
+    settings: postgres.WarehouseSettings, home: Path, source: str, input: str
+) -> dg.DagsterRunStatus:
+    """Start a run, terminate it (SIGINT, as a run worker learns it) while its source program is paused
+    in COPY; wait for the program and its session to end. The run's final status."""
+    run = start_run(settings, home, source, input, **{PAUSE_ENV: "copy"})
+    child = None
+    try:
+        child = paused_pid(LineWatcher(run.stderr).wait_for("paused at copy"))
+        run.send_signal(signal.SIGINT)
+        wait_until(lambda: process_gone(child), 10, f"source program pid {child} exit")
+        run.wait(timeout=30)
+    finally:
+        run.kill()
+        if child and not process_gone(child):
+            os.kill(child, signal.SIGKILL)
+    wait_until(lambda: loader_sessions(settings) == 0, 10, "the source program's session end")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (record,) = instance.get_run_records()
+    return record.dagster_run.status
+
+
+def sessions_waiting(settings: postgres.WarehouseSettings, condition: str) -> bool:
+    """Whether a source program's session (application_name ingest-raw) matches `condition`, a SQL
+    predicate over pg_stat_activity `a` joined with pg_locks `l`."""
+    with postgres.connect(settings) as conn:
+        query = (
+            "select count(*) from pg_stat_activity a left join pg_locks l using (pid)"
+            f" where a.application_name = 'ingest-raw' and ({condition})"
+        )
+        return bool(conn.execute(query).fetchone()[0])

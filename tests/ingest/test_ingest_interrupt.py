@@ -3,10 +3,7 @@ rows every time, and no session or lock is left behind."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,11 +20,11 @@ from tests.ingest.ingest_helpers import (
     LineWatcher,
     fingerprint,
     loader_sessions,
-    paused_pid,
-    process_gone,
-    program_env,
     run_source,
+    sessions_waiting,
+    start_run,
     start_source,
+    terminate_run_while_copying,
     wait_until,
     weather_csv,
     weather_rows,
@@ -94,45 +91,16 @@ def test_sigint_while_waiting_for_the_table_lock(loaded_weather, new_weather):
 
 
 def _waiting_on_advisory_lock(settings) -> bool:
-    with postgres.connect(settings) as conn:
-        return bool(
-            conn.execute(
-                "select count(*) from pg_locks l join pg_stat_activity a using (pid) "
-                "where l.locktype = 'advisory' and not l.granted and a.application_name = 'ingest-raw'"
-            ).fetchone()[0]
-        )
-
-
-RUN_SCRIPT = Path(__file__).with_name("run_to_terminate.py")
+    return sessions_waiting(settings, "l.locktype = 'advisory' and not l.granted")
 
 
 def test_terminating_the_dagster_run_stops_the_source_program(loaded_weather, new_weather, tmp_path):
     settings, before = loaded_weather
     home = tmp_path / "dagster_home"
     home.mkdir()
-    env = program_env(
-        settings,
-        DAGSTER_HOME=str(home),
-        SOURCE="weather",
-        SOURCE_INPUT=str(new_weather),
-        **{PAUSE_ENV: "copy"},
-    )
-    run = subprocess.Popen([sys.executable, str(RUN_SCRIPT)], env=env, stderr=subprocess.PIPE, text=True)
-    child = None
-    try:
-        child = paused_pid(LineWatcher(run.stderr).wait_for("paused at copy"))
-        run.send_signal(signal.SIGINT)  # how a run worker learns that its run was terminated
-        wait_until(lambda: process_gone(child), 5, f"source program pid {child} exit")
-        run.wait(timeout=30)
-    finally:
-        run.kill()
-        if child and not process_gone(child):
-            os.kill(child, signal.SIGKILL)
-    wait_until(lambda: loader_sessions(settings) == 0, 5, "the source program's session end")
+    status = terminate_run_while_copying(settings, home, "weather", str(new_weather))
     assert fingerprint(settings, "weather") == before
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        (record,) = instance.get_run_records()
-    assert record.dagster_run.status in (dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE)
+    assert status in (dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE)
 
 
 def _importing(pid: int, library: str) -> bool:
@@ -182,13 +150,7 @@ def commits_wait_for_a_standby(loaded_weather):
 
 
 def _waiting_for_the_standby(settings) -> bool:
-    with postgres.connect(settings) as conn:
-        return bool(
-            conn.execute(
-                "select count(*) from pg_stat_activity "
-                "where wait_event = 'SyncRep' and application_name = 'ingest-raw'"
-            ).fetchone()[0]
-        )
+    return sessions_waiting(settings, "a.wait_event = 'SyncRep'")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -249,8 +211,7 @@ def test_terminating_the_run_while_commit_waits_records_the_materialization(
     settings, _ = commits_wait_for_a_standby
     home = tmp_path / "dagster_home"
     home.mkdir()
-    env = program_env(settings, DAGSTER_HOME=str(home), SOURCE="weather", SOURCE_INPUT=str(new_weather))
-    run = subprocess.Popen([sys.executable, str(RUN_SCRIPT)], env=env, stderr=subprocess.PIPE, text=True)
+    run = start_run(settings, home, "weather", str(new_weather))
     stderr = LineWatcher(run.stderr)
     try:
         wait_until(

@@ -6,10 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import signal
 import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,10 +31,9 @@ from tests.ingest.ingest_helpers import (
     http_server,
     loader_sessions,
     materialize,
-    paused_pid,
-    process_gone,
     program_env,
     serve_file,
+    terminate_run_while_copying,
     wait_until,
     weather_csv,
     weather_rows,
@@ -264,30 +261,9 @@ def test_terminating_the_dagster_run_stops_the_program(project, fresh_warehouse,
     before = fingerprint(fresh_warehouse, "regional_cpi")
     home = tmp_path / "dagster_home"
     home.mkdir()
-    env = program_env(
-        fresh_warehouse,
-        DAGSTER_HOME=str(home),
-        SOURCE=SOURCE.name,
-        SOURCE_INPUT=SOURCE.input,
-        **{PAUSE_ENV: "copy"},
-    )
-    script = Path(__file__).with_name("run_to_terminate.py")
-    run = subprocess.Popen([sys.executable, str(script)], env=env, stderr=subprocess.PIPE, text=True)
-    child = None
-    try:
-        child = paused_pid(LineWatcher(run.stderr).wait_for("paused at copy"))
-        run.send_signal(signal.SIGINT)  # how a run worker learns that its run was terminated
-        wait_until(lambda: process_gone(child), 10, f"source program pid {child} exit")
-        run.wait(timeout=30)
-    finally:
-        run.kill()
-        if child and not process_gone(child):
-            os.kill(child, signal.SIGKILL)
-    wait_until(lambda: loader_sessions(fresh_warehouse) == 0, 10, "the program's session end")
+    status = terminate_run_while_copying(fresh_warehouse, home, SOURCE.name, SOURCE.input)
     assert fingerprint(fresh_warehouse, "regional_cpi") == before
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        (record,) = instance.get_run_records()
-    assert record.dagster_run.status in (dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE)
+    assert status in (dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE)
 
 
 def test_options_the_program_does_not_implement_are_refused(project, fresh_warehouse):

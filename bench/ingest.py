@@ -69,12 +69,7 @@ def bench_loads(settings: postgres.WarehouseSettings, csv_path: Path, runs: int)
     env.pop("DAGSTER_PIPES_CONTEXT", None)
     program = [sys.executable, "-m", "ingest_raw.sources", "flights", "--input", str(csv_path)]
     shipped_zip = [sys.executable, "-m", "ingest_raw.sources", "flights"]
-    psql_env = env | {
-        "PGHOST": settings.host,
-        "PGPORT": str(settings.port),
-        "PGUSER": settings.user,
-        "PGDATABASE": settings.dbname,
-    }
+    psql_env = env | settings.libpq_env()
     copy = f"\\copy raw.{BASELINE_TABLE} from '{csv_path}' with (format csv, header true, null 'NA')"
     psql = [psql_path(), "-X", "-q", "-v", "ON_ERROR_STOP=1"]
     psql_copy = [*psql, "-c", copy]

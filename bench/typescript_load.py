@@ -49,12 +49,7 @@ def bench(
     env = {k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_PIPES")}
     env |= settings.to_env()
     program = [*source_command(REGIONAL_CPI, None), "--input", str(dataset_path)]
-    psql_env = env | {
-        "PGHOST": settings.host,
-        "PGPORT": str(settings.port),
-        "PGUSER": settings.user,
-        "PGDATABASE": settings.dbname,
-    }
+    psql_env = env | settings.libpq_env()
     psql = [psql_path(), "-X", "-q", "-v", "ON_ERROR_STOP=1"]
 
     def execute(*statements) -> None:

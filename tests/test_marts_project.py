@@ -32,7 +32,8 @@ PARTIAL_PARSING, FULL_REPARSE = "I040", "I024"
 def project_copy(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv(ARTIFACTS_ENV, str(tmp_path / "artifacts"))
     copy = tmp_path / "dbt_project"
-    shutil.copytree(PROJECT_DIR, copy)
+    # What dbt writes (a checkout from before artifacts moved out may still hold it) is no input.
+    shutil.copytree(PROJECT_DIR, copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
     return copy
 
 
@@ -60,12 +61,11 @@ def test_the_key_follows_what_dbt_parse_reads(project_copy, monkeypatch):
 
 
 def test_parsed_once_outside_the_project_and_again_only_after_an_edit(project_copy, tmp_path):
+    before = sorted(path.name for path in project_copy.iterdir())
     first = flights_project(project_copy)
     artifacts = tmp_path / "artifacts"
     assert first.manifest_path.is_file() and first.manifest_path.is_relative_to(artifacts)
-    assert sorted(path.name for path in project_copy.iterdir()) == sorted(
-        p.name for p in PROJECT_DIR.iterdir()
-    )
+    assert sorted(path.name for path in project_copy.iterdir()) == before
     parsed_at = first.manifest_path.stat().st_mtime_ns
 
     again = _load_in_subprocess(project_copy, DAGSTER_IS_DEV_CLI="1")  # as a run process under dagster dev

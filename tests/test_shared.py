@@ -1,4 +1,6 @@
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import dagster as dg
@@ -30,6 +32,19 @@ def test_settings_round_trip_through_child_env(warehouse):
     with postgres.connect(WarehouseSettings.from_env(env)) as conn:
         schemas = {row[0] for row in conn.execute("select nspname from pg_namespace")}
     assert set(warehouse_schemas(discover(workspace_root()))) <= schemas
+
+
+def test_libpq_tools_get_the_same_settings(warehouse, tmp_path):
+    from devtools.embedded_postgres import psql_path
+
+    done = subprocess.run(
+        [psql_path(), "-X", "-At", "-c", "select current_database(), current_user"],
+        env={"PATH": os.environ["PATH"]} | warehouse.libpq_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == f"{warehouse.dbname}|{warehouse.user}", done.stderr
 
 
 def test_the_password_is_never_shown():

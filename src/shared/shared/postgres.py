@@ -72,6 +72,11 @@ class WarehouseSettings:
         values = dataclasses.asdict(self)
         return {key: value for key, value in values.items() if value != ""}
 
+    def libpq_env(self) -> dict[str, str]:
+        """The same settings as libpq's own variables (PGHOST, ...), for psql and other libpq tools."""
+        names = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "password": "PGPASSWORD"}
+        return {names.get(key, "PGDATABASE"): str(value) for key, value in self.libpq().items()}
+
     def replace(self, **changes: Any) -> WarehouseSettings:
         return dataclasses.replace(self, **changes)
 

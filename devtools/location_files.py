@@ -1,7 +1,9 @@
 """Every file that names a code location, and how adding or removing one changes it.
 
 YAML and TOML are edited by structure with round-trip libraries (comments, order and quoting
-survive); docker-bake.hcl and the Dockerfiles by small line edits that are parsed back and checked.
+survive; a YAML file here is written as ruamel.yaml writes it back, so removing a location restores
+it byte for byte); the run-container, Swarm and Helm files get a copy of another location's entries,
+respelt; docker-bake.hcl and the Dockerfiles by small line edits that are parsed back and checked.
 The init script's roles and grants are derived: compose hands it `PLATFORM_LOCATIONS`.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import io
+import itertools
 import re
 from collections.abc import Callable
 
@@ -151,6 +154,210 @@ def _workspace_remove(document: CommentedMap, location: Location) -> None:
         if entry.get("grpc_server", {}).get("location_name") == location.name:
             del entries[index]
             return
+
+
+# ---- the run-container, Swarm and Helm files: a location's entries cloned from another's -------
+
+
+def _tokens(location: Location) -> tuple[str, str, str, str]:
+    """How a location is spelt in those files: name, distribution, tag variable, port."""
+    return location.name, location.distribution, location.name.upper(), str(location.port)
+
+
+def _token_pattern(location: Location) -> re.Pattern:
+    """A token standing alone: `_` and `-` separate, as in marts_env, MARTS_TAG, dagster-marts."""
+    alternatives = "|".join(
+        re.escape(token) for token in sorted(set(_tokens(location)), key=len, reverse=True)
+    )
+    return re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])")
+
+
+def _mentions(node, location: Location) -> bool:
+    pattern = _token_pattern(location)
+    if isinstance(node, CommentedMap):
+        return any(_mentions(key, location) or _mentions(value, location) for key, value in node.items())
+    if isinstance(node, CommentedSeq):
+        return any(_mentions(item, location) for item in node)
+    return bool(pattern.search(str(node)))
+
+
+def _renamed(node, template: Location, location: Location):
+    """A copy of `node` (the template location's entry) spelt for `location`; anchored nodes stay shared."""
+    if isinstance(node, CommentedMap | CommentedSeq) and node.anchor.value:
+        return node
+    if isinstance(node, CommentedMap):
+        renamed = CommentedMap()
+        if getattr(node, "merge", None):
+            renamed.add_yaml_merge(copy.copy(node.merge))
+        for key, value in node.non_merged_items():
+            renamed[_renamed(key, template, location)] = _renamed(value, template, location)
+        renamed.ca.items.update(copy.deepcopy(node.ca.items))
+        return _same_style(renamed, node)
+    if isinstance(node, CommentedSeq):
+        renamed = CommentedSeq(_renamed(item, template, location) for item in node)
+        renamed.ca.items.update(copy.deepcopy(node.ca.items))
+        return _same_style(renamed, node)
+    if isinstance(node, int) and not isinstance(node, bool):
+        return location.port if node == template.port else node
+    if isinstance(node, str):
+        return _renamed_text(node, template, location)
+    return node
+
+
+def _renamed_text(text: str, template: Location, location: Location) -> str:
+    """`text` spelt for `location`; a folded scalar keeps its line breaks before the same words."""
+    spelling = dict(zip(_tokens(template), _tokens(location), strict=True))
+    folds = getattr(text, "fold_pos", [])
+    starts = [0, *folds, len(text)]
+    pieces = [
+        _token_pattern(template).sub(lambda match: spelling[match[0]], text[start:end])
+        for start, end in itertools.pairwise(starts)
+    ]
+    if type(text) is str:
+        return "".join(pieces)
+    renamed = type(text)("".join(pieces))
+    if folds:
+        renamed.fold_pos = [sum(len(piece) for piece in pieces[: index + 1]) for index in range(len(folds))]
+    return renamed
+
+
+def _same_style(renamed, node):
+    if node.fa.flow_style():
+        renamed.fa.set_flow_style()
+    return renamed
+
+
+def _trailing_slot(container, key) -> tuple[object, object]:
+    """Where the blank line after the entry `key` lives: its deepest last own (not merged, not
+    anchored) entry."""
+    value = container[key]
+    if not isinstance(value, CommentedMap | CommentedSeq) or value.anchor.value or not len(value):
+        return container, key
+    mapping = isinstance(value, CommentedMap)
+    own = [entry for entry, _ in value.non_merged_items()] if mapping else range(len(value))
+    return _trailing_slot(value, own[-1])
+
+
+def _template(existing: list[Location]) -> Location:
+    """The location whose entries are cloned: one whose name and distribution differ, so that each
+    spelling in its entries says which of the new location's to write."""
+    for location in reversed(existing):
+        if location.name != location.distribution:
+            return location
+    return existing[-1]
+
+
+def _clone_entries(node, template: Location, location: Location, existing: list[Location]) -> None:
+    """For every entry about `template` alone (a key, or a list item), the same entry for `location`,
+    after the last location's (in port order, as the location tables list them)."""
+    last_location = existing[-1]
+    others = [other for other in existing if other != template]
+    if isinstance(node, CommentedMap):
+        for key in [key for key in node if not _mentions(key, template)]:
+            _clone_entries(node[key], template, location, existing)
+        for key in [key for key in node if _mentions(key, template)]:
+            keys = list(node.keys())
+            after = _renamed(key, template, last_location)
+            after = after if after in node else key
+            new_key = _renamed(key, template, location)
+            node.insert(keys.index(after) + 1, new_key, _renamed(node[key], template, location))
+            if keys[-1] == after:
+                _carry_trailing(node, after, new_key)
+    elif isinstance(node, CommentedSeq):
+        alone = [
+            item
+            for item in node
+            if _mentions(item, template) and not any(_mentions(item, other) for other in others)
+        ]
+        for item in list(node):
+            if not any(item is entry for entry in alone):
+                _clone_entries(item, template, location, existing)
+        for item in alone:
+            twin = _renamed(item, template, last_location)
+            index = next((i for i, entry in enumerate(node) if entry == twin), None)
+            index = index if index is not None else next(i for i, entry in enumerate(node) if entry is item)
+            node.insert(index + 1, _renamed(item, template, location))
+            if index + 2 == len(node):
+                _carry_trailing(node, index, index + 1)
+
+
+def _carry_trailing(container, source, target) -> None:
+    source_container, source_key = _trailing_slot(container, source)
+    token = source_container.ca.items.pop(source_key, None)
+    if token is not None:
+        target_container, target_key = _trailing_slot(container, target)
+        target_container.ca.items[target_key] = token
+
+
+def _drop_entries(node, location: Location, others: list[Location]) -> None:
+    """Every entry about `location` alone, removed: the inverse of `_clone_entries`."""
+    if isinstance(node, CommentedMap):
+        for key in list(node):
+            if _mentions(key, location):
+                _drop_key(node, key)
+            else:
+                _drop_entries(node[key], location, others)
+    elif isinstance(node, CommentedSeq):
+        for index in reversed(range(len(node))):
+            item = node[index]
+            if _mentions(item, location) and not any(_mentions(item, other) for other in others):
+                if index == len(node) - 1 and index > 0:
+                    _carry_trailing(node, index, index - 1)
+                del node[index]
+            else:
+                _drop_entries(item, location, others)
+
+
+def _drop_key(mapping: CommentedMap, key) -> None:
+    keys = list(mapping.keys())
+    if keys[-1] == key and len(keys) > 1:
+        _carry_trailing(mapping, key, keys[-2])
+    del mapping[key]
+
+
+_CREDENTIALS_LOOP = re.compile(r"(for location in )[\w ]+(; do)")
+
+
+def _set_locations(node, locations: list[Location]) -> None:
+    """The daemon's credentials loop and Swarm postgres' init spec, listing `locations`."""
+    names = " ".join(location.name for location in locations)
+    if isinstance(node, CommentedMap):
+        entries = list(node.items())
+    elif isinstance(node, CommentedSeq):
+        entries = list(enumerate(node))
+    else:
+        return
+    for key, value in entries:
+        if key == "PLATFORM_LOCATIONS":
+            node[key] = DoubleQuotedScalarString(init_spec(locations))
+        elif isinstance(value, str) and _CREDENTIALS_LOOP.search(value):
+            node[key] = type(value)(_CREDENTIALS_LOOP.sub(rf"\g<1>{names}\g<2>", value))
+        else:
+            _set_locations(value, locations)
+
+
+#: Files whose per-location entries are cloned from another location's (the run-container override,
+#: the Swarm stack, the Helm values).
+CLONED_FILES = ("compose.run-containers.yml", "docker-stack.yml", "deploy/helm/values.yaml")
+
+
+def _cloning(relative: str, location: Location, existing: list[Location], after: list[Location]):
+    def change(document: CommentedMap) -> None:
+        if _mentions(document, location):
+            raise LocationFileError(
+                f"{relative} already mentions {' or '.join(dict.fromkeys(_tokens(location)))}: "
+                "pick another name or port"
+            )
+        template = _template(existing)
+        if template.name == template.distribution and location.name != location.distribution:
+            raise LocationFileError(
+                f"{relative}: every location is named as its distribution, so {location.name!r} "
+                f"({location.distribution}) cannot be spelt from them: pick a name without `_`"
+            )
+        _clone_entries(document, template, location, existing)
+        _set_locations(document, after)
+
+    return change
 
 
 # ---- TOML by structure -----------------------------------------------------------------------
@@ -402,6 +609,7 @@ RUN groupadd --system --gid 10001 dagster \\
     && chown -R dagster:dagster /opt/dagster
 COPY --from=builder /opt/venv /opt/venv
 COPY dagster.yaml /opt/dagster/dagster_home/dagster.yaml
+COPY deploy/docker/run-with-env /usr/local/bin/run-with-env
 ENV PATH=/opt/venv/bin:$PATH \\
     PYTHONUNBUFFERED=1 \\
     DAGSTER_HOME=/opt/dagster/dagster_home
@@ -444,6 +652,9 @@ def stage_add(staged: StagedFiles, location: Location, existing: list[Location])
 
     _edit_yaml(staged, "compose.yml", compose)
     _edit_yaml(staged, "workspace.yaml", lambda document: _workspace_add(document, location))
+
+    for relative in CLONED_FILES:
+        _edit_yaml(staged, relative, _cloning(relative, location, existing, after))
     staged.edit("docker-bake.hcl", lambda text: _checked_bake(_bake_add(text, location), location, True))
 
 
@@ -468,4 +679,11 @@ def stage_remove(staged: StagedFiles, location: Location, remaining: list[Locati
 
     _edit_yaml(staged, "compose.yml", compose)
     _edit_yaml(staged, "workspace.yaml", lambda document: _workspace_remove(document, location))
+
+    def dropped(document: CommentedMap) -> None:
+        _drop_entries(document, location, remaining)
+        _set_locations(document, remaining)
+
+    for relative in CLONED_FILES:
+        _edit_yaml(staged, relative, dropped)
     staged.edit("docker-bake.hcl", lambda text: _checked_bake(_bake_remove(text, location), location, False))

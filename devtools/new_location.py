@@ -2,8 +2,10 @@
 
 Writes the member (pyproject with its own dependencies and location table, definitions with one
 example asset on the shared warehouse resource, a test) and every file that lists locations
-(root pyproject, Dockerfiles, compose.yml, workspace.yaml, docker-bake.hcl, the env template; the
-init script's role, grants and schema follow compose's PLATFORM_LOCATIONS), then runs `uv lock`,
+(root pyproject, Dockerfiles, compose.yml, workspace.yaml, docker-bake.hcl, the env template, and
+compose.run-containers.yml, docker-stack.yml and deploy/helm/values.yaml, whose entries are cloned
+from another location's; the init script's role, grants and schema follow compose's
+PLATFORM_LOCATIONS), then runs `uv lock`,
 `uv sync` and `check-defs --only NAME`. Any failure puts every file back as it was.
 """
 
@@ -102,7 +104,10 @@ def main(argv: list[str] | None = None) -> None:
     except Refused as error:
         sys.exit(f"new-location: {error}")
     staged = StagedFiles(root)
-    location_files.stage_add(staged, location, discover(root))
+    try:
+        location_files.stage_add(staged, location, discover(root))
+    except location_files.LocationFileError as error:
+        sys.exit(f"new-location: {error}\nnew-location: nothing was changed")
     print(f"new-location: {location.name} (short {location.short_name}, port {location.port})")
     print("\n".join(staged.plan()))
     if args.dry_run:

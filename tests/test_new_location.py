@@ -22,6 +22,9 @@ LISTING = (
     "workspace.yaml",
     "docker-bake.hcl",
     "Dockerfile.ingest",
+    "compose.run-containers.yml",
+    "docker-stack.yml",
+    "deploy/helm/values.yaml",
 )
 
 
@@ -40,6 +43,7 @@ def _fingerprint() -> dict[str, str]:
         (["reports", "--short", "ingest"], "name 'ingest' is held by location ingest_raw"),
         (["reports", "--port", "4001"], "port 4001 is held by location marts (marts/pyproject.toml)"),
         (["reports", "--port", "3000"], "port 3000 is held by the webserver"),
+        (["reports", "--port", "5432"], "docker-stack.yml already mentions reports or REPORTS or 5432"),
         (["Reports"], "'Reports' is not a snake_case package name"),
         (["platform"], "'platform' is reserved"),
         (["json"], "a module 'json' is already installed"),
@@ -48,7 +52,17 @@ def _fingerprint() -> dict[str, str]:
             "--reads nowhere: no location writes it; known: raw, staging, marts",
         ),
     ],
-    ids=["taken-name", "taken-short", "taken-port", "platform-port", "case", "reserved", "module", "reads"],
+    ids=[
+        "taken-name",
+        "taken-short",
+        "taken-port",
+        "platform-port",
+        "port-in-stack",
+        "case",
+        "reserved",
+        "module",
+        "reads",
+    ],
 )
 def test_refusals_name_the_problem_and_write_nothing(args, message):
     before = _fingerprint()
@@ -68,11 +82,16 @@ def test_dry_run_prints_the_plan_and_diff_and_writes_nothing():
     for line in (
         "create Dockerfile.reports",
         "edit   compose.yml",
+        "edit   compose.run-containers.yml",
+        "edit   docker-stack.yml",
+        "edit   deploy/helm/values.yaml",
         "create src/reports/reports/definitions.py",
     ):
         assert line in done.stdout
     assert f'+CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "{port}"' in done.stdout
     assert "+COPY src/reports/pyproject.toml src/reports/" in done.stdout
+    assert "+      - reports-credentials:/run/location/reports" in done.stdout
+    assert "+    - name: reports" in done.stdout
     assert not (ROOT / "src" / "reports").exists()
     assert _fingerprint() == before
 

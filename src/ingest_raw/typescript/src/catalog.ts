@@ -36,6 +36,7 @@ export const REGIONAL_CPI: Declaration = {
   max_record_bytes: 64 * 1024 * 1024,
   lock_timeout_seconds: 60,
   program: { command: ["node", "dist/sources/regional_cpi.js"], kind: "typescript" },
+  run_resources: null,
 };
 
 export const SOURCES: Record<string, Declaration> = { [REGIONAL_CPI.name]: REGIONAL_CPI };

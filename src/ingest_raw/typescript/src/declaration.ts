@@ -23,6 +23,7 @@ export interface Declaration {
   description: string;
   format: { kind: string };
   partition: Record<string, unknown> | null;
+  run_resources: Record<string, unknown> | null;
   allow_empty: boolean;
   max_rejected_rows: number;
   max_row_count_change: number;

@@ -23,6 +23,7 @@ from unittest import mock
 
 import dagster as dg
 import psutil
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from psycopg import sql
 
 from ingest_raw.catalog import SOURCES
@@ -109,14 +110,25 @@ def at(source: str, path: Path | str) -> Source:
 
 
 def materialize(
-    source: Source, settings: postgres.WarehouseSettings, partition_key: str | None = None, **asset_options
+    source: Source,
+    settings: postgres.WarehouseSettings,
+    partition_key: str | None = None,
+    partition_range: tuple[str, str] | None = None,
+    **asset_options,
 ) -> dg.ExecuteInProcessResult:
+    """One run of the source's asset: a partition, a partition range (as a backfill's single run
+    tags it) or the whole table."""
     asset = source_asset(source, retry_delay_seconds=0.05, **asset_options)
+    tags = {}
+    if partition_range:
+        start, end = partition_range
+        tags = {ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end}
     with mock.patch.dict(os.environ, settings.to_env()):  # as a deployment sets them for its code server
         return dg.materialize(
             [asset],
             resources={"warehouse": PostgresWarehouse()},
             partition_key=partition_key,
+            tags=tags,
             raise_on_error=False,
         )
 

@@ -86,6 +86,16 @@ def test_one_asset_per_source_with_its_properties():
         }
 
 
+def test_a_backfill_of_a_partitioned_source_is_one_run():
+    assets = load_definitions().get_repository_def().assets_defs_by_key
+    for source in SOURCES.values():
+        policy = assets[dg.AssetKey(["raw", source.table])].backfill_policy
+        if source.partition is None:
+            assert policy is None, source.name
+        else:
+            assert policy == dg.BackfillPolicy.single_run(), source.name
+
+
 def test_flights_share_the_monthly_partitions_of_marts():
     asset = load_definitions().get_repository_def().assets_defs_by_key[dg.AssetKey(["raw", "flights"])]
     assert asset.partitions_def == FLIGHTS_MONTHLY

@@ -9,6 +9,7 @@ from tests.ingest.ingest_helpers import (
     at,
     check_results,
     data_version,
+    events_of,
     failure_message,
     fingerprint,
     flights_csv,
@@ -18,7 +19,7 @@ from tests.ingest.ingest_helpers import (
     weather_rows,
 )
 
-JANUARY, FEBRUARY, MARCH = (f" where month = {month}" for month in (1, 2, 3))
+JANUARY, FEBRUARY, MARCH, APRIL = (f" where month = {month}" for month in (1, 2, 3, 4))
 
 
 def test_a_partition_load_replaces_that_month_only_and_reruns_give_the_same_rows(fresh_warehouse, tmp_path):
@@ -43,6 +44,58 @@ def test_a_partition_load_replaces_that_month_only_and_reruns_give_the_same_rows
     assert with_where.returncode == 0, with_where.stderr
     assert "partition 2013-01-01: 7 rows (previously 7)" in with_where.stderr
     assert fingerprint(fresh_warehouse, "flights", JANUARY) == january
+
+
+def test_a_backfill_range_is_one_step_reading_the_input_once(fresh_warehouse, tmp_path):
+    """A backfill's single run of February..March: both months replaced in one pass over the input,
+    one materialization per month, January and April untouched."""
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_bytes(flights_csv({1: 5, 2: 5, 3: 5, 4: 5}))
+    second.write_bytes(flights_csv({1: 9, 2: 3, 3: 4, 4: 9}, first_flight=5000))
+    assert run_source(fresh_warehouse, "flights", "--input", str(first)).returncode == 0
+    january = fingerprint(fresh_warehouse, "flights", JANUARY)
+    april = fingerprint(fresh_warehouse, "flights", APRIL)
+
+    result = materialize(at("flights", second), fresh_warehouse, partition_range=("2013-02-01", "2013-03-01"))
+
+    assert result.success
+    assert len(events_of(result, "STEP_START")) == 1
+    materializations = result.asset_materializations_for_node("raw__flights")
+    assert [m.partition for m in materializations] == ["2013-02-01", "2013-03-01"]
+    metadata = materializations[0].metadata
+    assert metadata["partition_rows"].value == {"2013-02-01": 3, "2013-03-01": 4}
+    assert metadata["rows_loaded"].value == 7
+    assert metadata["input_lines"].value == 1 + 9 + 3 + 4 + 9  # every line read once, for both months
+    assert fingerprint(fresh_warehouse, "flights", FEBRUARY)[0] == 3
+    assert fingerprint(fresh_warehouse, "flights", MARCH)[0] == 4
+    assert fingerprint(fresh_warehouse, "flights", JANUARY) == january
+    assert fingerprint(fresh_warehouse, "flights", APRIL) == april
+
+
+def test_a_range_with_a_month_missing_from_the_input_fails_and_keeps_every_month(fresh_warehouse, tmp_path):
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_bytes(flights_csv({1: 5, 2: 5, 3: 5}))
+    second.write_bytes(flights_csv({1: 2, 3: 2}, first_flight=5000))
+    assert run_source(fresh_warehouse, "flights", "--input", str(first)).returncode == 0
+    before = fingerprint(fresh_warehouse, "flights")
+
+    result = run_source(
+        fresh_warehouse, "flights", "--input", str(second), *("--partition", "2013-01-01"),
+        *("--partition", "2013-02-01"), *("--partition", "2013-03-01"),
+    )  # fmt: skip
+
+    assert result.returncode == EXIT_PERMANENT
+    assert "no rows in partition 2013-02-01; expected at least one" in result.stderr
+    assert fingerprint(fresh_warehouse, "flights") == before
+
+
+def test_a_partition_asked_for_twice_is_refused(fresh_warehouse, tmp_path):
+    path = tmp_path / "flights.csv"
+    path.write_bytes(flights_csv({1: 3}))
+    twice = ("--partition", "2013-01-01") * 2
+    result = run_source(fresh_warehouse, "flights", "--input", str(path), *twice)
+    assert result.returncode == EXIT_PERMANENT
+    assert "source 'flights': partition keys repeated: 2013-01-01 2013-01-01" in result.stderr
 
 
 def test_a_month_missing_from_the_input_fails_and_keeps_the_table(fresh_warehouse, tmp_path):

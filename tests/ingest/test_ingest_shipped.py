@@ -84,7 +84,8 @@ def test_flights_full_load_standalone_then_one_month_through_dagster(fresh_wareh
     (materialization,) = result.asset_materializations_for_node("raw__flights")
     assert materialization.partition == "2013-03-01"
     metadata = materialization.metadata
-    assert metadata["partition_rows"].value == per_month["3"]
+    assert metadata["rows_loaded"].value == per_month["3"]
+    assert metadata["partition_rows"].value == {"2013-03-01": per_month["3"]}
     assert metadata["dagster/row_count"].value == 336_776  # the table's rows, not the month's
     # A month reads the whole yearly file: said, with the counts.
     assert metadata["input_lines"].value == len(rows) + 1

@@ -81,6 +81,8 @@ def source_asset(
             "dagster/column_schema": columns,
         },
         partitions_def=partitions_def(source.partition),
+        # A backfill of many partitions is one run: the program reads the input once for all of them.
+        backfill_policy=dg.BackfillPolicy.single_run() if source.partition else None,
         retry_policy=retry_policy(max_retries, retry_delay_seconds),
         pool=pool,
         op_tags=k8s_tags(source.run_resources),

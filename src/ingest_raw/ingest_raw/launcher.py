@@ -26,13 +26,14 @@ TERMINATION_GRACE_SECONDS = 10.0
 TYPESCRIPT_DIR_ENV = "INGEST_TYPESCRIPT_DIR"
 
 
-def source_command(source: Source, partition_key: str | None) -> list[str]:
-    """argv of the source program, started without a shell so that SIGINT reaches it."""
+def source_command(source: Source, partition_keys: Sequence[str]) -> list[str]:
+    """argv of the source program, started without a shell so that SIGINT reaches it; a run of a
+    partition range (a backfill) hands over every key of it, loaded in one pass."""
     if source.program is None:
         command = [sys.executable, "-m", "ingest_raw.sources", source.name]
     else:
         command = list(source.program.command)
-    return [*command, "--partition", partition_key] if partition_key else command
+    return [*command, *(argument for key in partition_keys for argument in ("--partition", key))]
 
 
 def typescript_dir() -> Path:
@@ -44,7 +45,8 @@ def typescript_dir() -> Path:
 def run_source_program(
     context: dg.AssetExecutionContext, source: Source, env: Mapping[str, str]
 ) -> Sequence[dg.PipesExecutionResult]:
-    command = source_command(source, context.partition_key if context.has_partition_key else None)
+    partitioned = context.has_partition_key or context.has_partition_key_range
+    command = source_command(source, context.partition_keys if partitioned else ())
     cwd = None if source.program is None else typescript_dir()
     with dg.open_pipes_session(
         context=context,

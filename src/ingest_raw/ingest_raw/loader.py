@@ -1,7 +1,7 @@
 """Load one source into Postgres `raw.<table>` atomically.
 
-Everything happens in ONE transaction: lock, delete the rows being replaced (the whole table, or one
-partition), COPY the input straight into the table (its primary key and types check every row as it
+Everything happens in ONE transaction: lock, delete the rows being replaced (the whole table, or the
+partitions asked for), COPY the input straight into the table (its primary key and types check every row as it
 arrives, and Postgres names the line and column of a bad one), validate, commit. Until the commit,
 readers see the previous rows (MVCC); a crash, kill -9 or SIGINT leaves the previous or the new rows,
 never part. A signal or a lost connection while COMMIT is under way is not taken for a rollback: the
@@ -16,7 +16,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import psycopg
@@ -52,10 +52,13 @@ _OUTCOME_SECONDS = 10.0
 class LoadReport:
     source: str
     table: str
-    partition_key: str | None
+    #: The partitions loaded, in the order asked; empty for a whole-table load.
+    partition_keys: tuple[str, ...]
     input: str
     rows_loaded: int
-    #: Rows in the whole table after the load (more than rows_loaded when one partition was loaded).
+    #: Rows loaded per partition key (empty for a whole-table load).
+    partition_rows: Mapping[str, int]
+    #: Rows in the whole table after the load (more than rows_loaded when partitions were loaded).
     table_rows: int
     previous_rows: int
     rows_rejected: int
@@ -88,15 +91,16 @@ def load(
     source: Source,
     settings: postgres.WarehouseSettings,
     *,
-    partition_key: str | None = None,
+    partition_keys: Sequence[str] = (),
     input: str | None = None,
     timeout: float | None = None,
 ) -> LoadReport:
-    """Replace `raw.<table>` (or one partition of it) by the input; raise LoadError (naming the source)
-    leaving the table as it was."""
+    """Replace `raw.<table>` (or those of its partitions) by the input; raise LoadError (naming the
+    source) leaving the table as it was. Several partitions load in one pass over the input and one
+    transaction."""
     input = input or source.input
     try:
-        return _load(source, settings, partition_key, input, timeout or source.timeout_seconds)
+        return _load(source, settings, tuple(partition_keys), input, timeout or source.timeout_seconds)
     except LoadError as error:
         error.source = source.name
         raise
@@ -114,13 +118,13 @@ def load(
 def _load(
     source: Source,
     settings: postgres.WarehouseSettings,
-    partition_key: str | None,
+    partition_keys: tuple[str, ...],
     input: str,
     timeout: float,
 ) -> LoadReport:
     started = time.perf_counter()
     where = input
-    partition = _partition_filter(source, partition_key)
+    partition = _partition_filter(source, partition_keys)
     committed = interrupted = False
     try:
         with open_input(input, timeout) as stream:
@@ -141,17 +145,16 @@ def _load(
                         )
                         table = sql.Identifier(SCHEMA, source.table)
                         _ensure_table(conn, source)
-                        _lock(conn, source, partition_key)
+                        _lock(conn, source, partition_keys)
                         pause_if_asked("locked")
                         previous = _count(conn, table, partition)
                         conn.execute(sql.SQL("delete from {}").format(table) + partition)
                         rows = _copy(conn, source, table, columns, header, records, partition)
-                        table_rows = _count(conn, table, sql.SQL("")) if partition_key else rows
+                        table_rows = _count(conn, table, sql.SQL("")) if partition_keys else rows
+                        partition_rows = _partition_rows(conn, source, table, partition_keys, partition)
                         pause_if_asked("validate")
                         rejections.check()
-                        if rows == 0 and not source.allow_empty:
-                            scope = f"partition {partition_key}" if partition_key else "the input"
-                            raise PermanentLoadError(f"{where}: no rows in {scope}; expected at least one")
+                        _check_not_empty(source, where, rows, partition_rows)
                         pause_if_asked("commit")
                         xid = conn.execute("select pg_current_xact_id()::text").fetchone()[0]
                     committed = True
@@ -168,9 +171,10 @@ def _load(
     return LoadReport(
         source=source.name,
         table=f"{SCHEMA}.{source.table}",
-        partition_key=partition_key,
+        partition_keys=partition_keys,
         input=input,
         rows_loaded=rows,
+        partition_rows=partition_rows,
         table_rows=table_rows,
         previous_rows=previous,
         rows_rejected=len(rejections.messages),
@@ -231,20 +235,34 @@ def _connect(settings: postgres.WarehouseSettings) -> psycopg.Connection:
         raise TransientLoadError(f"cannot connect to the warehouse: {shorten(str(error).strip())}") from error
 
 
-def _partition_filter(source: Source, partition_key: str | None) -> sql.Composable:
-    if partition_key is None:
+def describe_partitions(partition_keys: Sequence[str]) -> str:
+    """ "2013-03-01", or "2013-01-01 … 2013-12-01 (12 partitions)" for several."""
+    if len(partition_keys) == 1:
+        return partition_keys[0]
+    return f"{partition_keys[0]} … {partition_keys[-1]} ({len(partition_keys)} partitions)"
+
+
+def _partition_filter(source: Source, partition_keys: tuple[str, ...]) -> sql.Composable:
+    """` where (year = 2013 and month = 1) or (…)`: the rows of those partitions (COPY drops the others)."""
+    if not partition_keys:
         return sql.SQL("")
     if source.partition is None:
-        raise PermanentLoadError(f"not partitioned; got partition {shorten(partition_key)}")
-    try:
-        values = source.partition.values(partition_key)
-    except DeclarationError as error:
-        raise PermanentLoadError(str(error)) from error
-    conditions = [
-        sql.SQL("{} = {}").format(sql.Identifier(column), sql.Literal(value))
-        for column, value in zip(source.partition.columns, values, strict=True)
-    ]
-    return sql.SQL(" where ") + sql.SQL(" and ").join(conditions)
+        got = shorten(describe_partitions(partition_keys))
+        raise PermanentLoadError(f"not partitioned; got partition {got}")
+    if len(set(partition_keys)) != len(partition_keys):
+        raise PermanentLoadError(f"partition keys repeated: {shorten(' '.join(partition_keys))}")
+    each = []
+    for key in partition_keys:
+        try:
+            values = source.partition.values(key)
+        except DeclarationError as error:
+            raise PermanentLoadError(str(error)) from error
+        conditions = [
+            sql.SQL("{} = {}").format(sql.Identifier(column), sql.Literal(value))
+            for column, value in zip(source.partition.columns, values, strict=True)
+        ]
+        each.append(sql.SQL("(") + sql.SQL(" and ").join(conditions) + sql.SQL(")"))
+    return sql.SQL(" where ") + sql.SQL(" or ").join(each)
 
 
 def _header_columns(source: Source, names: tuple[str, ...], where: str) -> tuple[str, ...]:
@@ -297,16 +315,16 @@ def _ensure_table(conn: psycopg.Connection, source: Source) -> None:
         )
 
 
-def _lock(conn: psycopg.Connection, source: Source, partition_key: str | None) -> None:
-    """Serialize loads of the same rows: a partition load shares the table lock and holds its partition's;
-    a full load holds the table lock alone. Transaction-scoped, so a dead process leaves no lock. Waits
+def _lock(conn: psycopg.Connection, source: Source, partition_keys: tuple[str, ...]) -> None:
+    """Serialize loads of the same rows: a partition load shares the table lock and holds its partitions'
+    (taken in key order, so two loads of overlapping ranges cannot deadlock); a full load holds the
+    table lock alone. Transaction-scoped, so a dead process leaves no lock. Waits
     at most the declared lock timeout, then fails as transient naming the sessions holding the lock."""
     table_key = _table_lock_key(source)
     locks = [("pg_advisory_xact_lock", table_key)]
-    if partition_key is not None:
-        locks = [
-            ("pg_advisory_xact_lock_shared", table_key),
-            ("pg_advisory_xact_lock", f"{table_key}/{partition_key}"),
+    if partition_keys:
+        locks = [("pg_advisory_xact_lock_shared", table_key)] + [
+            ("pg_advisory_xact_lock", f"{table_key}/{key}") for key in sorted(partition_keys)
         ]
     for function, key in locks:
         try:
@@ -346,6 +364,38 @@ def _lock_holders(conn: psycopg.Connection, key: str) -> list[str]:
 
 def _table_lock_key(source: Source) -> str:
     return f"{SCHEMA}.{source.table}"
+
+
+def _partition_rows(
+    conn: psycopg.Connection,
+    source: Source,
+    table: sql.Identifier,
+    partition_keys: tuple[str, ...],
+    partition: sql.Composable,
+) -> dict[str, int]:
+    if not partition_keys:
+        return {}
+    columns = sql.SQL(", ").join(map(sql.Identifier, source.partition.columns))
+    query = (
+        sql.SQL("select {}, count(*) from {}").format(columns, table)
+        + partition
+        + sql.SQL(" group by {}").format(columns)
+    )
+    counts = {tuple(row[:-1]): row[-1] for row in conn.execute(query)}
+    return {key: counts.get(source.partition.values(key), 0) for key in partition_keys}
+
+
+def _check_not_empty(source: Source, where: str, rows: int, partition_rows: Mapping[str, int]) -> None:
+    """At least one row, and one in every partition asked for (unless the source allows empty loads)."""
+    if source.allow_empty:
+        return
+    empty = [key for key, count in partition_rows.items() if count == 0]
+    if empty:
+        shown = ", ".join(empty) if len(empty) <= 3 else f"{empty[0]} … {empty[-1]} ({len(empty)} partitions)"
+        scope = f"partition {shown}"
+        raise PermanentLoadError(f"{where}: no rows in {scope}; expected at least one")
+    if rows == 0:
+        raise PermanentLoadError(f"{where}: no rows in the input; expected at least one")
 
 
 def _count(conn: psycopg.Connection, table: sql.Identifier, partition: sql.Composable) -> int:

@@ -405,44 +405,78 @@ class SwarmStack:
             }
         )
 
-    def deploy(self, timeout: float = 600) -> None:
+    def deploy(self, timeout: float = 420) -> None:
         """`docker stack deploy`, then every location served (see `wait_until_served`)."""
         docker(
             "stack", "deploy", "--resolve-image", "never", "-c", "docker-stack.yml", self.name,
-            cwd=self.folder, env=self.env(), timeout=300,
+            cwd=self.folder, env=self.env(), timeout=120,
         )  # fmt: skip
         self.wait_until_served(timeout)
 
-    def wait_until_served(self, timeout: float = 600) -> None:
+    def wait_until_served(self, timeout: float = 420) -> None:
         """Every location LOADED without error. Swarm starts services in no order: a location the
-        webserver could not reach yet is reloaded until its code server answers."""
+        webserver could not reach yet is reloaded until its code server answers. Gives up (with the
+        tasks' states and the services' logs) before the test's own time limit would cut it short."""
         deadline = time.monotonic() + timeout
         while True:
             try:
-                states = location_states(self.url)
-            except OSError:
-                states = {}
+                states, unreachable = location_states(self.url), None
+            except OSError as error:
+                states, unreachable = {}, error
             if states and all(s["status"] == "LOADED" and not s["error"] for s in states.values()):
                 return
             if time.monotonic() > deadline:
-                raise DockerError(f"stack {self.name}: locations not served within {timeout:.0f} s: {states}")
+                raise DockerError(
+                    f"stack {self.name}: locations not served within {timeout:.0f} s: "
+                    f"{states or f'webserver {self.url} unreachable ({unreachable})'}\n{self.diagnosis()}"
+                )
             for name, state in states.items():
                 if state["error"]:
                     asset_runs.reload_location(self.url, name)
             time.sleep(2)
 
+    def diagnosis(self, lines: int = 15) -> str:
+        """Every task of the stack with its state and error, then the end of each service's log."""
+        tasks = docker(
+            "stack", "ps", "--no-trunc", "--format", "{{.Name}} {{.CurrentState}} {{.Error}}", self.name,
+            check=False,
+        )  # fmt: skip
+        parts = [f"tasks:\n{tasks.stdout}{tasks.stderr}"]
+        services = docker("stack", "services", "--format", "{{.Name}}", self.name, check=False).stdout.split()
+        for service in services:
+            logs = docker("service", "logs", "--tail", str(lines), service, check=False, timeout=60)
+            parts.append(f"--- {service}:\n{(logs.stdout + logs.stderr)[-3000:]}")
+        return "\n".join(parts)
+
     def remove(self) -> None:
-        """`docker stack rm`, then its network and volumes removed once its containers, run
-        containers included, have stopped (`stack rm` gives up on a network still in use)."""
-        docker("stack", "rm", self.name, check=False)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            networks = docker("network", "ls", "-q", "--filter", f"name={self.network}").stdout.split()
-            volumes = docker("volume", "ls", "-q", "--filter", f"name={self.name}_").stdout.split()
-            for kind, names in (("network", networks), ("volume", volumes)):
-                for name in names:
-                    docker(kind, "rm", name, check=False)
-            if not networks and not volumes:
-                return
-            time.sleep(2)
-        raise DockerError(f"stack {self.name}: network or volumes still there 180 s after `stack rm`")
+        remove_stack(self.name)
+
+
+def remove_stack(name: str) -> None:
+    """`docker stack rm`, then its network and volumes removed once its containers, run containers
+    included, have stopped (`stack rm` gives up on a network still in use)."""
+    docker("stack", "rm", name, check=False)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        networks = docker("network", "ls", "-q", "--filter", f"name={name}-platform").stdout.split()
+        volumes = docker("volume", "ls", "-q", "--filter", f"name={name}_").stdout.split()
+        for kind, names in (("network", networks), ("volume", volumes)):
+            for each in names:
+                docker(kind, "rm", each, check=False)
+        if not networks and not volumes:
+            return
+        time.sleep(2)
+    raise DockerError(f"stack {name}: network or volumes still there 180 s after `stack rm`")
+
+
+def remove_stale_stacks() -> list[str]:
+    """Remove the stacks an earlier, interrupted session of these tests left (named like
+    `SwarmStack`'s, from this checkout's branch): on a two-core node their services' CPU
+    reservations would leave the new stack's tasks pending for want of resources. One swarm test
+    session per engine at a time, then."""
+    pattern = re.compile(rf"{re.escape(name_prefix())}-[0-9a-f]{{6}}")
+    listed = docker("stack", "ls", "--format", "{{.Name}}", check=False).stdout.split()
+    stale = [name for name in listed if pattern.fullmatch(name)]
+    for name in stale:
+        remove_stack(name)
+    return stale

@@ -14,7 +14,7 @@ import pytest
 from devtools import asset_runs
 from devtools.webserver import location_states
 from tests.deploy.deploy_helpers import LOCATIONS
-from tests.deploy.docker_stack import SwarmStack, docker, single_node_swarm, swarm_state
+from tests.deploy.docker_stack import SwarmStack, docker, remove_stale_stacks, single_node_swarm, swarm_state
 
 pytestmark = pytest.mark.docker
 
@@ -35,6 +35,9 @@ def materialize_location(url: str, location: str) -> list[str]:
 def stack(images, tmp_path_factory) -> Iterator[SwarmStack]:
     state = swarm_state()
     with single_node_swarm():
+        stale = remove_stale_stacks()
+        if stale:
+            print(f"removed stacks left by an interrupted session: {', '.join(stale)}")
         running = SwarmStack(tmp_path_factory.mktemp("swarm"), images)
         try:
             running.deploy()

@@ -49,7 +49,7 @@ mutation Backfill($params: LaunchBackfillParams!) {
 """
 RUNS_QUERY = """
 { runsOrError { __typename ... on Runs { results {
-    runId status creationTime startTime endTime tags { key value } } } } }
+    runId status creationTime startTime endTime tags { key value } assetSelection { path } } } } }
 """
 
 
@@ -91,7 +91,7 @@ def run_main_job(timeout: float, load: int) -> dict:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         log = open(Path(scratch) / "dev-local.log", "w")  # noqa: SIM115 (closed below)
-        started = time.monotonic()
+        started, started_at = time.monotonic(), time.time()
         dev_local = subprocess.Popen(
             [str(BIN / "dev-local"), "--port", str(port)],
             env=clean_env | {LOCAL_HOME_ENV: str(Path(scratch) / "home")},
@@ -138,9 +138,28 @@ def run_main_job(timeout: float, load: int) -> dict:
         "automation_runs": len(automation),
         "wait_median_s": statistics.median(waits) if waits else None,
         "wait_max_s": max(waits) if waits else None,
+        "timeline": _timeline(runs, backfill, started_at),
         "load_before": load_before,
         "load_after": os.getloadavg()[0],
     }
+
+
+def _timeline(runs: list[dict], backfill: str, started_at: float) -> list[str]:
+    """One line per run, oldest first: seconds after dev-local's launch when it was created, started
+    and ended, what launched it and what it built."""
+    lines = []
+    for run in sorted(runs, key=lambda run: run["creationTime"]):
+        times = [run["creationTime"], run["startTime"], run["endTime"]]
+        created, start, end = (f"{t - started_at:6.0f}" if t else "     -" for t in times)
+        kind = "backfill  " if run["tags"].get("dagster/backfill") == backfill else "automation"
+        tags = run["tags"]
+        window = tags.get("dagster/asset_partition_range_start") or tags.get("dagster/partition")
+        if window and tags.get("dagster/asset_partition_range_end") not in (None, window):
+            window += f"..{tags['dagster/asset_partition_range_end']}"
+        assets = ", ".join("/".join(key["path"]) for key in run["assetSelection"] or [])
+        partitions = f" [{window}]" if window else ""
+        lines.append(f"{created} {start} {end}  {kind} {run['status']:<8} {assets}{partitions}")
+    return lines
 
 
 def _seconds(value: float | None) -> str:
@@ -170,6 +189,9 @@ def main() -> None:
         f"automation runs: {result['automation_runs']}; creation -> start median"
         f" {_seconds(result['wait_median_s'])}, max {_seconds(result['wait_max_s'])}"
     )
+    print("runs (s after launch: created, started, ended):")
+    for line in result["timeline"]:
+        print(f"  {line}")
     if result["all_done_s"] is not None:
         print(f"vs before this change (1011 s, quiet): {result['all_done_s'] / 1011:.2f}x; goal <= 180 s")
 

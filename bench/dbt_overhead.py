@@ -28,14 +28,16 @@ from pathlib import Path
 
 import dagster as dg
 
+from devtools import typescript
 from devtools.embedded_postgres import embedded_postgres
+from ingest_raw.catalog import SOURCES
+from ingest_raw.launcher import source_command
 from marts.assets import WINDOW_ENV
 from marts.build import build_definitions
 from marts.project import PROJECT_DIR, flights_project
 from shared import postgres
 
 BIN = Path(sys.executable).parent
-RAW_TABLES = ("airlines", "airports", "planes", "weather", "flights")
 WHOLE_YEAR = dict(zip(WINDOW_ENV, ("2013-01-01", "2014-01-01"), strict=True))
 MONTHLY_KEYS = "marts/fct_flights"
 PARTITION_RANGE = "2013-01-01...2013-12-01"
@@ -113,8 +115,8 @@ def build_figures(runs: int) -> dict[str, float]:
         use_postgres_instance(Path(env["DAGSTER_HOME"]), settings)
         os.environ.update(env)
         print("loading raw with the ingest source programs ...", flush=True)
-        for table in RAW_TABLES:
-            run([sys.executable, "-m", "ingest_raw.sources", table], env)
+        for source in SOURCES.values():
+            run(source_command(source), env, cwd=typescript.build() if source.program else None)
         print("preparing the dbt project (parsed only if its files changed) ...", flush=True)
         project = flights_project()
 

@@ -48,7 +48,7 @@ def bench(
     project = typescript.PROJECT
     env = {k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_PIPES")}
     env |= settings.to_env()
-    program = [*source_command(REGIONAL_CPI, None), "--input", str(dataset_path)]
+    program = [*source_command(REGIONAL_CPI), "--input", str(dataset_path)]
     psql_env = env | settings.libpq_env()
     psql = [psql_path(), "-X", "-q", "-v", "ON_ERROR_STOP=1"]
 

@@ -37,7 +37,7 @@ ALL_MONTHS = {
 def _load_raw(settings: postgres.WarehouseSettings, table: str, *args: str) -> None:
     source = SOURCES[table]
     result = subprocess.run(
-        [*source_command(source, None), *args],
+        [*source_command(source), *args],
         cwd=typescript.build() if source.program else None,
         env=child_env(settings),
         capture_output=True,

@@ -61,7 +61,7 @@ def cells(dataset: dict) -> int:
 
 def run_program(project: Path, settings, *args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        source_command(SOURCE, None) + list(args),
+        source_command(SOURCE) + list(args),
         cwd=project,
         env=program_env(settings, **env),
         capture_output=True,
@@ -238,7 +238,7 @@ def test_sigint_rolls_back_and_exits_130(project, fresh_warehouse):
     before = fingerprint(fresh_warehouse, "regional_cpi")
     for stage in ("locked", "copy", "commit"):
         process = subprocess.Popen(
-            source_command(SOURCE, None),
+            source_command(SOURCE),
             cwd=project,
             env=program_env(fresh_warehouse, **{PAUSE_ENV: stage}),
             stderr=subprocess.PIPE,

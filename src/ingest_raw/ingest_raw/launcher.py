@@ -26,7 +26,7 @@ TERMINATION_GRACE_SECONDS = 10.0
 TYPESCRIPT_DIR_ENV = "INGEST_TYPESCRIPT_DIR"
 
 
-def source_command(source: Source, partition_keys: Sequence[str]) -> list[str]:
+def source_command(source: Source, partition_keys: Sequence[str] = ()) -> list[str]:
     """argv of the source program, started without a shell so that SIGINT reaches it; a run of a
     partition range (a backfill) hands over every key of it, loaded in one pass."""
     if source.program is None:

@@ -318,8 +318,11 @@ class ComposeProject:
         done = docker("volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={self.name}")
         return done.stdout.split()
 
-    def wait_until_loaded(self, timeout: float = 300) -> dict[str, dict]:
-        """Every location LOADED without error over the webserver's GraphQL; their states."""
+    def wait_until_loaded(self, timeout: float = 300, reload_errors: bool = False) -> dict[str, dict]:
+        """Every location LOADED without error over the webserver's GraphQL; their states. With
+        `reload_errors` (a first start), a location in error is reloaded: code servers starting
+        together on an empty instance database race to create Dagster's tables, and the loser
+        reports `type "run_tags" already exists` until its code server is reloaded."""
         deadline = time.monotonic() + timeout
         states: dict[str, dict] = {}
         while time.monotonic() < deadline:
@@ -329,6 +332,9 @@ class ComposeProject:
                 states = {}
             if states and all(s["status"] == "LOADED" and not s["error"] for s in states.values()):
                 return states
+            for name, state in states.items():
+                if reload_errors and state["error"]:
+                    asset_runs.reload_location(self.url, name)
             time.sleep(1)
         raise DockerError(f"locations not loaded within {timeout:.0f} s: {states}\n{self.logs()}")
 

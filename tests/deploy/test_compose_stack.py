@@ -55,7 +55,7 @@ def stack(images, tmp_path_factory) -> Iterator[ComposeProject]:
 @pytest.fixture(scope="module")
 def runs(stack) -> list[asset_runs.RunResult]:
     """Every ingest source (flights: one month) and every mart, launched through the webserver."""
-    stack.wait_until_loaded()
+    stack.wait_until_loaded(reload_errors=True)  # a first start
     return materialize_everything(stack.url, MONTH)
 
 

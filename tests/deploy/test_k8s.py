@@ -393,14 +393,24 @@ def test_run_resources_are_set_where_they_apply(values):
 
 
 def documented_secret_commands() -> list[list[str]]:
-    """The `kubectl create secret` commands at the top of deploy/helm/values.yaml."""
+    """The `kubectl create secret` commands at the top of deploy/helm/values.yaml, a command written
+    with <distribution> and <location> once for every location."""
     lines = (ROOT / "deploy" / "helm" / "values.yaml").read_text().splitlines()
-    commands = [
-        shlex.split(line.lstrip("# "))
-        for line in lines
-        if line.lstrip("# ").startswith("kubectl create secret")
+    documented = [
+        line.lstrip("# ") for line in lines if line.lstrip("# ").startswith("kubectl create secret")
     ]
-    assert commands, "deploy/helm/values.yaml documents no `kubectl create secret` command"
+    assert documented, "deploy/helm/values.yaml documents no `kubectl create secret` command"
+    commands = []
+    for line in documented:
+        if "<distribution>" in line or "<location>" in line:
+            commands += [
+                shlex.split(
+                    line.replace("<distribution>", location.distribution).replace("<location>", location.name)
+                )
+                for location in LOCATIONS
+            ]
+        else:
+            commands.append(shlex.split(line))
     return commands
 
 
@@ -435,5 +445,8 @@ def test_the_documented_secrets_render_and_are_the_ones_the_pods_reference(value
         (own,) = _names(deployment(values, location)["envSecrets"])
         assert own == f"{image_name(location)}-env"
         referenced.add(own)
+        assert own in rendered, (
+            f"deploy/helm/values.yaml documents no command creating {own} ({location.name})"
+        )
         assert set(rendered[own]["data"]) == set(template(location.name)), own
     assert set(rendered) == referenced

@@ -56,7 +56,7 @@ CHART_DEFAULTS = {
 }
 
 # Keys of runLauncher.config.k8sRunLauncher and of a user deployment that the two functions below
-# write as the chart does, and keys that never reach a run pod.
+# write as the chart does; SERVER_ONLY_KEYS are those the chart never passes on to a run.
 LAUNCHER_KEYS = {
     "runK8sConfig",
     "imagePullPolicy",

@@ -21,7 +21,7 @@ def _time_import(module_name: str) -> float:
     return time.perf_counter() - started
 
 
-def _load_repository(module_name: str):
+def load_repository(module_name: str):
     from dagster._core.definitions.reconstruct import repository_def_from_target_def
     from dagster._core.workspace.autodiscovery import loadable_targets_from_loaded_module
 
@@ -43,7 +43,7 @@ def _describe(module_name: str, distribution: str) -> dict:
         ) from None
     import_seconds = _time_import(module_name)
     started = time.perf_counter()
-    repository = _load_repository(module_name)
+    repository = load_repository(module_name)
     load_seconds = time.perf_counter() - started
     asset_graph = repository.asset_graph
     keys = asset_graph.get_all_asset_keys()

@@ -666,21 +666,3 @@ def test_helm_values_platform_launcher_and_storage():
     }
     tags = {deployment["image"]["tag"] for deployment in values["dagster-user-deployments"]["deployments"]}
     assert tags == {values["dagsterWebserver"]["image"]["tag"]} == {"<yyyymmdd>-<commit>"}
-
-
-def test_helm_default_run_resources_have_the_shape_the_sources_override():
-    """A source's run_resources reach its run pods as the `dagster-k8s/config` tag, which overrides
-    the chart's default run pod resources key by key: the same keys on both sides."""
-    from ingest_raw.catalog import SOURCES
-    from ingest_raw.factory import k8s_tags
-
-    launcher = helm_values()["runLauncher"]["config"]["k8sRunLauncher"]
-    default = launcher["runK8sConfig"]["containerConfig"]["resources"]
-    heavy = [source for source in SOURCES.values() if source.run_resources]
-    assert heavy
-    for source in heavy:
-        (tag,) = k8s_tags(source.run_resources).values()
-        resources = json.loads(tag)["container_config"]["resources"]
-        assert {key: set(value) for key, value in resources.items()} == {
-            key: set(value) for key, value in default.items()
-        }

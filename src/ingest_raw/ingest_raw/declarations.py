@@ -159,7 +159,7 @@ class Source:
     #: The program that loads the source; None for the Python source program (`python -m ingest_raw.sources`).
     program: Program | None = None
     #: Room a run of this source needs beyond the deployment's default run resources; None for the
-    #: default (deploy/helm/values.yaml `runK8sConfig`).
+    #: default (its location's `resources` in deploy/helm/values.yaml).
     run_resources: RunResources | None = None
 
     def __post_init__(self) -> None:

@@ -1,9 +1,10 @@
 """What dev-local prints while it runs: one line per change, never Dagster's own logs.
 
 While the locations load: a line when a location moves on (starting, importing, parsing dbt,
-serving, failed), read from the process tree of `dagster dev` and the webserver. Then `ready`,
-timed from the command's start. After that: one line when a run starts, one when it ends, and one
-when a run stays queued, naming the limit that holds it (the same limits the run queue applies).
+building definitions, serving, failed), read from the process tree of `dagster dev` and the
+webserver. Then `ready`, timed from the command's start. After that: one line when a run starts,
+one when it ends, and one when a run stays queued, naming the limit that holds it (the same limits
+the run queue applies).
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ class Reporter:
 
     def _phase(self, name: str, phase: str) -> None:
         now = time.time()
+        if phase == "importing" and self.phases.get(name) in ("parsing dbt", "building definitions"):
+            phase = "building definitions"  # the code server, back from dbt parse
         if self.phases.get(name) != phase:
             self.phases[name] = phase
             self.phase_since[name] = now

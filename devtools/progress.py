@@ -22,6 +22,8 @@ from devtools.webserver import graphql, location_states
 
 #: A run queued this long gets a line saying why (and again whenever the reason changes).
 QUEUED_NOTICE_SECONDS = 10
+#: ... and a run that no limit holds (the daemon's queue has not got to it yet) this long.
+UNHELD_NOTICE_SECONDS = 60
 #: While loading, a location whose phase has not changed is mentioned again this often.
 STILL_LOADING_EVERY_SECONDS = 30
 POLL_SECONDS = 1
@@ -124,11 +126,13 @@ class Reporter:
             before = self.runs.get(run_id)
             if status == "QUEUED":
                 waited = time.time() - run["creationTime"]
-                if waited >= QUEUED_NOTICE_SECONDS:
-                    reason = queue_reason(run, in_progress, instance, self._pool_limit)
-                    if self.queued_reason.get(run_id) != reason:
-                        self.queued_reason[run_id] = reason
-                        self.say(f"run {run_id[:8]} queued {waited:.0f} s: {reason}: {describe(run)}")
+                reason = queue_reason(run, in_progress, instance, self._pool_limit)
+                # A run no limit holds is about to start: worth a line only once it has waited long.
+                notice = QUEUED_NOTICE_SECONDS if reason else UNHELD_NOTICE_SECONDS
+                reason = reason or "no limit is full: waiting for the daemon's run queue (see its log)"
+                if waited >= notice and self.queued_reason.get(run_id) != reason:
+                    self.queued_reason[run_id] = reason
+                    self.say(f"run {run_id[:8]} queued {waited:.0f} s: {reason}: {describe(run)}")
             elif status in IN_PROGRESS[:2] and before not in (*IN_PROGRESS[:2], *FINISHED):
                 queued = (run["startTime"] or time.time()) - run["creationTime"]
                 self.say(f"run {run_id[:8]} started (queued {queued:.0f} s): {describe(run)}")
@@ -161,8 +165,9 @@ def location_phase(location: Location, state: dict | None, tree: list[psutil.Pro
 
 def queue_reason(
     run: dict, in_progress: list[dict], instance: dict, pool_limit: Callable[[str, int | None], int | None]
-) -> str:
-    """Which of the run queue's limits holds `run`: the instance's run limit, a tag limit, or a pool."""
+) -> str | None:
+    """Which of the run queue's limits holds `run`: the instance's run limit, a tag limit, a pool, or
+    None when none is full."""
     config = instance["runQueueConfig"]
     if len(in_progress) >= config["maxConcurrentRuns"]:
         return f"{len(in_progress)} of {config['maxConcurrentRuns']} runs in progress (max_concurrent_runs)"
@@ -185,7 +190,7 @@ def queue_reason(
         holders = [other for other in in_progress if pool in (other.get("allPools") or [])]
         if limit is not None and len(holders) >= limit:
             return f"pool {pool} in use by {len(holders)} of {limit} runs"
-    return "waiting for the run queue's next pass (no limit is full)"
+    return None
 
 
 def describe(run: dict) -> str:

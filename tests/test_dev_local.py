@@ -232,13 +232,13 @@ def test_a_queued_run_says_which_limit_holds_it():
         assert reason(run("ingest_raw"), same) == (
             f"{n} runs with dagster/code_location=ingest_raw in progress (limit {n})"
         )
-        assert "next pass" in reason(run("marts"), same), "another location's runs do not hold it"
+        assert reason(run("marts"), same) is None, "another location's runs do not hold it"
     pool_limit = instance["poolConfig"]["defaultPoolLimit"]
     holders = [run(f"location_{n}", "warehouse") for n in range(pool_limit)]
     assert reason(run("ingest_raw", "warehouse"), holders) == (
         f"pool warehouse in use by {pool_limit} of {pool_limit} runs"
     )
-    assert reason(run("ingest_raw"), []) == "waiting for the run queue's next pass (no limit is full)"
+    assert reason(run("ingest_raw"), []) is None
 
 
 def test_typescript_sources_are_built_only_when_changed():
@@ -393,6 +393,11 @@ def test_readme_main_job_in_a_browser(tmp_path):
             # What a person sees once the UI caught up: nothing left unmaterialized.
             expect(page.get_by_text("Never materialized")).to_have_count(0, timeout=UI_TIMEOUT_MS)
             page.screenshot(path=tmp_path / "catalog.png")
+            _visible(page, "marts / fct_flights").click()
+            # The asset's metadata table, which dagster-dbt fills (the unique id is always there).
+            expect(page.get_by_text("dagster_dbt/unique_id").first).to_be_visible(timeout=UI_TIMEOUT_MS)
+            page.screenshot(path=tmp_path / "fct_flights.png", full_page=True)
+            assert page.get_by_text("(unserializable)").count() == 0
             browser.close()
         _wait_for_runs_reported(home)
         failed_checks = {

@@ -160,7 +160,9 @@ def bench_import(runs: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=5, help="runs of each side of a load figure")
     parser.add_argument("--import-runs", type=int, default=11, help="runs of each side of the import figure")
     parser.add_argument("--only", choices=["loads", "import"], help="measure only these figures")

@@ -82,7 +82,9 @@ def describe(seconds: float | None, cap: float) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--before", type=Path, help="folder holding src/ of an older commit")
     parser.add_argument("--before-input-flag", default="--location", help="that program's input option")

@@ -4,7 +4,7 @@ the marts built by automation alone, until every asset (and every month) is mate
     uv run python bench/main_job.py [--load N] [--timeout 1200]
 
 Does through GraphQL what the UI does: waits for the locations to load, launches the backfill that
-"Materialize all" launches for the raw group (the 5 raw assets, all 12 flights months), then only
+"Materialize all" launches for the raw group (every raw asset, all 12 flights months), then only
 watches. Prints seconds from launch of dev-local to every asset materialized, the raw backfill's end,
 the runs and how many failed, and how long automation's runs waited from creation to start.
 `--load N` runs N CPU-bound processes beside it the whole time (a busy machine). The machine's load
@@ -167,7 +167,9 @@ def _seconds(value: float | None) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--load", type=int, default=0, help="CPU-bound processes to run beside it")
     parser.add_argument("--timeout", type=float, default=1200, help="give up after this many seconds")
     args = parser.parse_args()

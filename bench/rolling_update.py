@@ -55,7 +55,9 @@ def compose_seconds(project: ComposeProject) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     times: dict[str, list[float]] = {"swarm rolling update": [], "compose recreate": []}

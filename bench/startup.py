@@ -54,7 +54,9 @@ def _timed_start(command: list[str], env: dict[str, str], url: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", action="append", default=[])
     args = parser.parse_args()

@@ -3,8 +3,10 @@
 Writes a workspace file for the selected locations and a dagster.yaml under `.dagster_home/`,
 starts an embedded Postgres as the warehouse unless WAREHOUSE_HOST is set (and says where it is),
 then runs `dagster dev` (or, with --warehouse-only, nothing more) in `.dagster_home/`, so the
-repository's production dagster.yaml is not in its way, and says "ready" once every location has
-loaded. Ctrl-C stops dagster and the embedded Postgres; the next start reuses the data.
+repository's production dagster.yaml is not in its way. It prints each location's progress, a
+"ready" line timed from the command's start, and a line per run started, finished or held in the
+queue; Dagster's own logs go to `.dagster_home/dagster.log`. Ctrl-C stops dagster and the embedded
+Postgres; the next start reuses the data.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from devtools.embedded_postgres import EmbeddedPostgresError, embedded_postgres
 from devtools.locations import Location, UnknownLocation, discover, select
 from devtools.paths import embedded_pgdata, local_home, workspace_root
 from devtools.ports import PortInUse, ensure_free
-from devtools.webserver import location_states
+from devtools.progress import Reporter, command_start
 from shared import postgres
 
 DEFAULT_PORT = 3001
@@ -39,7 +41,6 @@ DEFAULT_CODE_SERVER_TIMEOUT = 600
 SHUTDOWN_GRACE_SECONDS = 30
 PR_SET_PDEATHSIG = 1
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-PROGRESS_EVERY_SECONDS = 15
 INSTANCE_CONFIG = {
     "telemetry": {"enabled": False},
     "concurrency": {
@@ -70,6 +71,8 @@ INSTANCE_CONFIG = {
         "poll_interval_seconds": 10,
     },
 }
+#: Dagster's own output (webserver, daemon, code servers, npm): here, not on the terminal.
+LOG_NAME = "dagster.log"
 #: Dagster's gRPC calls to the code servers (launching a run among them) give up after this; its
 #: default of 60 s failed runs on a busy two-core machine.
 GRPC_ENV = {"DAGSTER_GRPC_TIMEOUT_SECONDS": "180"}
@@ -151,28 +154,46 @@ def wait_for_stop() -> None:
             signal.signal(sig, handler)
 
 
-def run_dagster_dev(workspace: Path, port: int, env: dict[str, str], locations: list[str]) -> int:
-    """Run `dagster dev` in a session of its own until it exits or we are told to stop.
+def say(line: str) -> None:
+    print(f"dev-local: {line}", flush=True)
+
+
+def run_dagster_dev(
+    workspace: Path, port: int, env: dict[str, str], locations: list[Location], log: Path, started: float
+) -> int:
+    """Run `dagster dev` in a session of its own, its output appended to `log`, until it exits or we
+    are told to stop; meanwhile report progress and runs (devtools.progress).
 
     One Ctrl-C reaches dev-local more than once (the terminal and `uv run` both pass it on): the first
     asks dagster dev to shut down, repeats are ignored, and whatever still runs after the grace period
     is killed, so dev-local never hangs on a stuck shutdown."""
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)]
-    process = subprocess.Popen(
-        command, env=env | GRPC_ENV, cwd=workspace.parent, start_new_session=True, preexec_fn=_prepare_child
-    )
-    url = f"http://127.0.0.1:{port}"
-    threading.Thread(target=report_until_ready, args=(url, locations, process), daemon=True).start()
+    with open(log, "a") as output:
+        output.write(f"\n==== dev-local {time.strftime('%Y-%m-%d %H:%M:%S')}: {shlex.join(command)}\n")
+        output.flush()
+        process = subprocess.Popen(
+            command,
+            env=env | GRPC_ENV,
+            cwd=workspace.parent,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_prepare_child,
+        )
+    reporter = Reporter(f"http://127.0.0.1:{port}", locations, started, say)
+    threading.Thread(target=_report, args=(reporter, process), daemon=True).start()
     stop_requested = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop_requested.set()) for sig in STOP_SIGNALS}
     try:
         while process.poll() is None and not stop_requested.wait(0.2):
             pass
         if stop_requested.is_set():
-            print("dev-local: stopping dagster dev", flush=True)
+            say("stopping dagster dev")
             _stop(process)
             return 0
+        say(f"dagster dev exited with code {process.returncode}; its log: {log}")
         return process.returncode
     finally:
         _kill_group(process)  # nothing of the session may outlive dev-local
@@ -180,34 +201,12 @@ def run_dagster_dev(workspace: Path, port: int, env: dict[str, str], locations: 
             signal.signal(sig, handler)
 
 
-def report_until_ready(
-    url: str, locations: list[str], process: subprocess.Popen, progress_every: float = PROGRESS_EVERY_SECONDS
-) -> None:
-    """Say "ready" when the webserver reports every location loaded, and until then, every
-    `progress_every` seconds, what each location is doing; a location that failed to load is named
-    with its error."""
-    started = time.monotonic()
-    next_progress = progress_every
-    while process.poll() is None:
-        elapsed = time.monotonic() - started
-        try:
-            states = location_states(url)
-        except (OSError, RuntimeError, ValueError):
-            states = {}
-        if set(locations) <= states.keys() and all(state["status"] == "LOADED" for state in states.values()):
-            failed = {name: state["error"] for name, state in states.items() if state["error"]}
-            for name, error in failed.items():
-                print(f"dev-local: location {name} failed to load: {error}", flush=True)
-            loaded = ", ".join(sorted(set(states) - set(failed))) or "no location"
-            print(f"dev-local: ready in {elapsed:.0f} s: {url} ({loaded} loaded)", flush=True)
-            return
-        if elapsed >= next_progress:
-            doing = ", ".join(f"{name} {state['status'].lower()}" for name, state in sorted(states.items()))
-            print(
-                f"dev-local: starting, {elapsed:.0f} s: {doing or 'webserver not answering yet'}", flush=True
-            )
-            next_progress += progress_every
-        time.sleep(1)
+def _report(reporter: Reporter, process: subprocess.Popen) -> None:
+    def alive() -> bool:
+        return process.poll() is None
+
+    if reporter.watch_loading(process.pid, alive):
+        reporter.watch_runs(alive)
 
 
 def _prepare_child() -> None:
@@ -224,7 +223,7 @@ def _stop(process: subprocess.Popen) -> None:
     try:
         process.wait(SHUTDOWN_GRACE_SECONDS)
     except subprocess.TimeoutExpired:
-        print(f"dev-local: dagster dev still up after {SHUTDOWN_GRACE_SECONDS} s: killing it", flush=True)
+        say(f"dagster dev still up after {SHUTDOWN_GRACE_SECONDS} s: killing it")
 
 
 def _kill_group(process: subprocess.Popen) -> None:
@@ -251,6 +250,7 @@ def main(argv: list[str] | None = None) -> None:
         help=f"how long a location may take to start (default {DEFAULT_CODE_SERVER_TIMEOUT})",
     )
     args = parser.parse_args(argv)
+    started = command_start()
     if args.warehouse_only and postgres.WarehouseSettings.is_configured():
         parser.error("--warehouse-only starts the embedded Postgres, but WAREHOUSE_HOST names another one")
 
@@ -268,22 +268,22 @@ def main(argv: list[str] | None = None) -> None:
                 print("dev-local: warehouse only; Ctrl-C stops it", flush=True)
                 wait_for_stop()
                 sys.exit(0)
+            log = home / LOG_NAME
             if any(loc.name == "ingest_raw" for loc in locations):
-                print(f"dev-local: {typescript.prepare()}", flush=True)
+                say(typescript.prepare(log))
             write_instance_config(home, args.code_server_timeout)
             workspace = workspace_file(home, locations, all_locations)
             env = os.environ | warehouse_env | {"DAGSTER_HOME": str(home)}
-            names = [loc.name for loc in locations]
-            print(
-                f"dev-local: starting {', '.join(names)}; the UI will be http://127.0.0.1:{args.port}",
-                flush=True,
+            say(
+                f"starting {', '.join(loc.name for loc in locations)}; the UI will be"
+                f" http://127.0.0.1:{args.port}; Dagster's own log: {log}"
             )
-            code = run_dagster_dev(workspace, args.port, env, names)
+            code = run_dagster_dev(workspace, args.port, env, locations, log, started)
     except UnknownLocation as error:
         parser.error(str(error))
     except PortInUse as error:
         sys.exit(f"dev-local: {error}: stop what holds it or pass --port")
-    except (DevLocalError, EmbeddedPostgresError) as error:
+    except (DevLocalError, EmbeddedPostgresError, typescript.TypeScriptNotInstalled) as error:
         sys.exit(f"dev-local: {error}")
     sys.exit(code if code > 0 else 0)
 

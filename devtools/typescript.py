@@ -4,6 +4,7 @@ which does only what changed; tests call `build()`, which downloads nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,8 +20,19 @@ def node() -> str | None:
     return shutil.which("node")
 
 
-def install() -> None:
-    subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=PROJECT, check=True, timeout=600)
+def install(log: Path | None = None) -> None:
+    """`npm ci`; its notices go to `log` when given (appended), else to this terminal."""
+    with open(log, "a") if log else contextlib.nullcontext() as output:
+        done = subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"],
+            cwd=PROJECT,
+            stdout=output,
+            stderr=output and subprocess.STDOUT,
+            timeout=600,
+        )
+    if done.returncode != 0:
+        where = f"; its output is in {log}" if log else ""
+        raise TypeScriptNotInstalled(f"npm ci failed in {PROJECT} (exit {done.returncode}){where}")
 
 
 def build() -> Path:
@@ -42,14 +54,14 @@ def build() -> Path:
     return PROJECT
 
 
-def prepare() -> str:
+def prepare(log: Path | None = None) -> str:
     """Install when the lock changed since the last install, build when a source is newer than dist/;
-    says what it did, or why the TypeScript sources cannot run here."""
+    says what it did, or why the TypeScript sources cannot run here. npm's output goes to `log`."""
     if node() is None or shutil.which("npm") is None:
         return "no node/npm on PATH: the TypeScript sources will fail until Node 18+ is installed"
     installed = PROJECT / "node_modules" / ".package-lock.json"
     if not installed.is_file() or _newest(PROJECT / "package-lock.json") > installed.stat().st_mtime:
-        install()
+        install(log)
     built = PROJECT / "dist"
     if not built.is_dir() or _newest(PROJECT / "src", PROJECT / "tsconfig.json") > _newest(built):
         build()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,11 +17,12 @@ import pytest
 import yaml
 
 from devtools import typescript
-from devtools.dev_local import write_instance_config
+from devtools.dev_local import INSTANCE_CONFIG, write_instance_config
 from devtools.locations import discover
 from devtools.paths import LOCAL_HOME_ENV
 from devtools.ports import free_port
-from devtools.webserver import wait_until_loaded
+from devtools.progress import queue_reason
+from devtools.webserver import graphql, wait_until_loaded
 from shared.postgres import WarehouseSettings
 from tests.process_tools import processes_mentioning, wait_until_gone
 
@@ -107,6 +111,12 @@ def test_dev_local_serves_selected_locations_and_stops_cleanly(tmp_path, args, e
     timeout = yaml.safe_load((home / "dagster.yaml").read_text())["code_servers"]["local_startup_timeout"]
     assert timeout == (777 if "777" in args else 600)
     assert "dev-local: warehouse: socket folder /" in output
+    # It reports, not floods: its own lines only, a progress line per location, Dagster's logs named.
+    assert all(line.startswith(("dev-local: ", "export ")) for line in output.splitlines()), output
+    for name in expected:
+        assert re.search(rf"^dev-local: +\d+ s +{name}: serving$", output, re.MULTILINE), output
+    assert f"Dagster's own log: {home / 'dagster.log'}" in output
+    assert "dagster.daemon" in (home / "dagster.log").read_text()
 
 
 def test_warehouse_only_prints_a_line_that_reaches_it(tmp_path):
@@ -197,6 +207,40 @@ def test_instance_config_is_valid_and_monitors_runs(tmp_path):
     )
 
 
+def test_a_queued_run_says_which_limit_holds_it():
+    """The run queue's limits as dev-local's instance sets them, each full in turn."""
+    runs_config = INSTANCE_CONFIG["concurrency"]["runs"]
+    instance = {
+        "runQueueConfig": {
+            "maxConcurrentRuns": runs_config["max_concurrent_runs"],
+            "tagConcurrencyLimitsYaml": yaml.safe_dump(runs_config.get("tag_concurrency_limits", [])),
+        },
+        "poolConfig": {"defaultPoolLimit": INSTANCE_CONFIG["concurrency"]["pools"]["default_limit"]},
+    }
+
+    def run(location: str, *pools: str) -> dict:
+        return {"tags": [{"key": "dagster/code_location", "value": location}], "allPools": list(pools)}
+
+    def reason(queued: dict, in_progress: list[dict]) -> str:
+        return queue_reason(queued, in_progress, instance, lambda pool, default: default)
+
+    everywhere = [run(f"location_{n}") for n in range(runs_config["max_concurrent_runs"])]
+    assert reason(run("marts"), everywhere).endswith("runs in progress (max_concurrent_runs)")
+    for limit in runs_config.get("tag_concurrency_limits", []):
+        n = limit["limit"]
+        same = [run("ingest_raw") for _ in range(n)]
+        assert reason(run("ingest_raw"), same) == (
+            f"{n} runs with dagster/code_location=ingest_raw in progress (limit {n})"
+        )
+        assert reason(run("marts"), same) is None, "another location's runs do not hold it"
+    pool_limit = instance["poolConfig"]["defaultPoolLimit"]
+    holders = [run(f"location_{n}", "warehouse") for n in range(pool_limit)]
+    assert reason(run("ingest_raw", "warehouse"), holders) == (
+        f"pool warehouse in use by {pool_limit} of {pool_limit} runs"
+    )
+    assert reason(run("ingest_raw"), []) is None
+
+
 def test_typescript_sources_are_built_only_when_changed():
     if typescript.node() is None:
         pytest.skip("no node on PATH: the TypeScript sources cannot be built here")
@@ -204,3 +248,178 @@ def test_typescript_sources_are_built_only_when_changed():
     assert typescript.prepare() == "TypeScript sources up to date"
     os.utime(next((typescript.PROJECT / "src").rglob("*.ts")))  # an edited source, newer than dist/
     assert typescript.prepare() == "TypeScript sources built"
+
+
+# --- The README's main job, clicked through in a real browser -----------------------------------
+
+README = Path(__file__).parents[1] / "README.md"
+MAIN_JOB_SECTION = "## The main job"
+CHROMIUM = next((path for path in map(shutil.which, ("chromium", "chromium-browser")) if path), None)
+#: The step phrases the README's numbered click path is written in, in the order they appear.
+STEP = re.compile(
+    r"Open (?P<url>http://127\.0\.0\.1:3001\S*?)\.?(?:\s|$)"
+    r"|If .*? greets you with \*\*(?P<optional>.+?)\*\*, click \*\*(?P<dismiss>.+?)\*\*"
+    r"|[Tt]ype `(?P<text>.+?)` in \*\*(?P<box>.+?)\*\* and press Enter"
+    r"|[Cc]lick \*\*(?P<click>.+?)\*\*"
+    r"|(?:reads|confirms with|opens,) \*\*(?P<expect>.+?)\*\*",
+    re.DOTALL,
+)
+UI_TIMEOUT_MS = 60_000
+MAIN_JOB_TIMEOUT = 1500
+ASSETS_QUERY = """
+{ assetNodes { assetKey { path } isMaterializable isPartitioned
+    partitionStats { numMaterialized numPartitions } assetMaterializations(limit: 1) { timestamp }
+    assetChecksOrError { ... on AssetChecks { checks { name
+        executionForLatestMaterialization { status } } } } } }
+"""
+
+
+def readme_click_path() -> list[dict[str, str]]:
+    """The README's numbered steps of the main job, as actions in the order written."""
+    section = README.read_text().split(MAIN_JOB_SECTION, 1)[1].split("\n## ", 1)[0]
+    steps = re.findall(r"^\d+\. (.+?)(?=^\d+\. |^\s*$)", section, re.MULTILINE | re.DOTALL)
+    actions = [
+        {key: value for key, value in match.groupdict().items() if value}
+        for step in steps
+        for match in STEP.finditer(" ".join(step.split()))
+    ]
+    assert actions, f"no click path found in {README}'s section {MAIN_JOB_SECTION!r}"
+    return actions
+
+
+def _visible(page, label: str):
+    """What a person would click for `label`: a button, a link or text, inside the open dialog first."""
+    deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        dialog = page.get_by_role("dialog")
+        scopes = [dialog, page] if dialog.count() else [page]
+        for scope in scopes:
+            for candidate in (
+                scope.get_by_role("button", name=label, exact=True),
+                scope.get_by_role("link", name=label, exact=True),
+                scope.get_by_text(label, exact=True),
+            ):
+                for element in candidate.all():
+                    if element.is_visible():
+                        return element
+        page.wait_for_timeout(250)
+    raise AssertionError(f"the README says to click {label!r}, but the UI shows no such thing")
+
+
+def follow(page, actions: list[dict[str, str]], url: str) -> None:
+    from playwright.sync_api import expect
+
+    for action in actions:
+        if "url" in action:
+            page.goto(action["url"].replace("http://127.0.0.1:3001", url), timeout=UI_TIMEOUT_MS)
+        elif "optional" in action:
+            greeting = page.get_by_text(action["optional"], exact=True)
+            with contextlib.suppress(Exception):
+                greeting.wait_for(timeout=5_000)
+            if greeting.is_visible():
+                _visible(page, action["dismiss"]).click()
+        elif "box" in action:
+            page.get_by_label(action["box"], exact=True).focus()
+            page.keyboard.type(action["text"])
+            page.keyboard.press("Enter")
+        elif "click" in action:
+            _visible(page, action["click"]).click()
+        else:
+            expect(page.get_by_text(action["expect"]).first).to_be_visible(timeout=UI_TIMEOUT_MS)
+
+
+def _main_job_done(url: str) -> tuple[bool, dict]:
+    nodes = [node for node in graphql(url, ASSETS_QUERY)["assetNodes"] if node["isMaterializable"]]
+    missing = {}
+    for node in nodes:
+        stats = node["partitionStats"]
+        done = (
+            stats["numPartitions"] == stats["numMaterialized"] > 0
+            if node["isPartitioned"]
+            else bool(node["assetMaterializations"])
+        )
+        if not done:
+            missing["/".join(node["assetKey"]["path"])] = stats
+    return not missing, {"not materialized": missing, "nodes": nodes}
+
+
+def _run_lines(terminal: str) -> tuple[list[str], list[str]]:
+    started = re.findall(r"^dev-local: run \w{8} started .*$", terminal, re.MULTILINE)
+    ended = re.findall(
+        r"^dev-local: run \w{8} (?:SUCCESS|FAILURE|CANCELED) after .*$", terminal, re.MULTILINE
+    )
+    return started, ended
+
+
+def _wait_for_runs_reported(home: Path, timeout: float = 120) -> None:
+    """dev-local reports runs every few seconds: wait until every started run has its end line."""
+    deadline = time.monotonic() + timeout
+    while True:
+        started, ended = _run_lines((home.parent / "dev-local.log").read_text())
+        if len(started) == len(ended):
+            return
+        assert time.monotonic() < deadline, (started, ended)
+        time.sleep(1)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium installed (CI: apt-get install chromium)")
+@pytest.mark.timeout(MAIN_JOB_TIMEOUT + 300)
+def test_readme_main_job_in_a_browser(tmp_path):
+    """A newcomer's first hour: a fresh dev-local, exactly the README's clicks, then only watching.
+    Fails when the README and the UI part ways, when the shipped example is not all green, and
+    when dev-local's terminal floods or warns."""
+    from playwright.sync_api import expect, sync_playwright
+
+    actions = readme_click_path()
+    home = tmp_path / "home"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = _start(home, "--port", str(port))
+    try:
+        _wait_loaded(port, home)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            try:
+                follow(page, actions, url)
+            finally:
+                page.screenshot(path=tmp_path / "after-the-clicks.png")
+            deadline = time.monotonic() + MAIN_JOB_TIMEOUT
+            while not (done := _main_job_done(url))[0]:
+                assert process.poll() is None and time.monotonic() < deadline, done[1]["not materialized"]
+                time.sleep(3)
+            _visible(page, "Catalog").click()
+            page.get_by_text("raw / flights").first.wait_for(timeout=UI_TIMEOUT_MS)
+            # What a person sees once the UI caught up: nothing left unmaterialized.
+            expect(page.get_by_text("Never materialized")).to_have_count(0, timeout=UI_TIMEOUT_MS)
+            page.screenshot(path=tmp_path / "catalog.png")
+            _visible(page, "marts / fct_flights").click()
+            # The asset's metadata table, which dagster-dbt fills (the unique id is always there).
+            expect(page.get_by_text("dagster_dbt/unique_id").first).to_be_visible(timeout=UI_TIMEOUT_MS)
+            page.screenshot(path=tmp_path / "fct_flights.png", full_page=True)
+            assert page.get_by_text("(unserializable)").count() == 0
+            browser.close()
+        _wait_for_runs_reported(home)
+        failed_checks = {
+            ("/".join(node["assetKey"]["path"]), check["name"]): check["executionForLatestMaterialization"]
+            for node in _main_job_done(url)[1]["nodes"]
+            for check in (node["assetChecksOrError"] or {}).get("checks", [])
+            if (check["executionForLatestMaterialization"] or {}).get("status") != "SUCCEEDED"
+        }
+        assert failed_checks == {}, "the shipped example should pass every shipped check"
+    finally:
+        terminal = _interrupt(process, home)
+    assert process.returncode == 0, terminal
+    lines = terminal.splitlines()
+    assert all(line.startswith(("dev-local: ", "export ")) for line in lines), terminal
+    assert not re.search(r"warn|traceback|error", terminal, re.IGNORECASE), terminal
+    assert any(
+        re.match(r"dev-local: +\d+ s +marts: parsing dbt|dev-local: +\d+ s +marts: importing", line)
+        for line in lines
+    ), terminal
+    started, ended = _run_lines(terminal)
+    assert started and len(started) == len(ended), terminal
+    assert all(" SUCCESS after " in line for line in ended), terminal
+    assert any("raw/flights [2013-01-01…2013-12-01]" in line for line in started), terminal
+    log = (home / "dagster.log").read_text()
+    assert "dagster.daemon" in log and f"Dagster's own log: {home / 'dagster.log'}" in terminal

@@ -111,3 +111,23 @@ def test_dbt_runs_beside_this_interpreter_without_a_version_subprocess(defs):
     dbt = defs.resources["dbt"]
     assert Path(dbt.dbt_executable) == Path(sys.executable).parent / "dbt"
     assert dbt._cli_version == DBT_PYTHON_VERSION
+
+
+#: dagster-dbt's own bookkeeping, which the webserver never shows (its asset metadata table skips them).
+HIDDEN_BY_THE_UI = {"dagster_dbt/manifest", "dagster_dbt/dagster_dbt_translator"}
+
+
+def test_no_asset_shows_unserializable_metadata(defs):
+    """What the UI shows: every metadata entry survives serialization as itself, not as a
+    "[SomeClass] (unserializable)" placeholder."""
+    from dagster._core.remote_representation.external_data import asset_node_snaps_from_repo
+
+    placeholders = {
+        (snap.asset_key.to_user_string(), name): value.value
+        for snap in asset_node_snaps_from_repo(defs.get_repository_def())
+        for name, value in snap.metadata.items()
+        if name not in HIDDEN_BY_THE_UI
+        and isinstance(value, dg.TextMetadataValue)
+        and value.value.endswith("(unserializable)")
+    }
+    assert placeholders == {}

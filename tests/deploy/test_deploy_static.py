@@ -1,5 +1,6 @@
-"""The deployment files, checked without a Docker engine: lint, schema, and one consistency test
-holding names, ports, images, module paths and environment variables together everywhere."""
+"""The deployment files, checked without a Docker engine: rendered from the location tables exactly as
+committed, then lint (hadolint), schema (compose config, hcl2, Dagster's config) and what each file
+must hold for the platform to work."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devtools.locations import init_spec
+from devtools import render_deploy
 from shared.postgres import WarehouseSettings
 from tests.deploy.deploy_helpers import (
     LOCATIONS,
@@ -36,7 +37,6 @@ from tests.deploy.deploy_helpers import (
     run_init_script,
     stack_file,
     template,
-    workspace,
 )
 
 DOCKERFILES = sorted(path.name for path in ROOT.glob("Dockerfile.*"))
@@ -158,106 +158,45 @@ def test_dockerignore_keeps_local_state_and_secrets_out():
     assert "environments/*.env" in (ROOT / ".gitignore").read_text().splitlines()
 
 
-# ---- one consistency test across the files ----------------------------------------------------
+# ---- rendered, not edited --------------------------------------------------------------------
+
+
+def test_every_deployment_file_is_rendered_from_the_location_tables():
+    """What `uv run render-deploy` writes is what is committed (run it and commit after a change)."""
+    done = subprocess.run(
+        [str(TOOLS / "render-deploy"), "--check"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr
+
+
+def test_render_check_fails_with_a_diff_on_a_hand_edit(tmp_path):
+    copy = tmp_path / "repo"
+    for relative in ["pyproject.toml", "uv.lock", "deploy/templates", *render_deploy.render(ROOT)]:
+        source, target = ROOT / relative, copy / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, target)
+    for location in LOCATIONS:
+        member = copy / location.member_dir.relative_to(ROOT)
+        member.mkdir(parents=True)
+        shutil.copy(location.member_dir / "pyproject.toml", member)
+    compose_text = (copy / "compose.yml").read_text()
+    (copy / "compose.yml").write_text(compose_text.replace("retries: 12", "retries: 13"))
+    (copy / "Dockerfile.stale").write_text("FROM scratch\n")
+    done = subprocess.run(
+        [str(TOOLS / "render-deploy"), "--check"], cwd=copy, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    assert "-      retries: 13\n+      retries: 12" in done.stdout
+    assert "--- a/Dockerfile.stale" in done.stdout
+    assert "run `uv run render-deploy` and commit the result" in done.stderr
 
 
 @pytest.mark.parametrize("location", LOCATIONS, ids=lambda location: location.name)
-def test_location_is_the_same_everywhere(location, compose):
-    port = location.port
-    image = image_name(location)
-    problems: list[str] = []
-
-    def expect(where: str, actual, expected) -> None:
-        if actual != expected:
-            problems.append(f"{where}: {actual!r}, expected {expected!r}")
-
-    # workspace.yaml
-    entries = [entry["grpc_server"] for entry in workspace()["load_from"]]
-    (entry,) = [entry for entry in entries if entry["location_name"] == location.name] or [{}]
-    expect(
-        "workspace.yaml grpc_server",
-        entry,
-        {"host": location.name, "port": port, "location_name": location.name},
-    )
-
-    # Dockerfile.<short>
-    image_file = location_dockerfile(location)
-    final = image_file.final
-    expect(
-        f"{image_file.path.name} CMD",
-        final.exec_form("CMD"),
-        ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", str(port), "-m", location.module],
-    )
-    expect(f"{image_file.path.name} EXPOSE", [i.arguments for i in final.all("EXPOSE")], [str(port)])
-    expect(
-        f"{image_file.path.name} HEALTHCHECK",
-        final.exec_form("HEALTHCHECK"),
-        ["dagster", "api", "grpc-health-check", "-p", str(port)],
-    )
-    expect(f"{image_file.path.name} title label", final.labels().get("org.opencontainers.image.title"), image)
-    syncs = [run for run in image_file.stage("builder").run_commands() if run.shell.startswith("uv sync")]
-    expect(
-        f"{image_file.path.name} last uv sync",
-        [(run.shell, run.cache_mounted) for run in syncs[-1:]],
-        # Not cache-mounted: uv's cache of built workspace members is keyed on pyproject.toml only.
-        [(f"uv sync --frozen --no-dev --no-editable --package {location.distribution}", False)],
-    )
-
-    # compose.yml
-    service = compose["services"].get(location.name, {})
-    expect("compose image", service.get("image"), f"{image}:dev")
-    expect("compose build.dockerfile", service.get("build", {}).get("dockerfile"), image_file.path.name)
-    expect("compose expose", service.get("expose"), [str(port)])
-    expect(
-        "compose healthcheck",
-        service.get("healthcheck", {}).get("test"),
-        ["CMD", *final.exec_form("HEALTHCHECK")],
-    )
-    expect(
-        "compose depends_on postgres",
-        service.get("depends_on", {}).get("postgres", {}).get("condition"),
-        "service_healthy",
-    )
-    for dependent in ("webserver", "daemon"):
-        condition = compose["services"][dependent]["depends_on"].get(location.name, {}).get("condition")
-        expect(f"compose {dependent} depends_on {location.name}", condition, "service_healthy")
-    expect("compose env_file", compose_file()["services"][location.name].get("env_file"), [
-        "${ENV_DIR:-environments}/platform.env", f"${{ENV_DIR:-environments}}/{location.name}.env"
-    ])  # fmt: skip
-
-    # docker-bake.hcl
-    target = bake()["target"].get(location.name, {})
-    expect("bake dockerfile", target.get("dockerfile"), image_file.path.name)
-    expect("bake tags", target.get("tags"), f'${{image("{image}")}}')
-
-    # environments/<location>.env.template: what the location's code and dbt read, plus the warehouse
+def test_env_template_lists_what_the_location_reads(location):
+    """What the location's code and dbt read, plus the warehouse settings, are in its env template."""
     reads = env_reads(location.member_dir / location.name) | set(WarehouseSettings.ENVIRONMENT.values())
     missing = sorted(reads - set(NOT_CONFIGURATION) - set(template(location.name)))
-    expect(f"environments/{location.name}.env.template missing", missing, [])
-    assert not problems, "\n".join(problems)
-
-
-def test_platform_services_are_the_same_everywhere(compose):
-    platform = dockerfile("Dockerfile.platform").final
-    assert platform.exec_form("CMD") == [
-        "dagster-webserver", "-h", "0.0.0.0", "-p", "3000", "-w", "/opt/dagster/workspace.yaml",
-    ]  # fmt: skip
-    assert [instruction.arguments for instruction in platform.all("EXPOSE")] == ["3000"]
-    assert platform.labels()["org.opencontainers.image.title"] == PLATFORM_IMAGE
-    assert bake()["target"]["platform"]["tags"] == f'${{image("{PLATFORM_IMAGE}")}}'
-    webserver, daemon = compose["services"]["webserver"], compose["services"]["daemon"]
-    assert webserver["image"] == daemon["image"] == f"{PLATFORM_IMAGE}:dev"
-    assert [(port["target"], port["published"]) for port in webserver["ports"]] == [(3000, "3000")]
-    assert daemon["command"] == ["dagster-daemon", "run", "-w", "/opt/dagster/workspace.yaml"]
-    assert daemon["healthcheck"]["test"] == ["CMD", "dagster-daemon", "liveness-check"]
-    postgres = compose["services"]["postgres"]
-    assert postgres["image"].startswith("postgres:18.")
-    # The init script's roles and grants follow the location tables.
-    assert postgres["environment"]["PLATFORM_LOCATIONS"] == init_spec(LOCATIONS)
-    assert any(
-        volume["target"] == "/docker-entrypoint-initdb.d/10-init-platform.sh"
-        for volume in postgres["volumes"]
-    )
+    assert missing == [], f"environments/{location.name}.env.template misses {missing}"
 
 
 def test_every_instance_variable_reaches_every_service_that_runs_dagster(compose):
@@ -285,8 +224,9 @@ def test_images_are_pinned_multi_stage_and_non_root():
         parsed = dockerfile(name)
         assert PINNED_PYTHON.match(parsed.args["PYTHON_IMAGE"]), name
         assert PINNED_UV.match(parsed.args["UV_IMAGE"]), name
-        # The ingest image also builds its TypeScript source programs in a stage of their own.
-        extra = ["typescript"] if name == "Dockerfile.ingest" else []
+        # A location with Node programs builds them in a stage of their own.
+        node = any(f"Dockerfile.{loc.short_name}" == name and loc.node_project for loc in LOCATIONS)
+        extra = ["node"] if node else []
         assert [stage.name for stage in parsed.stages] == ["uv", *extra, "builder", "runtime"], name
         (user,) = [instruction.arguments for instruction in parsed.final.all("USER")]
         assert re.fullmatch(r"[1-9]\d*:[1-9]\d*", user), f"{name}: USER {user} is not a numeric non-root user"
@@ -344,7 +284,8 @@ def test_ci_workflow_tests_pull_requests_and_bakes_main():
 def test_init_script_names_a_missing_env_file(tmp_path):
     done = run_init_script(tmp_path)
     assert done.returncode != 0
-    assert f"{tmp_path}/ingest_raw.env is missing (create it from ingest_raw.env.template)" in done.stderr
+    first = LOCATIONS[0].name
+    assert f"{tmp_path}/{first}.env is missing (create it from {first}.env.template)" in done.stderr
 
 
 def test_init_script_refuses_two_warehouses(tmp_path):
@@ -436,12 +377,13 @@ def run_container_context(location, volume_prefix: str) -> dict:
 
 def credentials_copy_loop(command: list[str]) -> list[str]:
     """The locations whose env files the daemon's command copies into their credentials volumes."""
-    copy = re.escape("; do install -m 0400 /run/secrets/platform.env /run/secrets/${location}.env ")
-    copy += re.escape("/run/location/${location}/ || exit 1; done; exec ")
-    # `$$` is Compose's escape of a literal `$` (as written, and as `docker compose config` prints it).
-    (loop,) = re.findall(r"for location in ([\w ]+)" + copy, command[2].replace("$$", "$"))
     assert command[:2] == ["sh", "-c"]
-    return loop.split()
+    copies = re.findall(
+        r"install -m 0400 /run/secrets/platform\.env /run/secrets/(\w+)\.env /run/location/(\w+)/ && ",
+        command[2],
+    )
+    assert all(secret == volume for secret, volume in copies), copies
+    return [secret for secret, _ in copies]
 
 
 @pytest.mark.parametrize("location", LOCATIONS, ids=lambda location: location.name)
@@ -593,7 +535,6 @@ def test_stack_file_platform_services():
     assert {service["deploy"]["endpoint_mode"] for service in services.values()} == {"dnsrr"}
     postgres = services["postgres"]
     assert postgres["image"] == compose_file()["services"]["postgres"]["image"]
-    assert postgres["environment"]["PLATFORM_LOCATIONS"] == init_spec(LOCATIONS)
     (init,) = postgres["configs"]
     assert stack["configs"][init["source"]]["file"] == "deploy/postgres/init-platform.sh"
     assert init["target"] == "/docker-entrypoint-initdb.d/10-init-platform.sh"

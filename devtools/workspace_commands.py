@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -40,14 +41,22 @@ def lock_and_sync(root: Path) -> None:
 
 def restore_environment(root: Path, command: str) -> None:
     """After a roll-back (a failure or Ctrl-C): the environment synced to the restored lock, so a
-    half-added or half-removed package does not stay installed. A second Ctrl-C stops this, saying
-    what is left to do; no traceback."""
+    half-added or half-removed package does not stay installed. This short step is not interrupted
+    by a further Ctrl-C (`uv run` forwards the first one again): it runs in a session of its own
+    while this process ignores SIGINT, bounded by its timeout."""
     print(f"{command}: putting the files back and syncing the environment to uv.lock", file=sys.stderr)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         done = subprocess.run(
-            [_uv(), "sync"], cwd=root, capture_output=True, text=True, timeout=UV_TIMEOUT_SECONDS, check=False
+            [_uv(), "sync"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=UV_TIMEOUT_SECONDS,
+            check=False,
+            start_new_session=True,
         )
-    except KeyboardInterrupt:
-        sys.exit(f"{command}: interrupted again: the files are back; run `uv sync` for the environment")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     if done.returncode != 0:
         print(f"{command}: uv sync failed; run it yourself:\n{done.stderr.strip()[-2000:]}", file=sys.stderr)

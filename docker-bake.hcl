@@ -54,12 +54,16 @@ target "ingest_raw" {
   inherits   = ["_release"]
   dockerfile = "Dockerfile.ingest"
   tags       = image("dagster-ingest-raw")
+  # The image's own reference, which its code server advertises for the run containers.
+  args       = { IMAGE = image("dagster-ingest-raw")[0] }
 }
 
 target "marts" {
   inherits   = ["_release"]
   dockerfile = "Dockerfile.marts"
   tags       = image("dagster-marts")
+  # The image's own reference, which its code server advertises for the run containers.
+  args       = { IMAGE = image("dagster-marts")[0] }
 }
 
 target "platform" {

@@ -90,15 +90,6 @@ def test_compose_config_is_valid(tmp_path):
     assert done.returncode == 0, done.stderr
 
 
-def test_compose_config_rejects_a_missing_env_file(tmp_path):
-    """The env files are the user's to create: Compose must say which one is missing."""
-    compose_file = compose_project(tmp_path / "project")
-    (compose_file.parent / "environments" / "marts.env").unlink()
-    done = _compose_config(tmp_path, compose_file)
-    assert done.returncode != 0
-    assert "marts.env" in done.stderr
-
-
 def test_instance_config_is_valid_for_dagster():
     from dagster._core.instance.config import dagster_instance_config
 
@@ -175,18 +166,17 @@ def test_render_check_fails_with_a_diff_on_a_hand_edit(tmp_path):
         source, target = ROOT / relative, copy / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if source.is_dir() else shutil.copy)(source, target)
-    for location in LOCATIONS:
-        member = copy / location.member_dir.relative_to(ROOT)
-        member.mkdir(parents=True)
-        shutil.copy(location.member_dir / "pyproject.toml", member)
+    for pyproject in ROOT.glob("src/*/pyproject.toml"):
+        (copy / pyproject.relative_to(ROOT)).parent.mkdir(parents=True)
+        shutil.copy(pyproject, copy / pyproject.relative_to(ROOT))
     compose_text = (copy / "compose.yml").read_text()
-    (copy / "compose.yml").write_text(compose_text.replace("retries: 12", "retries: 13"))
+    (copy / "compose.yml").write_text(compose_text.replace("name: dagster-platform", "name: edited"))
     (copy / "Dockerfile.stale").write_text("FROM scratch\n")
     done = subprocess.run(
         [str(TOOLS / "render-deploy"), "--check"], cwd=copy, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 1
-    assert "-      retries: 13\n+      retries: 12" in done.stdout
+    assert "-name: edited\n+name: dagster-platform" in done.stdout
     assert "--- a/Dockerfile.stale" in done.stdout
     assert "run `uv run render-deploy` and commit the result" in done.stderr
 
@@ -199,14 +189,66 @@ def test_env_template_lists_what_the_location_reads(location):
     assert missing == [], f"environments/{location.name}.env.template misses {missing}"
 
 
+DAGSTER_SERVICES = ("migrate", "webserver", "daemon", *(location.name for location in LOCATIONS))
+
+
 def test_every_instance_variable_reaches_every_service_that_runs_dagster(compose):
-    """Runs execute inside the code servers: dagster.yaml's variables must be set there too."""
+    """Runs execute inside the code servers: dagster.yaml's variables reach every Dagster process
+    from the platform's env file, mounted as a secret and read by run-with-env, never as variables
+    in a container's configuration."""
     variables = instance_env_vars(instance_config())
     assert variables, "dagster.yaml reads its storage settings from the environment"
     assert variables <= set(template("platform"))
-    for name in ("webserver", "daemon", *(location.name for location in LOCATIONS)):
-        assert "${ENV_DIR:-environments}/platform.env" in compose_file()["services"][name]["env_file"], name
-        assert variables <= set(compose["services"][name]["environment"]), name
+    for name in DAGSTER_SERVICES:
+        service = compose["services"][name]
+        assert {"source": "platform_env", "target": "platform.env"} in [
+            {key: secret[key] for key in ("source", "target")} for secret in service["secrets"]
+        ], name
+        assert service["command"][:2] == ["run-with-env", "/run/secrets/platform.env"], name
+        assert not variables & set(service.get("environment", {})), name
+        assert "env_file" not in compose_file()["services"][name], name
+
+
+def test_each_service_gets_only_its_own_credentials(compose):
+    """A location's secret reaches that location's code server and Postgres (which creates its role)
+    only; the superuser's reaches Postgres only."""
+    holders: dict[str, set[str]] = {}
+    for name, service in compose["services"].items():
+        for secret in service.get("secrets", []):
+            holders.setdefault(secret["source"], set()).add(name)
+    for location in LOCATIONS:
+        assert holders[f"{location.name}_env"] == {location.name, "postgres"}
+    assert holders["postgres_env"] == {"postgres"}
+    assert compose["services"]["postgres"]["volumes"][0]["target"] == "/var/lib/postgresql"
+    assert not any("environments" in str(volume) for volume in compose["services"]["postgres"]["volumes"])
+
+
+@pytest.mark.parametrize("location", LOCATIONS, ids=lambda location: location.name)
+def test_a_location_image_names_itself_for_its_runs(location, compose):
+    """DAGSTER_CURRENT_IMAGE (the image run containers start from) is set in the image from the
+    reference bake and compose build it under: it follows a rolling update of the code server."""
+    final = location_dockerfile(location).final
+    assert any(
+        instruction.arguments.startswith("DAGSTER_CURRENT_IMAGE=${IMAGE}") for instruction in final.all("ENV")
+    )
+    assert f"IMAGE={image_name(location)}:dev" in [instruction.arguments for instruction in final.all("ARG")]
+    assert bake()["target"][location.name]["args"] == {"IMAGE": f'${{image("{image_name(location)}")[0]}}'}
+    service = compose["services"][location.name]
+    assert service["build"]["args"] == {"IMAGE": service["image"]}
+
+
+def test_every_dagster_service_waits_for_the_schema_migration(compose):
+    migrate = compose["services"]["migrate"]
+    assert migrate["command"] == ["run-with-env", "/run/secrets/platform.env", "--", "migrate-instance"]
+    assert migrate["image"] == compose["services"]["webserver"]["image"]
+    for name in DAGSTER_SERVICES[1:]:
+        condition = compose["services"][name]["depends_on"]["migrate"]["condition"]
+        assert condition == "service_completed_successfully", name
+
+
+def test_the_platform_image_is_built_once(compose):
+    builders = [name for name, service in compose["services"].items() if "build" in service]
+    assert sorted(builders) == sorted(["webserver", *(location.name for location in LOCATIONS)])
 
 
 def test_every_template_variable_is_empty_and_explained():
@@ -333,7 +375,8 @@ def test_platform_image_carries_both_instance_homes():
     )
     for name in ("Dockerfile.platform", *(f"Dockerfile.{loc.short_name}" for loc in LOCATIONS)):
         copies = [i.arguments for i in dockerfile(name).final.all("COPY")]
-        assert "deploy/docker/run-with-env /usr/local/bin/run-with-env" in copies, name
+        tools = "deploy/docker/run-with-env deploy/docker/migrate-instance"
+        assert any(copy.startswith(tools) for copy in copies), name
     assert os.access(ROOT / "deploy/docker/run-with-env", os.X_OK)
 
 
@@ -390,7 +433,7 @@ def credentials_copy_loop(command: list[str]) -> list[str]:
 def test_run_containers_override_gives_each_location_its_own_credentials_volume(location, run_containers):
     service = run_containers["services"][location.name]
     environment = service["environment"]
-    assert environment["DAGSTER_CURRENT_IMAGE"] == service["image"] == f"{image_name(location)}:dev"
+    assert "DAGSTER_CURRENT_IMAGE" not in environment, "the image names itself"
     context = json.loads(environment["DAGSTER_CONTAINER_CONTEXT"])["docker"]["container_kwargs"]
     expected = run_container_context(location, "issue12-cfg")
     assert context["entrypoint"] == expected["entrypoint"]
@@ -475,12 +518,10 @@ def test_stack_file_agrees_with_bake_and_compose(location):
     service = stack["services"][location.name]
     tag = tag_variable(location)
     assert service["image"] == f"${{REGISTRY:-}}{image_name(location)}:${{{tag}:?}}"
-    assert (
-        service["environment"]["DAGSTER_CURRENT_IMAGE"] == f"${{REGISTRY:-}}{image_name(location)}:${{{tag}}}"
-    )
+    assert "DAGSTER_CURRENT_IMAGE" not in service["environment"], "the image names itself"
     assert service["command"] == [
         "run-with-env", "/run/secrets/platform.env", f"/run/secrets/{location.name}.env", "--",
-        *code_server_command(location),
+        "migrate-instance", "--", *code_server_command(location),
     ]  # fmt: skip
     context = json.loads(service["environment"]["DAGSTER_CONTAINER_CONTEXT"])["docker"]["container_kwargs"]
     assert context == run_container_context(location, "${STACK_NAME:-dagster}")
@@ -505,13 +546,15 @@ def test_stack_file_platform_services():
         "run-with-env",
         "/run/secrets/platform.env",
         "--",
+        "migrate-instance",
+        "--",
         *platform_cmd,
     ]
     daemon = services["daemon"]["command"]
     assert credentials_copy_loop(daemon) == [location.name for location in LOCATIONS]
     assert daemon[2].endswith(
-        "exec run-with-env /run/secrets/platform.env -- "
-        + " ".join(compose_file()["services"]["daemon"]["command"])
+        "exec run-with-env /run/secrets/platform.env -- migrate-instance -- "
+        + " ".join(compose_file()["services"]["daemon"]["command"][3:])
     )
     daemon_mounts = services["daemon"]["volumes"]
     assert daemon_mounts == [

@@ -29,7 +29,7 @@ def project(images, tmp_path_factory) -> Iterator[ComposeProject]:
     running = ComposeProject.create(tmp_path_factory.mktemp("run-containers"), images, "runs", (OVERRIDE,))
     try:
         running.up()
-        running.wait_until_loaded(reload_errors=True)
+        running.wait_until_loaded(first_start=True)
         for location in ("ingest_raw", "marts"):
             asset_runs.stop_running_sensors(running.url, location)
         yield running

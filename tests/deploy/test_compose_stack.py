@@ -21,6 +21,7 @@ import pytest
 
 from devtools import asset_runs
 from devtools.locations import discover
+from devtools.render_deploy import read_platform
 from devtools.webserver import graphql, location_states
 from tests.deploy.docker_stack import (
     ROOT,
@@ -35,6 +36,7 @@ from tests.test_marts_end_to_end import _flights_csv
 
 pytestmark = pytest.mark.docker
 
+POSTGRES_IMAGE = read_platform(ROOT).postgres_image
 MONTH = "2013-01-01"
 LOCATIONS = discover(ROOT)
 SERVICES = {"postgres", "webserver", "daemon", *(location.name for location in LOCATIONS)}
@@ -372,6 +374,24 @@ def test_down_then_up_keeps_run_history_and_warehouse_data(stack, runs):
     stack.up()
     stack.wait_until_loaded()
     assert asset_runs.run_ids(stack.url) >= history | {run.run_id for run in runs}
+    assert stack.psql("select count(*) from raw.flights") == flights == [["27004"]]
+
+
+def test_backup_and_restore_of_the_postgres_volume_round_trip(stack, runs, tmp_path):
+    """docs/deploy-day2.md's recipe: stop, tar the volume, (lose it,) restore it into a new volume,
+    start: run history and warehouse data are back."""
+    history = asset_runs.run_ids(stack.url)
+    flights = stack.psql("select count(*) from raw.flights")
+    volume = f"{stack.name}_postgres-data"
+    tar = ["run", "--rm", "--entrypoint", "tar", "-v", f"{tmp_path}:/backup"]
+    stack.compose("stop", timeout=300)
+    docker(*tar, "-v", f"{volume}:/data:ro", POSTGRES_IMAGE, "-C", "/data", "-czf", "/backup/pg.tgz", ".")
+    stack.down(volumes=True)
+    stack.compose("create", "postgres")
+    docker(*tar, "-v", f"{volume}:/data", POSTGRES_IMAGE, "-C", "/data", "-xzf", "/backup/pg.tgz")
+    stack.up()
+    stack.wait_until_loaded()
+    assert asset_runs.run_ids(stack.url) >= history
     assert stack.psql("select count(*) from raw.flights") == flights == [["27004"]]
 
 

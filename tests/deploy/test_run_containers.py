@@ -117,6 +117,8 @@ def test_a_flights_month_runs_in_its_own_container_with_no_credential_in_sight(p
     assert not [m for m in container["Mounts"] if "marts" in m.get("Name", "")], "never marts' credentials"
     inspected = json.dumps(container)
     assert not [secret for secret in passwords(project) if secret in inspected]
+    for service in project.containers():  # the long-lived ones (and migrate) too
+        assert not [secret for secret in passwords(project) if secret in json.dumps(service)], service["Name"]
 
     assert asset_runs.wait_for_run(project.url, run_id, timeout=600) == "SUCCESS"
     assert wait_until_gone(project.name, run_id), "the run's container is removed after the run"

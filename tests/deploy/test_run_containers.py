@@ -13,7 +13,7 @@ import pytest
 
 from devtools import asset_runs
 from devtools.webserver import graphql
-from tests.deploy.deploy_helpers import instance_config
+from tests.deploy.deploy_helpers import LOCATIONS, instance_config
 from tests.deploy.docker_stack import DAGSTER_DB, ComposeProject, DockerError, docker
 
 pytestmark = pytest.mark.docker
@@ -30,8 +30,8 @@ def project(images, tmp_path_factory) -> Iterator[ComposeProject]:
     try:
         running.up()
         running.wait_until_loaded(first_start=True)
-        for location in ("ingest_raw", "marts"):
-            asset_runs.stop_running_sensors(running.url, location)
+        for location in LOCATIONS:
+            asset_runs.stop_running_sensors(running.url, location.name)
         yield running
     finally:
         running.down(volumes=True)

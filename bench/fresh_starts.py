@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the harness of the docker tests
 from devtools.webserver import location_states
-from tests.deploy.docker_stack import ComposeProject, bake_images, name_prefix
+from tests.deploy.docker_stack import ComposeProject, bake_images, docker, name_prefix
 
 RACE_MARKERS = ("already exists", "duplicate key value")
 
@@ -63,19 +63,22 @@ def main() -> None:
     in_error = with_race = 0
     with tempfile.TemporaryDirectory(prefix="bench-fresh-") as folder:
         images = bake_images(f"{name_prefix()}-bench/", Path(folder) / "bake.log")
-        for number in range(args.starts):
-            up, ready, errors, races = one_start(Path(folder) / f"start-{number}", images)
-            healthy.append(up)
-            loaded.append(ready)
-            in_error += bool(errors)
-            with_race += bool(races)
-            print(
-                f"start {number + 1}/{args.starts}: healthy {up:.1f} s, LOADED {ready:.1f} s, "
-                f"locations in error: {len(errors)}, race lines in Postgres log: {races}",
-                flush=True,
-            )
-            for error in errors[:3]:
-                print(f"  {error}")
+        try:
+            for number in range(args.starts):
+                up, ready, errors, races = one_start(Path(folder) / f"start-{number}", images)
+                healthy.append(up)
+                loaded.append(ready)
+                in_error += bool(errors)
+                with_race += bool(races)
+                print(
+                    f"start {number + 1}/{args.starts}: healthy {up:.1f} s, LOADED {ready:.1f} s, "
+                    f"locations in error: {len(errors)}, race lines in Postgres log: {races}",
+                    flush=True,
+                )
+                for error in errors[:3]:
+                    print(f"  {error}")
+        finally:
+            docker("image", "rm", *images.by_target.values(), check=False)
     print(f"fresh starts: {args.starts}")
     print(f"starts with a location in error: {in_error}")
     print(f"starts with `already exists` / `duplicate key value` in Postgres's log: {with_race}")

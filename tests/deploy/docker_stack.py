@@ -386,6 +386,7 @@ class SwarmStack:
         self.images = images
         self.webserver_port = free_port()
         self.env_files = write_env_files(folder / "environments")
+        self.extra_images: list[str] = []  # built by a test, removed with the stack
         shutil.copy(ROOT / "docker-stack.yml", folder)
         (folder / "deploy/postgres").mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / "deploy/postgres/init-platform.sh", folder / "deploy/postgres")

@@ -54,6 +54,8 @@ def stack(images, tmp_path_factory) -> Iterator[SwarmStack]:
             yield running
         finally:
             running.remove()
+            if running.extra_images:
+                docker("image", "rm", *running.extra_images, check=False)
     assert swarm_state() == state, "the engine is left as it was found"
 
 
@@ -75,6 +77,7 @@ def test_rolling_update_of_one_location_leaves_the_other_serving_and_runs_follow
     launching and succeeding; marts is LOADED again, and its next run's container starts from the
     new image: a run follows its code server's image, with nothing else to update."""
     newer = bake_images(stack.images.registry, tmp_path / "bake.log", revision="f" * 40)
+    stack.extra_images += newer.by_target.values()  # removed with the stack
     rolled = newer.by_target["marts"]
     assert rolled != stack.images.by_target["marts"]
     ingest_statuses: list[str] = []

@@ -45,7 +45,7 @@ def member_pyproject(location: Location) -> str:
     return f'''[project]
 name = "{location.distribution}"
 version = "0.1.0"
-description = "Code location {location.name}."
+description = "{location.description}"
 requires-python = ">=3.11,<3.14"
 dependencies = [
     "shared",

@@ -80,6 +80,7 @@ def validate(root: Path, name: str, short: str | None, port: int | None, reads: 
         member_dir=root / "src" / name,
         writes=(name,),
         reads=tuple(reads),
+        description=f"Code location {name}.",
     )
 
 

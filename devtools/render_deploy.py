@@ -79,8 +79,10 @@ def tag_variable(location: Location) -> str:
 
 
 def members(root: Path, locations: list[Location]) -> list[str]:
-    """Every member folder under src/ (the new location's too), `shared` first."""
+    """The members the images copy, `shared` first: those under src/ that are not code locations,
+    and `locations` (a location being added is not on disk yet, one being removed still is)."""
     names = {path.parent.name for path in root.glob("src/*/pyproject.toml")}
+    names -= {location.name for location in discover(root)}
     names |= {location.name for location in locations}
     return sorted(names, key=lambda name: (name != "shared", name))
 

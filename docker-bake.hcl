@@ -1,3 +1,5 @@
+# Rendered from deploy/templates/docker-bake.hcl.j2 by `uv run render-deploy` from the [tool.platform]
+# tables of the pyprojects: edit the template or the tables, never this file.
 # Release images: `REVISION=$(git rev-parse HEAD) docker buildx bake -f docker-bake.hcl [--load|--push]`.
 # Every build is tagged <yyyymmdd>-<commit>: unique per build, never only `latest`.
 # `-f docker-bake.hcl`: without it bake also reads compose.yml, whose env files a clean checkout lacks.
@@ -52,12 +54,16 @@ target "ingest_raw" {
   inherits   = ["_release"]
   dockerfile = "Dockerfile.ingest"
   tags       = image("dagster-ingest-raw")
+  # The image's own reference, which its code server advertises for the run containers.
+  args       = { IMAGE = image("dagster-ingest-raw")[0] }
 }
 
 target "marts" {
   inherits   = ["_release"]
   dockerfile = "Dockerfile.marts"
   tags       = image("dagster-marts")
+  # The image's own reference, which its code server advertises for the run containers.
+  args       = { IMAGE = image("dagster-marts")[0] }
 }
 
 target "platform" {

@@ -8,8 +8,18 @@ A member is a code location when its pyproject has a `[tool.platform.location]` 
     writes = ["staging", "marts"]  # warehouse schemas its role creates tables in
     reads = ["raw"]                # warehouse schemas its role may read
 
-That table is the one source of truth for the location's name, port and warehouse grants: the
-deployment derives from it (workspace.yaml, the init script's roles) and tests check the rest.
+    # Optional: what the location's image needs besides its Python package.
+    [tool.platform.location.build]
+    prepare = "marts.project"      # `python -m marts.project` at build time (e.g. the dbt manifest)
+    writable = "var/marts-dbt"     # a folder under the venv the runtime user owns (dbt writes there)
+
+    [tool.platform.location.node]  # a Node project in the member, built into the image (npm ci, tsc)
+    project = "typescript"         # its folder in the member
+    env = "INGEST_TYPESCRIPT_DIR"  # the variable the image sets to where it put the build
+    files = ["data"]               # folders of the project copied into the image as they are
+
+That table is the one source of truth for the location's name, port, grants and image: every
+deployment file is rendered from it (`uv run render-deploy`, devtools/render_deploy.py).
 """
 
 from __future__ import annotations
@@ -33,6 +43,12 @@ class Location:
     member_dir: Path
     writes: tuple[str, ...] = ()  # warehouse schemas it creates tables in
     reads: tuple[str, ...] = ()  # warehouse schemas it reads
+    description: str = ""  # the member's [project] description (the image's label)
+    prepare: str | None = None  # a module run with `python -m` when the image is built
+    writable: str | None = None  # a folder under the image's venv its runtime user owns
+    node_project: str | None = None  # a Node project folder in the member, built into the image
+    node_env: str | None = None  # the variable naming where the image put that build
+    node_files: tuple[str, ...] = ()  # folders of the Node project copied as they are
 
     @property
     def module(self) -> str:
@@ -57,6 +73,12 @@ def discover(root: Path) -> list[Location]:
                 member_dir=member_dir,
                 writes=tuple(table.get("writes", ())),
                 reads=tuple(table.get("reads", ())),
+                description=data["project"].get("description", ""),
+                prepare=table.get("build", {}).get("prepare"),
+                writable=table.get("build", {}).get("writable"),
+                node_project=table.get("node", {}).get("project"),
+                node_env=table.get("node", {}).get("env"),
+                node_files=tuple(table.get("node", {}).get("files", ())),
             )
         )
     return sorted(found, key=lambda location: location.port)
@@ -79,11 +101,3 @@ def select(locations: Sequence[Location], names: Iterable[str]) -> list[Location
 def warehouse_schemas(locations: Iterable[Location]) -> list[str]:
     """Every schema some location writes, in port order: what a warehouse must have."""
     return list(dict.fromkeys(schema for location in locations for schema in location.writes))
-
-
-def init_spec(locations: Iterable[Location]) -> str:
-    """PLATFORM_LOCATIONS for deploy/postgres/init-platform.sh: `name:writes:reads` per location,
-    schemas comma-separated, e.g. `ingest_raw:raw: marts:staging,marts:raw`."""
-    return " ".join(
-        f"{location.name}:{','.join(location.writes)}:{','.join(location.reads)}" for location in locations
-    )

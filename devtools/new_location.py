@@ -1,12 +1,11 @@
 """`uv run new-location NAME`: add a code location in one command, all or nothing.
 
 Writes the member (pyproject with its own dependencies and location table, definitions with one
-example asset on the shared warehouse resource, a test) and every file that lists locations
-(root pyproject, Dockerfiles, compose.yml, workspace.yaml, docker-bake.hcl, the env template, and
-compose.run-containers.yml, docker-stack.yml and deploy/helm/values.yaml, whose entries are cloned
-from another location's; the init script's role, grants and schema follow compose's
-PLATFORM_LOCATIONS), then runs `uv lock`,
-`uv sync` and `check-defs --only NAME`. Any failure puts every file back as it was.
+example asset on the shared warehouse resource, a test, its env template), adds it to the root
+pyproject, renders every deployment file again with it (render-deploy: Dockerfiles, bake, compose,
+the run-container override, the Swarm stack, the Helm values, workspace.yaml, the init script's role,
+grants and schema), then runs `uv lock`, `uv sync` and `check-defs --only NAME`. Any failure or
+Ctrl-C puts every file and the environment back as they were.
 """
 
 from __future__ import annotations
@@ -19,13 +18,13 @@ import sys
 import time
 from pathlib import Path
 
-from devtools import check_defs, location_files, workspace_commands
+from devtools import check_defs, members, render_deploy, workspace_commands
 from devtools.locations import Location, discover
 from devtools.paths import workspace_root
 from devtools.staged_files import StagedFiles
 
 FIRST_PORT = 4000
-RESERVED_PORTS = {3000: "the webserver", 3001: "the dev-local UI"}
+RESERVED_PORTS = {3000: "the webserver", 3001: "the dev-local UI", 5432: "Postgres"}
 #: Names a location cannot take: other members, compose services, top-level folders.
 RESERVED_NAMES = {"shared", "platform", "postgres", "webserver", "daemon", "devtools", "tests", "bench"}
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -81,7 +80,31 @@ def validate(root: Path, name: str, short: str | None, port: int | None, reads: 
         member_dir=root / "src" / name,
         writes=(name,),
         reads=tuple(reads),
+        description=f"Code location {name}.",
     )
+
+
+def stage_add(staged: StagedFiles, location: Location, existing: list[Location]) -> None:
+    """The member's files, its root pyproject entries and every deployment file rendered with it."""
+    member = f"src/{location.name}"
+    staged.write(f"{member}/pyproject.toml", members.member_pyproject(location))
+    staged.write(f"{member}/{location.name}/__init__.py", "")
+    staged.write(f"{member}/{location.name}/definitions.py", members.member_definitions(location))
+    staged.write(f"tests/test_{location.name}.py", members.member_test(location))
+    staged.write(f"environments/{location.name}.env.template", members.env_template(location))
+    staged.edit("pyproject.toml", lambda text: members.root_pyproject_add(text, location))
+    stage_rendered(staged, [*existing, location])
+
+
+def stage_rendered(staged: StagedFiles, locations: list[Location]) -> None:
+    """Every deployment file rendered for `locations`: written where it changes, a location
+    Dockerfile no location renders any more deleted."""
+    rendered = render_deploy.render(staged.root, locations)
+    for relative, text in rendered.items():
+        if not staged.exists(relative) or staged.read(relative) != text:
+            staged.write(relative, text)
+    for relative in render_deploy.stale(staged.root, rendered):
+        staged.delete(relative)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -105,11 +128,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"new-location: {error}")
     staged = StagedFiles(root)
     try:
-        location_files.stage_add(staged, location, discover(root))
-    except location_files.LocationFileError as error:
+        stage_add(staged, location, discover(root))
+    except render_deploy.PlatformTableError as error:
         sys.exit(f"new-location: {error}\nnew-location: nothing was changed")
     print(f"new-location: {location.name} (short {location.short_name}, port {location.port})")
-    print("\n".join(staged.plan()))
+    print("\n".join([*staged.plan(), workspace_commands.LOCK_PLAN]))
     if args.dry_run:
         print(staged.diff(), end="")
         return
@@ -121,9 +144,10 @@ def main(argv: list[str] | None = None) -> None:
             print("\n".join(lines))
             if failures:
                 raise workspace_commands.CommandFailed(f"check-defs --only {location.name} failed (above)")
-    except workspace_commands.CommandFailed as error:
-        workspace_commands.sync_quietly(root)
-        sys.exit(f"new-location: {error}\nnew-location: nothing was changed (every file is as it was)")
+    except (workspace_commands.CommandFailed, KeyboardInterrupt) as error:
+        reason = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
+        workspace_commands.restore_environment(root, "new-location")
+        sys.exit(f"new-location: {reason}\nnew-location: nothing was changed (every file is as it was)")
     seconds = time.monotonic() - started
     print(f"new-location: {staged.written} files written, check-defs green in {seconds:.1f} s")
     print("next:")

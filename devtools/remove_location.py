@@ -1,6 +1,7 @@
 """`uv run remove-location NAME`: remove a code location and every mention of it, all or nothing.
 
-The inverse of new-location. Refuses while another location still reads it: a dbt source, an asset
+The inverse of new-location: the member, its test and env template go, and every deployment file is
+rendered again without it. Refuses while another location still reads it: a dbt source, an asset
 dependency or a schema grant pointing at its assets or schemas.
 """
 
@@ -9,8 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from devtools import check_defs, location_files, workspace_commands
+from devtools import check_defs, members, workspace_commands
 from devtools.locations import Location, UnknownLocation, discover, select
+from devtools.new_location import stage_rendered
 from devtools.paths import workspace_root
 from devtools.staged_files import StagedFiles
 
@@ -37,6 +39,17 @@ def readers(location: Location, others: list[Location]) -> list[str]:
     return found
 
 
+def stage_remove(staged: StagedFiles, location: Location, remaining: list[Location]) -> None:
+    """The inverse of new-location's staging: the member folder, its files, and every deployment
+    file rendered without it."""
+    staged.remove_dir(f"src/{location.name}")
+    for relative in (f"tests/test_{location.name}.py", f"environments/{location.name}.env.template"):
+        if staged.exists(relative):
+            staged.delete(relative)
+    staged.edit("pyproject.toml", lambda text: members.root_pyproject_remove(text, location))
+    stage_rendered(staged, remaining)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="remove-location", description=__doc__.splitlines()[0])
     parser.add_argument("name", help="the location's name or short name")
@@ -56,21 +69,22 @@ def main(argv: list[str] | None = None) -> None:
     if found:
         sys.exit(f"remove-location: {location.name} is still read:\n  " + "\n  ".join(found))
     staged = StagedFiles(root)
-    location_files.stage_remove(staged, location, others)
+    stage_remove(staged, location, others)
     print(f"remove-location: {location.name}")
-    print("\n".join(staged.plan()))
+    print("\n".join([*staged.plan(), workspace_commands.LOCK_PLAN]))
     if args.dry_run:
         print(staged.diff(), end="")
         return
     try:
         with staged.applied(also_restore=("uv.lock",)):
             workspace_commands.lock_and_sync(root)
-    except workspace_commands.CommandFailed as error:
-        workspace_commands.sync_quietly(root)
-        sys.exit(f"remove-location: {error}\nremove-location: nothing was changed (every file is as it was)")
-    print(
-        f"remove-location: {staged.written} files written; environments/{location.name}.env (yours) is kept"
-    )
+    except (workspace_commands.CommandFailed, KeyboardInterrupt) as error:
+        reason = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
+        workspace_commands.restore_environment(root, "remove-location")
+        sys.exit(f"remove-location: {reason}\nremove-location: nothing was changed (every file is as it was)")
+    env_file = root / "environments" / f"{location.name}.env"
+    kept = f"; {env_file.relative_to(root)} (yours) is kept" if env_file.exists() else ""
+    print(f"remove-location: {staged.written} files written{kept}")
     print("next:")
     print("  uv run check-defs")
     print("  uv run pytest tests/deploy/test_deploy_static.py")

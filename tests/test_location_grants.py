@@ -1,4 +1,4 @@
-"""The init script's roles and grants follow the location tables (PLATFORM_LOCATIONS), for the
+"""The init script's roles and grants follow the location tables (rendered into it), for the
 shipped locations plus a third one that reads marts, on the suite's real Postgres."""
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ import pytest
 from psycopg import sql
 
 from devtools.embedded_postgres import psql_path
-from devtools.locations import Location, discover, init_spec
+from devtools.locations import Location, discover
+from devtools.render_deploy import render
 from shared import postgres
 
 ROOT = Path(__file__).resolve().parents[1]
-INIT_SCRIPT = ROOT / "deploy" / "postgres" / "init-platform.sh"
+INIT_SCRIPT = "deploy/postgres/init-platform.sh"
 
 
 @pytest.fixture
@@ -35,7 +36,6 @@ def initialised(warehouse, tmp_path):
         )
     env = os.environ | {
         "PLATFORM_ENV_DIR": str(tmp_path),
-        "PLATFORM_LOCATIONS": init_spec(locations),
         "DAGSTER_PG_USER": f"dagster_{suffix}",
         "DAGSTER_PG_PASSWORD": f"pw-{suffix}",
         "DAGSTER_PG_DB": f"dagster_{suffix}",
@@ -44,7 +44,9 @@ def initialised(warehouse, tmp_path):
         "PGPORT": str(warehouse.port),
         "PATH": os.pathsep.join([str(Path(psql_path()).parent), os.environ["PATH"]]),
     }
-    done = subprocess.run(["bash", str(INIT_SCRIPT)], env=env, capture_output=True, text=True, timeout=120)
+    script = tmp_path / "init-platform.sh"
+    script.write_text(render(ROOT, locations)[INIT_SCRIPT])
+    done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     try:
         yield locations, roles, database

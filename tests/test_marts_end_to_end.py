@@ -3,6 +3,7 @@ every dbt model materialized through Dagster, checked against the CSV and agains
 
 from __future__ import annotations
 
+import concurrent.futures
 import csv
 import functools
 import importlib.util
@@ -282,3 +283,19 @@ def test_packaged_project_is_the_source_tree_or_an_installed_copy():
 
     assert (PROJECT_DIR / "dbt_project.yml").is_file()
     assert Path(PROJECT_DIR).parent.name == "marts"
+
+
+def test_two_runs_of_the_same_models_at_once_take_turns(built):
+    """A run launched by hand while another builds the same models (as the automation does): both
+    succeed, the second waiting for the first instead of failing on `relation ... already exists`."""
+    _, whole = _split(built.defs)
+    instances = [dg.DagsterInstance.ephemeral() for _ in range(2)]
+    run = functools.partial(dg.materialize, whole, resources=built.defs.resources)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda instance: run(instance=instance), instances))
+    assert [result.success for result in results] == [True, True]
+    messages = [
+        entry.user_message for instance, result in zip(instances, results, strict=True)
+        for entry in instance.all_logs(result.run_id)
+    ]  # fmt: skip
+    assert any("another run is building the models of flights_models: waiting" in m for m in messages)

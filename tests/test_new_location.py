@@ -4,13 +4,17 @@ failure write nothing. (Adding and removing for real runs in a copy: test_day2_c
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from devtools.locations import discover
+from devtools.repo_copy import copy_env, copy_working_tree
 from devtools.staged_files import StagedFiles
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +47,7 @@ def _fingerprint() -> dict[str, str]:
         (["reports", "--short", "ingest"], "name 'ingest' is held by location ingest_raw"),
         (["reports", "--port", "4001"], "port 4001 is held by location marts (marts/pyproject.toml)"),
         (["reports", "--port", "3000"], "port 3000 is held by the webserver"),
-        (["reports", "--port", "5432"], "docker-stack.yml already mentions reports or REPORTS or 5432"),
+        (["reports", "--port", "5432"], "port 5432 is held by Postgres"),
         (["Reports"], "'Reports' is not a snake_case package name"),
         (["platform"], "'platform' is reserved"),
         (["json"], "a module 'json' is already installed"),
@@ -86,6 +90,8 @@ def test_dry_run_prints_the_plan_and_diff_and_writes_nothing():
         "edit   docker-stack.yml",
         "edit   deploy/helm/values.yaml",
         "create src/reports/reports/definitions.py",
+        "edit   deploy/postgres/init-platform.sh",
+        "edit   uv.lock (uv lock), then the environment (uv sync)",
     ):
         assert line in done.stdout
     assert f'+CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "{port}"' in done.stdout
@@ -124,3 +130,40 @@ def test_a_failure_puts_every_file_back(tmp_path):
     ]  # fmt: skip
     assert (tmp_path / "kept.txt").read_text() == "before\n"
     assert (tmp_path / "uv.lock").read_text() == "lock\n"
+
+
+def test_ctrl_c_during_new_location_leaves_no_file_and_no_package_and_no_traceback(tmp_path):
+    """Ctrl-C once the new member is installed (check-defs is then loading it): every file is put
+    back, the venv is synced back to the lock (the package is gone), and the message is one line."""
+    copy = tmp_path / "repo"
+    copy_working_tree(ROOT, copy)
+    subprocess.run(["uv", "sync", "--frozen", "-q"], cwd=copy, env=copy_env(), check=True, timeout=600)
+    before = {
+        path: path.read_bytes() for path in copy.rglob("*") if path.is_file() and ".venv" not in path.parts
+    }
+    installed = copy / ".venv/lib/python3.11/site-packages"
+    command = subprocess.Popen(
+        ["uv", "run", "new-location", "reports"],
+        cwd=copy, env=copy_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not list(installed.glob("reports-*.dist-info")):
+        assert command.poll() is None, command.communicate()
+        assert time.monotonic() < deadline, "the new member was never installed"
+        time.sleep(0.1)
+    os.killpg(command.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole foreground group
+    stdout, stderr = command.communicate(timeout=300)
+    assert command.returncode == 1, stdout + stderr
+    assert "Traceback" not in stderr
+    assert "new-location: interrupted\nnew-location: nothing was changed" in stderr
+    assert not list(installed.glob("reports-*.dist-info")), (
+        f"the half-added package stays installed: {stderr}"
+    )
+    after = {
+        path: path.read_bytes() for path in copy.rglob("*") if path.is_file() and ".venv" not in path.parts
+    }
+    changed = sorted(
+        str(p.relative_to(copy)) for p in before.keys() | after.keys() if before.get(p) != after.get(p)
+    )
+    assert [name for name in changed if "__pycache__" not in name] == []

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
+# Rendered from deploy/templates/init-platform.sh.j2 by `uv run render-deploy` from the [tool.platform]
+# tables of the pyprojects: edit the template or the tables, never this file.
 # Creates Dagster's storage database and the warehouse, with one least-privilege role per location.
-# The locations and their grants come from PLATFORM_LOCATIONS, derived from each member's
-# [tool.platform.location] table (`name:writes:reads`, schemas comma-separated, e.g.
-# `ingest_raw:raw: marts:staging,marts:raw`): a role creates tables only in the schemas it writes
-# and reads the tables of the schemas it reads.
+# The locations and their grants are rendered from each member's [tool.platform.location] table (the
+# arrays below): a role creates tables only in the schemas it writes and reads the tables of the
+# schemas it reads.
 # A location whose schemas another location reads creates nothing that runs code (functions,
 # procedures, views, triggers, rules, policies, operators): the reader would run it with its own
 # privileges. An event trigger owned by the superuser enforces that.
@@ -15,7 +16,16 @@
 set -euo pipefail
 
 env_dir="${PLATFORM_ENV_DIR:?set PLATFORM_ENV_DIR to the folder holding every <location>.env}"
-read -r -a locations <<<"${PLATFORM_LOCATIONS:?set PLATFORM_LOCATIONS (see compose.yml, derived from the location tables)}"
+# Every location, and the schemas it writes and reads (comma-separated), from the location tables.
+locations=(ingest_raw marts)
+declare -A writes_of=(
+    [ingest_raw]="raw"
+    [marts]="staging,marts"
+)
+declare -A reads_of=(
+    [ingest_raw]=""
+    [marts]="raw"
+)
 
 # env_value FILE NAME: the value of NAME=... in a compose env file (the last line wins, like compose).
 env_value() {
@@ -39,8 +49,8 @@ psql_as_superuser() {
 declare -A user_of password_of writers_of readers_of
 names=()
 warehouse_db="" first=""
-for entry in "${locations[@]}"; do
-    IFS=: read -r name writes reads <<<"$entry"
+for name in "${locations[@]}"; do
+    writes="${writes_of[$name]}" reads="${reads_of[$name]}"
     user="$(env_value "$env_dir/$name.env" WAREHOUSE_USER)"
     password="$(env_value "$env_dir/$name.env" WAREHOUSE_PASSWORD)"
     db="$(env_value "$env_dir/$name.env" WAREHOUSE_DB)"
@@ -105,8 +115,8 @@ revoke connect on database postgres, template1 from public;
 revoke create on schema public from public;
 SQL
 
-for entry in "${locations[@]}"; do
-    IFS=: read -r name writes reads <<<"$entry"
+for name in "${locations[@]}"; do
+    writes="${writes_of[$name]}" reads="${reads_of[$name]}"
     INIT_LOCATION_PASSWORD="${password_of[$name]}" psql_as_superuser --dbname "${POSTGRES_DB:-postgres}" \
         -v user="${user_of[$name]}" -v warehouse_db="$warehouse_db" <<'SQL'
 set client_min_messages = warning;
@@ -121,8 +131,8 @@ SQL
 done
 
 # The schemas stay owned by the superuser: a location owns the tables it creates, never a schema.
-for entry in "${locations[@]}"; do
-    IFS=: read -r name writes reads <<<"$entry"
+for name in "${locations[@]}"; do
+    writes="${writes_of[$name]}" reads="${reads_of[$name]}"
     IFS=, read -r -a read_schemas <<<"$reads"
     writers=""
     for schema in "${read_schemas[@]}"; do
@@ -148,8 +158,8 @@ done
 
 # Roles of code-free locations join platform_no_code; only the others may use a procedural language.
 code_free_users="" coding_users=""
-for entry in "${locations[@]}"; do
-    IFS=: read -r name writes reads <<<"$entry"
+for name in "${locations[@]}"; do
+    writes="${writes_of[$name]}" reads="${reads_of[$name]}"
     if code_free "$name" "$writes"; then
         code_free_users+="${user_of[$name]},"
     else

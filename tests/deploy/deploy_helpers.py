@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from devtools import dockerfiles
-from devtools.locations import Location, discover, init_spec
+from devtools.locations import Location, discover
 from tests.deploy.docker_stack import read_env_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,10 +35,6 @@ def dockerfile(name: str) -> dockerfiles.Dockerfile:
 
 def location_dockerfile(location: Location) -> dockerfiles.Dockerfile:
     return dockerfile(f"Dockerfile.{location.short_name}")
-
-
-def workspace() -> dict:
-    return yaml.safe_load((ROOT / "workspace.yaml").read_text())
 
 
 def instance_config() -> dict:
@@ -87,13 +83,9 @@ def bake() -> dict[str, dict[str, dict]]:
 
 
 def run_init_script(env_dir: Path, **env: str) -> subprocess.CompletedProcess:
-    """deploy/postgres/init-platform.sh for the shipped locations, with PLATFORM_ENV_DIR=`env_dir` and
-    only `env` besides."""
-    base = {
-        "PATH": "/usr/bin:/bin",
-        "PLATFORM_ENV_DIR": str(env_dir),
-        "PLATFORM_LOCATIONS": init_spec(LOCATIONS),
-    }
+    """deploy/postgres/init-platform.sh (rendered for the declared locations), with
+    PLATFORM_ENV_DIR=`env_dir` and only `env` besides."""
+    base = {"PATH": "/usr/bin:/bin", "PLATFORM_ENV_DIR": str(env_dir)}
     return subprocess.run(
         ["bash", str(INIT_SCRIPT)],
         env=base | env,

@@ -318,11 +318,10 @@ class ComposeProject:
         done = docker("volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={self.name}")
         return done.stdout.split()
 
-    def wait_until_loaded(self, timeout: float = 300, reload_errors: bool = False) -> dict[str, dict]:
-        """Every location LOADED without error over the webserver's GraphQL; their states. With
-        `reload_errors` (a first start), a location in error is reloaded: code servers starting
-        together on an empty instance database race to create Dagster's tables, and the loser
-        reports `type "run_tags" already exists` until its code server is reloaded."""
+    def wait_until_loaded(self, timeout: float = 300, first_start: bool = False) -> dict[str, dict]:
+        """Every location LOADED without error over the webserver's GraphQL; their states. On a
+        `first_start` a location in error fails at once: Dagster's schema is created before any
+        code server starts (the `migrate` service), so no code server may lose a race for it."""
         deadline = time.monotonic() + timeout
         states: dict[str, dict] = {}
         while time.monotonic() < deadline:
@@ -332,11 +331,16 @@ class ComposeProject:
                 states = {}
             if states and all(s["status"] == "LOADED" and not s["error"] for s in states.values()):
                 return states
-            for name, state in states.items():
-                if reload_errors and state["error"]:
-                    asset_runs.reload_location(self.url, name)
+            failed = {name: state for name, state in states.items() if state["error"]}
+            if first_start and failed:
+                raise DockerError(f"a location is in error on a first start: {failed}\n{self.logs()}")
             time.sleep(1)
         raise DockerError(f"locations not loaded within {timeout:.0f} s: {states}\n{self.logs()}")
+
+    def containers(self) -> list[dict]:
+        """`docker inspect` of every container of the project, exited ones (migrate) included."""
+        ids = docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={self.name}").stdout.split()
+        return json.loads(docker("inspect", *ids).stdout) if ids else []
 
 
 def materialize_everything(url: str, month: str) -> list[asset_runs.RunResult]:
@@ -382,6 +386,7 @@ class SwarmStack:
         self.images = images
         self.webserver_port = free_port()
         self.env_files = write_env_files(folder / "environments")
+        self.extra_images: list[str] = []  # built by a test, removed with the stack
         shutil.copy(ROOT / "docker-stack.yml", folder)
         (folder / "deploy/postgres").mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / "deploy/postgres/init-platform.sh", folder / "deploy/postgres")
@@ -437,6 +442,8 @@ class SwarmStack:
                     f"{states or f'webserver {self.url} unreachable ({unreachable})'}\n{self.diagnosis()}"
                 )
             for name, state in states.items():
+                if state["error"] and "already exists" in state["error"]:
+                    raise DockerError(f"stack {self.name}: {name} lost a race for Dagster's schema: {state}")
                 if state["error"]:
                     asset_runs.reload_location(self.url, name)
             time.sleep(2)

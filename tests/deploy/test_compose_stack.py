@@ -21,6 +21,7 @@ import pytest
 
 from devtools import asset_runs
 from devtools.locations import discover
+from devtools.render_deploy import read_platform
 from devtools.webserver import graphql, location_states
 from tests.deploy.docker_stack import (
     ROOT,
@@ -35,6 +36,7 @@ from tests.test_marts_end_to_end import _flights_csv
 
 pytestmark = pytest.mark.docker
 
+POSTGRES_IMAGE = read_platform(ROOT).postgres_image
 MONTH = "2013-01-01"
 LOCATIONS = discover(ROOT)
 SERVICES = {"postgres", "webserver", "daemon", *(location.name for location in LOCATIONS)}
@@ -55,7 +57,7 @@ def stack(images, tmp_path_factory) -> Iterator[ComposeProject]:
 @pytest.fixture(scope="module")
 def runs(stack) -> list[asset_runs.RunResult]:
     """Every ingest source (flights: one month) and every mart, launched through the webserver."""
-    stack.wait_until_loaded(reload_errors=True)  # a first start
+    stack.wait_until_loaded(first_start=True)
     return materialize_everything(stack.url, MONTH)
 
 
@@ -145,9 +147,39 @@ def secret_files(reference: str) -> list[str]:
 # ---- the stack ------------------------------------------------------------------------------
 
 
-def test_every_service_is_running_and_healthy(stack):
+def test_every_service_is_running_and_healthy_after_one_migration(stack):
     states = {entry["Service"]: (entry["State"], entry["Health"]) for entry in stack.services()}
+    migrate = states.pop("migrate")
     assert states == dict.fromkeys(SERVICES, ("running", "healthy"))
+    assert migrate == ("exited", "")
+    (container,) = [c for c in stack.containers() if service_of(c) == "migrate"]
+    assert container["State"]["ExitCode"] == 0
+
+
+def service_of(container: dict) -> str:
+    return container["Config"]["Labels"]["com.docker.compose.service"]
+
+
+def test_no_code_server_raced_for_dagsters_schema(stack):
+    """The first start's Postgres log: no `relation ... already exists`, no duplicate type."""
+    log = stack.compose("logs", "--no-color", "postgres").stdout
+    assert "already exists" not in log and "duplicate key value" not in log, log[-3000:]
+
+
+def test_no_password_in_any_containers_configuration(stack):
+    """Credentials reach every container as files (secrets): `docker inspect` shows none."""
+    passwords = {
+        value for values in stack.env_files.values() for name, value in values.items() if "PASSWORD" in name
+    }
+    assert len(passwords) >= 2 + len(LOCATIONS)
+    inspected = stack.containers()
+    assert {service_of(c) for c in inspected} == SERVICES | {"migrate"}
+    for container in inspected:
+        text = json.dumps(container)
+        assert not [p for p in passwords if p in text], container["Name"]
+    (postgres,) = [c for c in inspected if service_of(c) == "postgres"]
+    sources = [mount.get("Source", "") for mount in postgres["Mounts"]]
+    assert not [source for source in sources if source.endswith("/environments")], sources
 
 
 def test_every_container_runs_as_non_root(stack):
@@ -246,11 +278,16 @@ print(json.dumps(outcome))
 """
 
 
+def with_credentials(location: str) -> list[str]:
+    """The command prefix a code server runs under: its env files (secrets) into the environment."""
+    return ["run-with-env", "/run/secrets/platform.env", f"/run/secrets/{location}.env", "--"]
+
+
 @pytest.mark.parametrize("location", sorted(FORBIDDEN))
 def test_each_location_role_is_refused_outside_its_schemas(stack, runs, location):
     """From the location's own container, with its own credentials (its env file)."""
     statements = FORBIDDEN[location]
-    done = stack.exec(location, "python", "-c", ATTEMPT, json.dumps(statements))
+    done = stack.exec(location, *with_credentials(location), "python", "-c", ATTEMPT, json.dumps(statements))
     assert done.returncode == 0, done.stderr
     outcome = json.loads(done.stdout)
     dagster_db = stack.env_files["platform"]["DAGSTER_PG_DB"]
@@ -261,7 +298,7 @@ def test_each_location_role_is_refused_outside_its_schemas(stack, runs, location
 
 def test_marts_role_reads_raw_from_its_container(stack, runs):
     check = "select count(*) from raw.airlines"
-    done = stack.exec("marts", "python", "-c", ATTEMPT, json.dumps([check]))
+    done = stack.exec("marts", *with_credentials("marts"), "python", "-c", ATTEMPT, json.dumps([check]))
     assert json.loads(done.stdout)[check] == "allowed", done.stderr
 
 
@@ -337,6 +374,24 @@ def test_down_then_up_keeps_run_history_and_warehouse_data(stack, runs):
     stack.up()
     stack.wait_until_loaded()
     assert asset_runs.run_ids(stack.url) >= history | {run.run_id for run in runs}
+    assert stack.psql("select count(*) from raw.flights") == flights == [["27004"]]
+
+
+def test_backup_and_restore_of_the_postgres_volume_round_trip(stack, runs, tmp_path):
+    """docs/deploy-day2.md's recipe: stop, tar the volume, (lose it,) restore it into a new volume,
+    start: run history and warehouse data are back."""
+    history = asset_runs.run_ids(stack.url)
+    flights = stack.psql("select count(*) from raw.flights")
+    volume = f"{stack.name}_postgres-data"
+    tar = ["run", "--rm", "--entrypoint", "tar", "-v", f"{tmp_path}:/backup"]
+    stack.compose("stop", timeout=300)
+    docker(*tar, "-v", f"{volume}:/data:ro", POSTGRES_IMAGE, "-C", "/data", "-czf", "/backup/pg.tgz", ".")
+    stack.down(volumes=True)
+    stack.compose("create", "postgres")
+    docker(*tar, "-v", f"{volume}:/data", POSTGRES_IMAGE, "-C", "/data", "-xzf", "/backup/pg.tgz")
+    stack.up()
+    stack.wait_until_loaded()
+    assert asset_runs.run_ids(stack.url) >= history
     assert stack.psql("select count(*) from raw.flights") == flights == [["27004"]]
 
 

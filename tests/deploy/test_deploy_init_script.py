@@ -3,6 +3,7 @@ statement: what each role may do, and where the passwords do not go."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,8 @@ from tests.ingest.ingest_helpers import run_source
 ROLES = {location.name: location.name for location in LOCATIONS}  # each location's role named after it
 DAGSTER = {"DAGSTER_PG_USER": "dagster_storage", "DAGSTER_PG_DB": "dagster_storage"}
 PASSWORDS = {
-    "ingest_raw": "ingest-pw-7Qe1",
-    "marts": "marts-pw-9Zx4",
-    "DAGSTER_PG_PASSWORD": "dagster-pw-3Kt8",
+    **{location.name: f"{location.name}-pw-{secrets.token_hex(4)}" for location in LOCATIONS},
+    "DAGSTER_PG_PASSWORD": f"dagster-pw-{secrets.token_hex(4)}",
 }
 
 

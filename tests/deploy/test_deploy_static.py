@@ -1,5 +1,6 @@
-"""The deployment files, checked without a Docker engine: lint, schema, and one consistency test
-holding names, ports, images, module paths and environment variables together everywhere."""
+"""The deployment files, checked without a Docker engine: rendered from the location tables exactly as
+committed, then lint (hadolint), schema (compose config, hcl2, Dagster's config) and what each file
+must hold for the platform to work."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devtools.locations import init_spec
+from devtools import render_deploy
 from shared.postgres import WarehouseSettings
 from tests.deploy.deploy_helpers import (
     LOCATIONS,
@@ -36,7 +37,6 @@ from tests.deploy.deploy_helpers import (
     run_init_script,
     stack_file,
     template,
-    workspace,
 )
 
 DOCKERFILES = sorted(path.name for path in ROOT.glob("Dockerfile.*"))
@@ -88,15 +88,6 @@ def _compose_config(tmp_path: Path, compose_file: Path) -> subprocess.CompletedP
 def test_compose_config_is_valid(tmp_path):
     done = _compose_config(tmp_path, compose_project(tmp_path / "project"))
     assert done.returncode == 0, done.stderr
-
-
-def test_compose_config_rejects_a_missing_env_file(tmp_path):
-    """The env files are the user's to create: Compose must say which one is missing."""
-    compose_file = compose_project(tmp_path / "project")
-    (compose_file.parent / "environments" / "marts.env").unlink()
-    done = _compose_config(tmp_path, compose_file)
-    assert done.returncode != 0
-    assert "marts.env" in done.stderr
 
 
 def test_instance_config_is_valid_for_dagster():
@@ -158,116 +149,106 @@ def test_dockerignore_keeps_local_state_and_secrets_out():
     assert "environments/*.env" in (ROOT / ".gitignore").read_text().splitlines()
 
 
-# ---- one consistency test across the files ----------------------------------------------------
+# ---- rendered, not edited --------------------------------------------------------------------
+
+
+def test_every_deployment_file_is_rendered_from_the_location_tables():
+    """What `uv run render-deploy` writes is what is committed (run it and commit after a change)."""
+    done = subprocess.run(
+        [str(TOOLS / "render-deploy"), "--check"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr
+
+
+def test_render_check_fails_with_a_diff_on_a_hand_edit(tmp_path):
+    copy = tmp_path / "repo"
+    for relative in ["pyproject.toml", "uv.lock", "deploy/templates", *render_deploy.render(ROOT)]:
+        source, target = ROOT / relative, copy / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, target)
+    for pyproject in ROOT.glob("src/*/pyproject.toml"):
+        (copy / pyproject.relative_to(ROOT)).parent.mkdir(parents=True)
+        shutil.copy(pyproject, copy / pyproject.relative_to(ROOT))
+    compose_text = (copy / "compose.yml").read_text()
+    (copy / "compose.yml").write_text(compose_text.replace("name: dagster-platform", "name: edited"))
+    (copy / "Dockerfile.stale").write_text("FROM scratch\n")
+    done = subprocess.run(
+        [str(TOOLS / "render-deploy"), "--check"], cwd=copy, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    assert "-name: edited\n+name: dagster-platform" in done.stdout
+    assert "--- a/Dockerfile.stale" in done.stdout
+    assert "run `uv run render-deploy` and commit the result" in done.stderr
 
 
 @pytest.mark.parametrize("location", LOCATIONS, ids=lambda location: location.name)
-def test_location_is_the_same_everywhere(location, compose):
-    port = location.port
-    image = image_name(location)
-    problems: list[str] = []
-
-    def expect(where: str, actual, expected) -> None:
-        if actual != expected:
-            problems.append(f"{where}: {actual!r}, expected {expected!r}")
-
-    # workspace.yaml
-    entries = [entry["grpc_server"] for entry in workspace()["load_from"]]
-    (entry,) = [entry for entry in entries if entry["location_name"] == location.name] or [{}]
-    expect(
-        "workspace.yaml grpc_server",
-        entry,
-        {"host": location.name, "port": port, "location_name": location.name},
-    )
-
-    # Dockerfile.<short>
-    image_file = location_dockerfile(location)
-    final = image_file.final
-    expect(
-        f"{image_file.path.name} CMD",
-        final.exec_form("CMD"),
-        ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", str(port), "-m", location.module],
-    )
-    expect(f"{image_file.path.name} EXPOSE", [i.arguments for i in final.all("EXPOSE")], [str(port)])
-    expect(
-        f"{image_file.path.name} HEALTHCHECK",
-        final.exec_form("HEALTHCHECK"),
-        ["dagster", "api", "grpc-health-check", "-p", str(port)],
-    )
-    expect(f"{image_file.path.name} title label", final.labels().get("org.opencontainers.image.title"), image)
-    syncs = [run for run in image_file.stage("builder").run_commands() if run.shell.startswith("uv sync")]
-    expect(
-        f"{image_file.path.name} last uv sync",
-        [(run.shell, run.cache_mounted) for run in syncs[-1:]],
-        # Not cache-mounted: uv's cache of built workspace members is keyed on pyproject.toml only.
-        [(f"uv sync --frozen --no-dev --no-editable --package {location.distribution}", False)],
-    )
-
-    # compose.yml
-    service = compose["services"].get(location.name, {})
-    expect("compose image", service.get("image"), f"{image}:dev")
-    expect("compose build.dockerfile", service.get("build", {}).get("dockerfile"), image_file.path.name)
-    expect("compose expose", service.get("expose"), [str(port)])
-    expect(
-        "compose healthcheck",
-        service.get("healthcheck", {}).get("test"),
-        ["CMD", *final.exec_form("HEALTHCHECK")],
-    )
-    expect(
-        "compose depends_on postgres",
-        service.get("depends_on", {}).get("postgres", {}).get("condition"),
-        "service_healthy",
-    )
-    for dependent in ("webserver", "daemon"):
-        condition = compose["services"][dependent]["depends_on"].get(location.name, {}).get("condition")
-        expect(f"compose {dependent} depends_on {location.name}", condition, "service_healthy")
-    expect("compose env_file", compose_file()["services"][location.name].get("env_file"), [
-        "${ENV_DIR:-environments}/platform.env", f"${{ENV_DIR:-environments}}/{location.name}.env"
-    ])  # fmt: skip
-
-    # docker-bake.hcl
-    target = bake()["target"].get(location.name, {})
-    expect("bake dockerfile", target.get("dockerfile"), image_file.path.name)
-    expect("bake tags", target.get("tags"), f'${{image("{image}")}}')
-
-    # environments/<location>.env.template: what the location's code and dbt read, plus the warehouse
+def test_env_template_lists_what_the_location_reads(location):
+    """What the location's code and dbt read, plus the warehouse settings, are in its env template."""
     reads = env_reads(location.member_dir / location.name) | set(WarehouseSettings.ENVIRONMENT.values())
     missing = sorted(reads - set(NOT_CONFIGURATION) - set(template(location.name)))
-    expect(f"environments/{location.name}.env.template missing", missing, [])
-    assert not problems, "\n".join(problems)
+    assert missing == [], f"environments/{location.name}.env.template misses {missing}"
 
 
-def test_platform_services_are_the_same_everywhere(compose):
-    platform = dockerfile("Dockerfile.platform").final
-    assert platform.exec_form("CMD") == [
-        "dagster-webserver", "-h", "0.0.0.0", "-p", "3000", "-w", "/opt/dagster/workspace.yaml",
-    ]  # fmt: skip
-    assert [instruction.arguments for instruction in platform.all("EXPOSE")] == ["3000"]
-    assert platform.labels()["org.opencontainers.image.title"] == PLATFORM_IMAGE
-    assert bake()["target"]["platform"]["tags"] == f'${{image("{PLATFORM_IMAGE}")}}'
-    webserver, daemon = compose["services"]["webserver"], compose["services"]["daemon"]
-    assert webserver["image"] == daemon["image"] == f"{PLATFORM_IMAGE}:dev"
-    assert [(port["target"], port["published"]) for port in webserver["ports"]] == [(3000, "3000")]
-    assert daemon["command"] == ["dagster-daemon", "run", "-w", "/opt/dagster/workspace.yaml"]
-    assert daemon["healthcheck"]["test"] == ["CMD", "dagster-daemon", "liveness-check"]
-    postgres = compose["services"]["postgres"]
-    assert postgres["image"].startswith("postgres:18.")
-    # The init script's roles and grants follow the location tables.
-    assert postgres["environment"]["PLATFORM_LOCATIONS"] == init_spec(LOCATIONS)
-    assert any(
-        volume["target"] == "/docker-entrypoint-initdb.d/10-init-platform.sh"
-        for volume in postgres["volumes"]
-    )
+DAGSTER_SERVICES = ("migrate", "webserver", "daemon", *(location.name for location in LOCATIONS))
 
 
 def test_every_instance_variable_reaches_every_service_that_runs_dagster(compose):
-    """Runs execute inside the code servers: dagster.yaml's variables must be set there too."""
+    """Runs execute inside the code servers: dagster.yaml's variables reach every Dagster process
+    from the platform's env file, mounted as a secret and read by run-with-env, never as variables
+    in a container's configuration."""
     variables = instance_env_vars(instance_config())
     assert variables, "dagster.yaml reads its storage settings from the environment"
     assert variables <= set(template("platform"))
-    for name in ("webserver", "daemon", *(location.name for location in LOCATIONS)):
-        assert "${ENV_DIR:-environments}/platform.env" in compose_file()["services"][name]["env_file"], name
-        assert variables <= set(compose["services"][name]["environment"]), name
+    for name in DAGSTER_SERVICES:
+        service = compose["services"][name]
+        assert {"source": "platform_env", "target": "platform.env"} in [
+            {key: secret[key] for key in ("source", "target")} for secret in service["secrets"]
+        ], name
+        assert service["command"][:2] == ["run-with-env", "/run/secrets/platform.env"], name
+        assert not variables & set(service.get("environment", {})), name
+        assert "env_file" not in compose_file()["services"][name], name
+
+
+def test_each_service_gets_only_its_own_credentials(compose):
+    """A location's secret reaches that location's code server and Postgres (which creates its role)
+    only; the superuser's reaches Postgres only."""
+    holders: dict[str, set[str]] = {}
+    for name, service in compose["services"].items():
+        for secret in service.get("secrets", []):
+            holders.setdefault(secret["source"], set()).add(name)
+    for location in LOCATIONS:
+        assert holders[f"{location.name}_env"] == {location.name, "postgres"}
+    assert holders["postgres_env"] == {"postgres"}
+    assert compose["services"]["postgres"]["volumes"][0]["target"] == "/var/lib/postgresql"
+    assert not any("environments" in str(volume) for volume in compose["services"]["postgres"]["volumes"])
+
+
+@pytest.mark.parametrize("location", LOCATIONS, ids=lambda location: location.name)
+def test_a_location_image_names_itself_for_its_runs(location, compose):
+    """DAGSTER_CURRENT_IMAGE (the image run containers start from) is set in the image from the
+    reference bake and compose build it under: it follows a rolling update of the code server."""
+    final = location_dockerfile(location).final
+    assert any(
+        instruction.arguments.startswith("DAGSTER_CURRENT_IMAGE=${IMAGE}") for instruction in final.all("ENV")
+    )
+    assert f"IMAGE={image_name(location)}:dev" in [instruction.arguments for instruction in final.all("ARG")]
+    assert bake()["target"][location.name]["args"] == {"IMAGE": f'${{image("{image_name(location)}")[0]}}'}
+    service = compose["services"][location.name]
+    assert service["build"]["args"] == {"IMAGE": service["image"]}
+
+
+def test_every_dagster_service_waits_for_the_schema_migration(compose):
+    migrate = compose["services"]["migrate"]
+    assert migrate["command"] == ["run-with-env", "/run/secrets/platform.env", "--", "migrate-instance"]
+    assert migrate["image"] == compose["services"]["webserver"]["image"]
+    for name in DAGSTER_SERVICES[1:]:
+        condition = compose["services"][name]["depends_on"]["migrate"]["condition"]
+        assert condition == "service_completed_successfully", name
+
+
+def test_the_platform_image_is_built_once(compose):
+    builders = [name for name, service in compose["services"].items() if "build" in service]
+    assert sorted(builders) == sorted(["webserver", *(location.name for location in LOCATIONS)])
 
 
 def test_every_template_variable_is_empty_and_explained():
@@ -285,8 +266,9 @@ def test_images_are_pinned_multi_stage_and_non_root():
         parsed = dockerfile(name)
         assert PINNED_PYTHON.match(parsed.args["PYTHON_IMAGE"]), name
         assert PINNED_UV.match(parsed.args["UV_IMAGE"]), name
-        # The ingest image also builds its TypeScript source programs in a stage of their own.
-        extra = ["typescript"] if name == "Dockerfile.ingest" else []
+        # A location with Node programs builds them in a stage of their own.
+        node = any(f"Dockerfile.{loc.short_name}" == name and loc.node_project for loc in LOCATIONS)
+        extra = ["node"] if node else []
         assert [stage.name for stage in parsed.stages] == ["uv", *extra, "builder", "runtime"], name
         (user,) = [instruction.arguments for instruction in parsed.final.all("USER")]
         assert re.fullmatch(r"[1-9]\d*:[1-9]\d*", user), f"{name}: USER {user} is not a numeric non-root user"
@@ -344,7 +326,8 @@ def test_ci_workflow_tests_pull_requests_and_bakes_main():
 def test_init_script_names_a_missing_env_file(tmp_path):
     done = run_init_script(tmp_path)
     assert done.returncode != 0
-    assert f"{tmp_path}/ingest_raw.env is missing (create it from ingest_raw.env.template)" in done.stderr
+    first = LOCATIONS[0].name
+    assert f"{tmp_path}/{first}.env is missing (create it from {first}.env.template)" in done.stderr
 
 
 def test_init_script_refuses_two_warehouses(tmp_path):
@@ -392,7 +375,8 @@ def test_platform_image_carries_both_instance_homes():
     )
     for name in ("Dockerfile.platform", *(f"Dockerfile.{loc.short_name}" for loc in LOCATIONS)):
         copies = [i.arguments for i in dockerfile(name).final.all("COPY")]
-        assert "deploy/docker/run-with-env /usr/local/bin/run-with-env" in copies, name
+        tools = "deploy/docker/run-with-env deploy/docker/migrate-instance"
+        assert any(copy.startswith(tools) for copy in copies), name
     assert os.access(ROOT / "deploy/docker/run-with-env", os.X_OK)
 
 
@@ -436,19 +420,20 @@ def run_container_context(location, volume_prefix: str) -> dict:
 
 def credentials_copy_loop(command: list[str]) -> list[str]:
     """The locations whose env files the daemon's command copies into their credentials volumes."""
-    copy = re.escape("; do install -m 0400 /run/secrets/platform.env /run/secrets/${location}.env ")
-    copy += re.escape("/run/location/${location}/ || exit 1; done; exec ")
-    # `$$` is Compose's escape of a literal `$` (as written, and as `docker compose config` prints it).
-    (loop,) = re.findall(r"for location in ([\w ]+)" + copy, command[2].replace("$$", "$"))
     assert command[:2] == ["sh", "-c"]
-    return loop.split()
+    copies = re.findall(
+        r"install -m 0400 /run/secrets/platform\.env /run/secrets/(\w+)\.env /run/location/(\w+)/ && ",
+        command[2],
+    )
+    assert all(secret == volume for secret, volume in copies), copies
+    return [secret for secret, _ in copies]
 
 
 @pytest.mark.parametrize("location", LOCATIONS, ids=lambda location: location.name)
 def test_run_containers_override_gives_each_location_its_own_credentials_volume(location, run_containers):
     service = run_containers["services"][location.name]
     environment = service["environment"]
-    assert environment["DAGSTER_CURRENT_IMAGE"] == service["image"] == f"{image_name(location)}:dev"
+    assert "DAGSTER_CURRENT_IMAGE" not in environment, "the image names itself"
     context = json.loads(environment["DAGSTER_CONTAINER_CONTEXT"])["docker"]["container_kwargs"]
     expected = run_container_context(location, "issue12-cfg")
     assert context["entrypoint"] == expected["entrypoint"]
@@ -533,12 +518,10 @@ def test_stack_file_agrees_with_bake_and_compose(location):
     service = stack["services"][location.name]
     tag = tag_variable(location)
     assert service["image"] == f"${{REGISTRY:-}}{image_name(location)}:${{{tag}:?}}"
-    assert (
-        service["environment"]["DAGSTER_CURRENT_IMAGE"] == f"${{REGISTRY:-}}{image_name(location)}:${{{tag}}}"
-    )
+    assert "DAGSTER_CURRENT_IMAGE" not in service["environment"], "the image names itself"
     assert service["command"] == [
         "run-with-env", "/run/secrets/platform.env", f"/run/secrets/{location.name}.env", "--",
-        *code_server_command(location),
+        "migrate-instance", "--", *code_server_command(location),
     ]  # fmt: skip
     context = json.loads(service["environment"]["DAGSTER_CONTAINER_CONTEXT"])["docker"]["container_kwargs"]
     assert context == run_container_context(location, "${STACK_NAME:-dagster}")
@@ -563,13 +546,15 @@ def test_stack_file_platform_services():
         "run-with-env",
         "/run/secrets/platform.env",
         "--",
+        "migrate-instance",
+        "--",
         *platform_cmd,
     ]
     daemon = services["daemon"]["command"]
     assert credentials_copy_loop(daemon) == [location.name for location in LOCATIONS]
     assert daemon[2].endswith(
-        "exec run-with-env /run/secrets/platform.env -- "
-        + " ".join(compose_file()["services"]["daemon"]["command"])
+        "exec run-with-env /run/secrets/platform.env -- migrate-instance -- "
+        + " ".join(compose_file()["services"]["daemon"]["command"][3:])
     )
     daemon_mounts = services["daemon"]["volumes"]
     assert daemon_mounts == [
@@ -593,7 +578,6 @@ def test_stack_file_platform_services():
     assert {service["deploy"]["endpoint_mode"] for service in services.values()} == {"dnsrr"}
     postgres = services["postgres"]
     assert postgres["image"] == compose_file()["services"]["postgres"]["image"]
-    assert postgres["environment"]["PLATFORM_LOCATIONS"] == init_spec(LOCATIONS)
     (init,) = postgres["configs"]
     assert stack["configs"][init["source"]]["file"] == "deploy/postgres/init-platform.sh"
     assert init["target"] == "/docker-entrypoint-initdb.d/10-init-platform.sh"

@@ -13,7 +13,7 @@ import pytest
 
 from devtools import asset_runs
 from devtools.webserver import graphql
-from tests.deploy.deploy_helpers import instance_config
+from tests.deploy.deploy_helpers import LOCATIONS, instance_config
 from tests.deploy.docker_stack import DAGSTER_DB, ComposeProject, DockerError, docker
 
 pytestmark = pytest.mark.docker
@@ -29,9 +29,9 @@ def project(images, tmp_path_factory) -> Iterator[ComposeProject]:
     running = ComposeProject.create(tmp_path_factory.mktemp("run-containers"), images, "runs", (OVERRIDE,))
     try:
         running.up()
-        running.wait_until_loaded(reload_errors=True)
-        for location in ("ingest_raw", "marts"):
-            asset_runs.stop_running_sensors(running.url, location)
+        running.wait_until_loaded(first_start=True)
+        for location in LOCATIONS:
+            asset_runs.stop_running_sensors(running.url, location.name)
         yield running
     finally:
         running.down(volumes=True)
@@ -117,6 +117,8 @@ def test_a_flights_month_runs_in_its_own_container_with_no_credential_in_sight(p
     assert not [m for m in container["Mounts"] if "marts" in m.get("Name", "")], "never marts' credentials"
     inspected = json.dumps(container)
     assert not [secret for secret in passwords(project) if secret in inspected]
+    for service in project.containers():  # the long-lived ones (and migrate) too
+        assert not [secret for secret in passwords(project) if secret in json.dumps(service)], service["Name"]
 
     assert asset_runs.wait_for_run(project.url, run_id, timeout=600) == "SUCCESS"
     assert wait_until_gone(project.name, run_id), "the run's container is removed after the run"

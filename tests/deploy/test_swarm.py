@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +15,14 @@ import pytest
 from devtools import asset_runs
 from devtools.webserver import location_states
 from tests.deploy.deploy_helpers import LOCATIONS
-from tests.deploy.docker_stack import SwarmStack, docker, remove_stale_stacks, single_node_swarm, swarm_state
+from tests.deploy.docker_stack import (
+    SwarmStack,
+    bake_images,
+    docker,
+    remove_stale_stacks,
+    single_node_swarm,
+    swarm_state,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -46,6 +54,8 @@ def stack(images, tmp_path_factory) -> Iterator[SwarmStack]:
             yield running
         finally:
             running.remove()
+            if running.extra_images:
+                docker("image", "rm", *running.extra_images, check=False)
     assert swarm_state() == state, "the engine is left as it was found"
 
 
@@ -62,12 +72,14 @@ def test_both_locations_load_and_a_source_and_the_marts_succeed(stack):
     )
 
 
-def test_rolling_update_of_one_location_leaves_the_other_serving(stack):
-    """marts is rolled to a new image reference (the same image under another tag) while ingest
-    runs keep launching and succeeding; marts is LOADED again afterwards."""
-    marts = stack.images.by_target["marts"]
-    rolled = f"{marts}-rolled"
-    docker("tag", marts, rolled)
+def test_rolling_update_of_one_location_leaves_the_other_serving_and_runs_follow_it(stack, tmp_path):
+    """marts is rolled to a different image (a release of another commit) while ingest runs keep
+    launching and succeeding; marts is LOADED again, and its next run's container starts from the
+    new image: a run follows its code server's image, with nothing else to update."""
+    newer = bake_images(stack.images.registry, tmp_path / "bake.log", revision="f" * 40)
+    stack.extra_images += newer.by_target.values()  # removed with the stack
+    rolled = newer.by_target["marts"]
+    assert rolled != stack.images.by_target["marts"]
     ingest_statuses: list[str] = []
     stop = threading.Event()
 
@@ -88,7 +100,6 @@ def test_rolling_update_of_one_location_leaves_the_other_serving(stack):
     finally:
         stop.set()
         worker.join(timeout=700)
-        docker("image", "rm", rolled, check=False)
     after = json.loads(docker("service", "inspect", stack.service("marts")).stdout)[0]
     assert after["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].startswith(rolled)
     assert after["Version"]["Index"] > before["Version"]["Index"]
@@ -96,3 +107,20 @@ def test_rolling_update_of_one_location_leaves_the_other_serving(stack):
     assert "UpdateStatus" not in ingest, "the other location was not updated"
     assert ingest_statuses and set(ingest_statuses) == {"SUCCESS"}
     assert location_states(stack.url)["marts"] == {"status": "LOADED", "error": None}
+
+    run_id = asset_runs.launch(stack.url, "marts", [["marts", "dim_carriers"]], None)
+    image = run_container_image(run_id)
+    assert asset_runs.wait_for_run(stack.url, run_id, timeout=600) == "SUCCESS"
+    assert image == rolled
+
+
+def run_container_image(run_id: str, timeout: float = 300) -> str:
+    """The image of the container DockerRunLauncher started for `run_id` (read while it exists:
+    it is removed when the run ends)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ids = docker("ps", "-aq", "--filter", f"label=dagster/run_id={run_id}").stdout.split()
+        if ids:
+            return json.loads(docker("inspect", ids[0]).stdout)[0]["Config"]["Image"]
+        time.sleep(0.2)
+    raise AssertionError(f"no container for run {run_id} within {timeout:.0f} s")

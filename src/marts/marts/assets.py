@@ -15,6 +15,10 @@ from shared.resources import PostgresWarehouse
 #: The window of flight dates [start, end) that monthly models rebuild (fct_flights reads them with
 #: env_var()). An environment variable, not a dbt --var: changed vars make dbt re-parse everything.
 WINDOW_ENV = ("MARTS_WINDOW_START", "MARTS_WINDOW_END")
+#: A session-level advisory lock per dbt op, held while it builds (released with the connection).
+BUILD_LOCK_PREFIX = "marts dbt build: "
+BUILD_LOCK_TRY = "select pg_try_advisory_lock(hashtext(%s))"
+BUILD_LOCK = "select pg_advisory_lock(hashtext(%s))"
 
 
 def build_dbt_assets(project: DbtProject) -> list[dg.AssetsDefinition]:
@@ -54,15 +58,26 @@ def _build(
     env: Mapping[str, str],
 ) -> Iterator:
     """Stream dbt's events; each model gets its columns' types (and a table its row count, a mart its
-    preview). dbt's target folder for this invocation lives outside the package (see marts.project)."""
-    with (
-        invocation_target(project, context.op_execution_context.op.name) as target,
-        warehouse.connect(autocommit=True) as conn,
-    ):
-        invocation = dbt.cli_with_env(list(args), env, context=context, target_path=target)
-        for event in invocation.stream():
-            if isinstance(event, dg.Output):
-                key = context.asset_key_for_output(event.output_name)
-                declared = context.assets_def.specs_by_key[key].metadata.get("dagster/column_schema")
-                event = event.with_metadata({**event.metadata, **table_metadata(conn, *key.path, declared)})
-            yield event
+    preview). dbt's target folder for this invocation lives outside the package (see marts.project).
+
+    Two runs building the same models (a run launched by hand while the automation builds them)
+    take turns instead of failing with `relation ... already exists`: each build holds a Postgres
+    advisory lock named after its op on the warehouse for its duration. The lock lives where the
+    models do, so it holds in every deployment mode and whatever the instance's pool limits."""
+    op_name = context.op_execution_context.op.name
+    with warehouse.connect(autocommit=True) as conn:
+        if not conn.execute(BUILD_LOCK_TRY, (BUILD_LOCK_PREFIX + op_name,)).fetchone()[0]:
+            context.log.info(f"another run is building the models of {op_name}: waiting for it to finish")
+            conn.execute(BUILD_LOCK, (BUILD_LOCK_PREFIX + op_name,))
+        with invocation_target(project, op_name) as target:
+            yield from _stream(context, dbt, conn, args, env, target)
+
+
+def _stream(context, dbt, conn, args: Sequence[str], env: Mapping[str, str], target) -> Iterator:
+    invocation = dbt.cli_with_env(list(args), env, context=context, target_path=target)
+    for event in invocation.stream():
+        if isinstance(event, dg.Output):
+            key = context.asset_key_for_output(event.output_name)
+            declared = context.assets_def.specs_by_key[key].metadata.get("dagster/column_schema")
+            event = event.with_metadata({**event.metadata, **table_metadata(conn, *key.path, declared)})
+        yield event

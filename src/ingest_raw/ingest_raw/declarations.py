@@ -150,7 +150,12 @@ class Source:
     owners: tuple[str, ...] = ()
     #: Cron schedule that keeps the table fresh (created stopped); None for no schedule.
     cron_schedule: str | None = None
+    #: Seconds an HTTP read may stall before the load fails as transient.
     timeout_seconds: float = 60.0
+    #: Seconds a whole download (or a reader program) may take before the load fails as transient.
+    deadline_seconds: float = 1800.0
+    #: Hosts an HTTP redirect may lead to besides the input's own (http and https only).
+    redirect_hosts: tuple[str, ...] = ()
     #: Longest record (line, or lines of one quoted field) accepted; bounds the memory a load may use.
     max_record_bytes: int = 64 << 20
     #: Seconds a load waits for another load of the same rows (or any lock it needs) before it fails as
@@ -192,9 +197,15 @@ class Source:
             len(self.format.delimiter) != 1 or len(self.format.quote) != 1
         ):
             raise DeclarationError(f"source {self.name!r}: delimiter and quote must be one character each")
-        if self.max_record_bytes < 1 or self.lock_timeout_seconds <= 0:
+        if (
+            self.max_record_bytes < 1
+            or self.lock_timeout_seconds <= 0
+            or self.timeout_seconds <= 0
+            or self.deadline_seconds <= 0
+        ):
             raise DeclarationError(
-                f"source {self.name!r}: max_record_bytes and lock_timeout_seconds must be > 0"
+                f"source {self.name!r}: max_record_bytes, lock_timeout_seconds, timeout_seconds and "
+                f"deadline_seconds must be > 0"
             )
         if isinstance(self.format, JsonStatFormat) and self.program is None:
             raise DeclarationError(
@@ -228,7 +239,7 @@ class Source:
             if unknown:
                 raise DeclarationError(f"unknown field(s) {', '.join(unknown)}")
             values["columns"] = tuple(Column(**column) for column in data["columns"])
-            for name in ("primary_key", "owners"):
+            for name in ("primary_key", "owners", "redirect_hosts"):
                 if name in values:
                     values[name] = tuple(values[name])
             if "format" in values:

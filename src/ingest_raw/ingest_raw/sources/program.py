@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from ingest_raw.catalog import SOURCES
-from ingest_raw.declarations import DECLARATION_EXTRA, CsvFormat, DeclarationError, Source
+from ingest_raw.declarations import DECLARATION_EXTRA, DeclarationError, Source
 from ingest_raw.errors import EXIT_INTERRUPTED, EXIT_PERMANENT, LoadError
 from ingest_raw.loader import LoadReport, describe_partitions, load
 from shared.postgres import WarehouseNotConfigured, WarehouseSettings
@@ -33,7 +33,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="load only this partition, e.g. 2013-01-01 (partitioned sources); repeat it to load several "
         "in one pass and one transaction",
     )
-    parser.add_argument("--input", help="read this path or http(s) URL instead of the declared input")
+    parser.add_argument(
+        "--input",
+        help="read this path or http(s) URL instead of the declared input; - reads CSV rows (with a header "
+        "naming the columns) from standard input, e.g. piped from a reader program",
+    )
     parser.add_argument("--timeout", type=float, help="seconds an HTTP read may stall (default: declared)")
     parser.add_argument(
         "--lock-timeout",
@@ -41,6 +45,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="seconds to wait for another load of the same rows (default: declared)",
     )
     parser.add_argument("--max-record-bytes", type=int, help="longest record accepted (default: declared)")
+    parser.add_argument(
+        "--deadline", type=float, help="seconds a download may take in all (default: declared)"
+    )
     return parser.parse_args(argv)
 
 
@@ -52,6 +59,8 @@ def declared_source(args: argparse.Namespace, pipes) -> Source:
         source = replace(source, lock_timeout_seconds=args.lock_timeout)
     if args.max_record_bytes is not None:
         source = replace(source, max_record_bytes=args.max_record_bytes)
+    if args.deadline is not None:
+        source = replace(source, deadline_seconds=args.deadline)
     return source
 
 
@@ -107,10 +116,6 @@ def _declaration(name: str, pipes) -> Source:
     if source.name != name:
         raise DeclarationError(
             f"asked for source {name!r} but the declaration handed over is {source.name!r}"
-        )
-    if not isinstance(source.format, CsvFormat) or source.program is not None:
-        raise DeclarationError(
-            f"source {name!r} is loaded by its own program, not by python -m ingest_raw.sources"
         )
     return source
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
+from ingest_raw.checks import evaluate
 from ingest_raw.declarations import DECLARATION_EXTRA, Source
 from ingest_raw.errors import EXIT_MEANINGS, is_permanent_exit
 
@@ -65,7 +66,32 @@ def run_source_program(
             )
     if code != 0:
         raise _failure(source, command, code, session.get_custom_messages())
-    return session.get_results()
+    return with_check_results(source, session.get_results())
+
+
+def with_check_results(
+    source: Source, results: Sequence[dg.PipesExecutionResult]
+) -> list[dg.PipesExecutionResult]:
+    """The program's results and, for its materialization, the declared checks evaluated on the facts
+    it reported."""
+    checked: list[dg.PipesExecutionResult] = list(results)
+    for result in results:
+        if not isinstance(result, dg.MaterializeResult):
+            continue
+        facts = {key: getattr(value, "value", value) for key, value in (result.metadata or {}).items()}
+        for outcome in evaluate(source, facts):
+            checked.append(
+                dg.AssetCheckResult(
+                    asset_key=result.asset_key,
+                    check_name=outcome.check.name,
+                    passed=outcome.passed,
+                    severity=dg.AssetCheckSeverity.ERROR
+                    if outcome.check.blocking
+                    else dg.AssetCheckSeverity.WARN,
+                    metadata=outcome.metadata,
+                )
+            )
+    return checked
 
 
 def _stop(process: subprocess.Popen) -> int:

@@ -74,14 +74,16 @@ class CsvFormat:
 @dataclass(frozen=True)
 class JsonStatFormat:
     """A JSON-stat 2.0 dataset: one row per cell, a column per dimension (its category codes), optional
-    `<dimension>_label` columns, `value` and optional `status`. Read by a TypeScript program, not the
-    Python one."""
+    `<dimension>_label` columns, `value` and optional `status`. Parsed by a reader program, which
+    writes the rows the loader loads."""
 
 
 @dataclass(frozen=True)
 class Program:
-    """A source program other than the Python one: `command` (argv, no shell, so SIGINT reaches it) runs
-    in the TypeScript project folder; `kind` is shown on the asset (e.g. "typescript")."""
+    """A reader program: it reads and parses the input and writes CSV rows on its standard output, which
+    the loader (`python -m ingest_raw.sources`) loads. `command` (argv, no shell) runs in the TypeScript
+    project folder with `--input LOCATION --timeout SECONDS` added and the declaration in the
+    INGEST_SOURCE variable (see docs/load-contract.md); `kind` is shown on the asset (e.g. "typescript")."""
 
     command: tuple[str, ...]
     kind: str
@@ -161,7 +163,7 @@ class Source:
     #: Seconds a load waits for another load of the same rows (or any lock it needs) before it fails as
     #: transient, naming who holds it; the retry policy then takes over.
     lock_timeout_seconds: float = 60.0
-    #: The program that loads the source; None for the Python source program (`python -m ingest_raw.sources`).
+    #: The reader program whose rows the loader loads; None when the loader reads the (CSV) input itself.
     program: Program | None = None
     #: Room a run of this source needs beyond the deployment's default run resources; None for the
     #: default (deploy/helm/values.yaml `runK8sConfig`).

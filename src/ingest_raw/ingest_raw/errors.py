@@ -4,6 +4,7 @@ from __future__ import annotations
 
 #: Exit codes of a source program (sysexits.h where one fits): a scheduler may retry all but 65.
 EXIT_PERMANENT = 65
+EXIT_SOFTWARE = 70  # EX_SOFTWARE: a reader program's own bug (a retry gives the same)
 EXIT_OUT_OF_MEMORY = 71  # EX_OSERR: the machine, not the data; the table keeps its previous rows
 EXIT_TRANSIENT = 75
 EXIT_OUTCOME_UNKNOWN = 76  # the commit was under way when it was cut off and nobody could tell its outcome

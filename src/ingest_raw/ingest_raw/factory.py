@@ -5,6 +5,7 @@ from collections.abc import Iterable
 
 import dagster as dg
 
+from ingest_raw.checks import declared_checks
 from ingest_raw.declarations import SCHEMA, MonthlyPartition, RunResources, Source
 from ingest_raw.launcher import run_source_program
 from shared.resources import PostgresWarehouse
@@ -14,11 +15,6 @@ WAREHOUSE_POOL = "warehouse"
 #: The tag dagster-k8s reads a run pod's (K8sRunLauncher: run tags) or step pod's (k8s_job_executor:
 #: op tags) container settings from.
 K8S_CONFIG_TAG = "dagster-k8s/config"
-CHECKS = {
-    "not_empty": "The load brought at least one row.",
-    "primary_key_unique": "The declared primary key is unique and not null (enforced by the table).",
-    "row_count_change": "The row count moved by at most the declared bound since the previous load.",
-}
 
 
 def asset_key(source: Source) -> dg.AssetKey:
@@ -55,7 +51,6 @@ def source_asset(
     source: Source, *, max_retries: int = 3, retry_delay_seconds: float = 10.0, pool: str = WAREHOUSE_POOL
 ) -> dg.AssetsDefinition:
     key = asset_key(source)
-    checks = [name for name in CHECKS if name != "primary_key_unique" or source.primary_key]
     columns = dg.TableSchema(
         columns=[
             dg.TableColumn(
@@ -87,8 +82,8 @@ def source_asset(
         pool=pool,
         op_tags=k8s_tags(source.run_resources),
         check_specs=[
-            dg.AssetCheckSpec(name, asset=key, description=CHECKS[name], blocking=name != "row_count_change")
-            for name in checks
+            dg.AssetCheckSpec(check.name, asset=key, description=check.description, blocking=check.blocking)
+            for check in declared_checks(source)
         ],
     )
     def load_source(context: dg.AssetExecutionContext, warehouse: PostgresWarehouse):

@@ -13,33 +13,23 @@ import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import dagster as dg
 
+from ingest_raw.checks import evaluate
 from ingest_raw.declarations import DECLARATION_EXTRA, Source
 from ingest_raw.errors import EXIT_MEANINGS, is_permanent_exit
 
 #: Seconds the source program gets to roll back after SIGINT before it is killed.
 TERMINATION_GRACE_SECONDS = 10.0
-#: The TypeScript project (package.json, dist/, data/) where declared programs run; the image sets it.
-TYPESCRIPT_DIR_ENV = "INGEST_TYPESCRIPT_DIR"
 
 
 def source_command(source: Source, partition_keys: Sequence[str] = ()) -> list[str]:
-    """argv of the source program, started without a shell so that SIGINT reaches it; a run of a
-    partition range (a backfill) hands over every key of it, loaded in one pass."""
-    if source.program is None:
-        command = [sys.executable, "-m", "ingest_raw.sources", source.name]
-    else:
-        command = list(source.program.command)
+    """argv of the loader, started without a shell so that SIGINT reaches it (it starts the source's
+    reader program itself, if one is declared); a run of a partition range (a backfill) hands over
+    every key of it, loaded in one pass."""
+    command = [sys.executable, "-m", "ingest_raw.sources", source.name]
     return [*command, *(argument for key in partition_keys for argument in ("--partition", key))]
-
-
-def typescript_dir() -> Path:
-    """INGEST_TYPESCRIPT_DIR, else the project beside this package in a checkout."""
-    configured = os.environ.get(TYPESCRIPT_DIR_ENV)
-    return Path(configured) if configured else Path(__file__).resolve().parents[1] / "typescript"
 
 
 def run_source_program(
@@ -47,7 +37,6 @@ def run_source_program(
 ) -> Sequence[dg.PipesExecutionResult]:
     partitioned = context.has_partition_key or context.has_partition_key_range
     command = source_command(source, context.partition_keys if partitioned else ())
-    cwd = None if source.program is None else typescript_dir()
     with dg.open_pipes_session(
         context=context,
         context_injector=dg.PipesTempFileContextInjector(),
@@ -55,13 +44,10 @@ def run_source_program(
         extras={DECLARATION_EXTRA: source.to_dict()},
     ) as session:
         try:
-            process = subprocess.Popen(
-                command, cwd=cwd, env={**os.environ, **env, **session.get_bootstrap_env_vars()}
-            )
+            process = subprocess.Popen(command, env={**os.environ, **env, **session.get_bootstrap_env_vars()})
         except OSError as error:
             raise dg.Failure(
-                description=f"source {source.name!r}: cannot start {command[0]!r} in {cwd or os.getcwd()}: "
-                f"{error.strerror} (set {TYPESCRIPT_DIR_ENV} to the built TypeScript project)",
+                description=f"source {source.name!r}: cannot start {command[0]!r}: {error.strerror}",
                 allow_retries=False,
             ) from error
         try:
@@ -80,7 +66,32 @@ def run_source_program(
             )
     if code != 0:
         raise _failure(source, command, code, session.get_custom_messages())
-    return session.get_results()
+    return with_check_results(source, session.get_results())
+
+
+def with_check_results(
+    source: Source, results: Sequence[dg.PipesExecutionResult]
+) -> list[dg.PipesExecutionResult]:
+    """The program's results and, for its materialization, the declared checks evaluated on the facts
+    it reported."""
+    checked: list[dg.PipesExecutionResult] = list(results)
+    for result in results:
+        if not isinstance(result, dg.MaterializeResult):
+            continue
+        facts = {key: getattr(value, "value", value) for key, value in (result.metadata or {}).items()}
+        for outcome in evaluate(source, facts):
+            checked.append(
+                dg.AssetCheckResult(
+                    asset_key=result.asset_key,
+                    check_name=outcome.check.name,
+                    passed=outcome.passed,
+                    severity=dg.AssetCheckSeverity.ERROR
+                    if outcome.check.blocking
+                    else dg.AssetCheckSeverity.WARN,
+                    metadata=outcome.metadata,
+                )
+            )
+    return checked
 
 
 def _stop(process: subprocess.Popen) -> int:

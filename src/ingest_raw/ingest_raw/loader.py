@@ -11,19 +11,22 @@ Deleting rather than swapping tables keeps views that marts build on `raw.<table
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 from psycopg import errors, sql
 
 from ingest_raw import csvstream
-from ingest_raw.declarations import SCHEMA, DeclarationError, Source
+from ingest_raw.declarations import SCHEMA, CsvFormat, DeclarationError, Source
 from ingest_raw.errors import (
     CommitOutcomeUnknown,
     LoadError,
@@ -32,9 +35,13 @@ from ingest_raw.errors import (
     TransientLoadError,
     shorten,
 )
-from ingest_raw.reader import open_input
+from ingest_raw.reader import SOURCE_ENV, STDIN, open_input, open_program
 from shared import postgres
 
+#: The CSV every reader program writes.
+READER_CSV = CsvFormat()
+#: The TypeScript project (package.json, dist/, data/) where reader programs run; the image sets it.
+TYPESCRIPT_DIR_ENV = "INGEST_TYPESCRIPT_DIR"
 #: Test hook: the stage name at which the program stops and waits to be killed (see `pause_if_asked`).
 PAUSE_ENV = "INGEST_PAUSE_AT"
 STAGES = ("locked", "copy", "validate", "commit")
@@ -107,8 +114,9 @@ def load(
     except MemoryError:
         pass  # leave the handler first: its traceback keeps the frames, and their buffers, alive
     limit = csvstream.describe_size(source.max_record_bytes)
+    where = "standard input" if input == STDIN else input
     error = OutOfMemoryLoadError(
-        f"{input}: ran out of memory (records may be up to {limit}, the source's max_record_bytes); "
+        f"{where}: ran out of memory (records may be up to {limit}, the source's max_record_bytes); "
         f"the table keeps its previous rows"
     )
     error.source = source.name
@@ -123,16 +131,16 @@ def _load(
     timeout: float,
 ) -> LoadReport:
     started = time.perf_counter()
-    where = input
+    where = "standard input" if input == STDIN else input
     partition = _partition_filter(source, partition_keys)
     committed = interrupted = False
     try:
-        with open_input(input, timeout) as stream:
+        with _open(source, input, timeout) as stream:
             header, rest = csvstream.split_header(
-                stream.chunks(), source.format, where, source.max_record_bytes
+                stream.chunks(), rows_format(source), where, source.max_record_bytes
             )
             columns = _header_columns(source, header.names, where)
-            records = csvstream.Records(rest, source.format, where, columns, source.max_record_bytes)
+            records = csvstream.Records(rest, rows_format(source), where, columns, source.max_record_bytes)
             with _connect(settings) as conn:
                 rejections = _Rejections(source, conn, where)
                 xid = None  # set once only COMMIT remains
@@ -162,7 +170,7 @@ def _load(
                     if xid is None or not was_committed(settings, xid, error):
                         if isinstance(error, KeyboardInterrupt):
                             raise
-                        raise _load_error(error, source, where) from error
+                        raise _load_error(error, source, where, input) from error
                     committed = interrupted = True
     except KeyboardInterrupt:
         if not committed:
@@ -228,11 +236,59 @@ def create_table_sql(source: Source) -> sql.Composed:
     )
 
 
+def _open(source: Source, input: str, timeout: float):
+    """The CSV to load: the input itself, or the rows the source's reader program makes of it (`-`:
+    rows already made, on standard input)."""
+    if source.program is None or input == STDIN:
+        return open_input(input, timeout, source.deadline_seconds, source.redirect_hosts)
+    command = [*source.program.command, "--input", input, "--timeout", f"{timeout:g}"]
+    env = {**os.environ, SOURCE_ENV: json.dumps(source.to_dict())}
+    env = {key: value for key, value in env.items() if not key.startswith(("DAGSTER_PIPES", "WAREHOUSE_"))}
+    return open_program(command, program_dir(), env, input, source.deadline_seconds)
+
+
+def _row_origin(source: Source, input: str, line: int) -> str:
+    """ " (cell 17 (region=R01, …))": where a reader program's row `line` came from in its input, as
+    the program says (`--describe-row`); nothing for CSV read directly, whose lines are the input's."""
+    if source.program is None or input == STDIN:
+        return ""
+    command = [*source.program.command, "--input", input, "--describe-row", str(line - 1)]
+    env = {**os.environ, SOURCE_ENV: json.dumps(source.to_dict())}
+    try:
+        done = subprocess.run(command, cwd=program_dir(), env=env, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return f" ({shorten(done.stdout.strip())})" if done.returncode == 0 and done.stdout.strip() else ""
+
+
+def rows_format(source: Source) -> CsvFormat:
+    """The CSV the loader reads: the declared one, or what every reader program writes (comma, double
+    quote, an empty unquoted field for NULL: a quoted empty field is an empty string)."""
+    return source.format if isinstance(source.format, CsvFormat) else READER_CSV
+
+
+def program_dir() -> Path:
+    """Where reader programs run: INGEST_TYPESCRIPT_DIR, else the TypeScript project beside this
+    package in a checkout."""
+    configured = os.environ.get(TYPESCRIPT_DIR_ENV)
+    return Path(configured) if configured else Path(__file__).resolve().parents[1] / "typescript"
+
+
+#: Connection failures a retry cannot fix: wrong password, unknown role or database, refused by pg_hba.
+_PERMANENT_CONNECT = re.compile(
+    r"password authentication failed|authentication failed|role \S+ does not exist|"
+    r"database \S+ does not exist|no pg_hba\.conf entry|password must be|permission denied"
+)
+
+
 def _connect(settings: postgres.WarehouseSettings) -> psycopg.Connection:
     try:
         return postgres.connect(settings, application_name="ingest-raw")
     except psycopg.OperationalError as error:
-        raise TransientLoadError(f"cannot connect to the warehouse: {shorten(str(error).strip())}") from error
+        message = shorten(str(error).strip())
+        if _PERMANENT_CONNECT.search(message):
+            raise PermanentLoadError(f"the warehouse refused the connection: {message}") from error
+        raise TransientLoadError(f"cannot connect to the warehouse: {message}") from error
 
 
 def describe_partitions(partition_keys: Sequence[str]) -> str:
@@ -292,7 +348,7 @@ def _ensure_table(conn: psycopg.Connection, source: Source) -> None:
     declaration (the key is what keeps duplicates out)."""
     name = f'{SCHEMA}."{source.table}"'
     if conn.execute("select to_regclass(%s)", (name,)).fetchone()[0] is None:
-        conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (_table_lock_key(source),))
+        _acquire(conn, source, "pg_advisory_xact_lock", _table_lock_key(source))
         conn.execute(create_table_sql(source))
     found = conn.execute(
         "select attname, format_type(atttypid, atttypmod) from pg_attribute "
@@ -327,17 +383,21 @@ def _lock(conn: psycopg.Connection, source: Source, partition_keys: tuple[str, .
             ("pg_advisory_xact_lock", f"{table_key}/{key}") for key in sorted(partition_keys)
         ]
     for function, key in locks:
-        try:
-            with conn.transaction():
-                conn.execute(
-                    sql.SQL("select {}(hashtextextended(%s, 0))").format(sql.Identifier(function)), (key,)
-                )
-        except errors.LockNotAvailable as error:
-            holders = "; ".join(_lock_holders(conn, key)) or "a session that has ended since"
-            raise TransientLoadError(
-                f"{SCHEMA}.{source.table}: the load lock {key!r} was not granted within "
-                f"{source.lock_timeout_seconds:g} s (the source's lock_timeout_seconds); held by {holders}"
-            ) from error
+        _acquire(conn, source, function, key)
+
+
+def _acquire(conn: psycopg.Connection, source: Source, function: str, key: str) -> None:
+    try:
+        with conn.transaction():
+            conn.execute(
+                sql.SQL("select {}(hashtextextended(%s, 0))").format(sql.Identifier(function)), (key,)
+            )
+    except errors.LockNotAvailable as error:
+        holders = "; ".join(_lock_holders(conn, key)) or "a session that has ended since"
+        raise TransientLoadError(
+            f"{SCHEMA}.{source.table}: the load lock {key!r} was not granted within "
+            f"{source.lock_timeout_seconds:g} s (the source's lock_timeout_seconds); held by {holders}"
+        ) from error
 
 
 def _lock_holders(conn: psycopg.Connection, key: str) -> list[str]:
@@ -413,7 +473,7 @@ def _copy(
 ) -> int:
     """COPY the records; returns the rows inserted. The header goes along (HEADER true) so the line
     numbers Postgres reports are the file's."""
-    fmt = source.format
+    fmt = rows_format(source)
     tolerance = sql.SQL(", on_error ignore, log_verbosity verbose" if source.max_rejected_rows else "")
     statement = sql.SQL(
         "copy {} ({}) from stdin "
@@ -465,7 +525,7 @@ class _Rejections:
             )
 
 
-def _load_error(error: psycopg.Error, source: Source, where: str) -> LoadError:
+def _load_error(error: psycopg.Error, source: Source, where: str, input: str) -> LoadError:
     """A database error as a LoadError naming the line, the column and what was expected. Postgres
     quotes the offending value, whatever its size: every piece is shortened."""
     diag = error.diag
@@ -475,7 +535,9 @@ def _load_error(error: psycopg.Error, source: Source, where: str) -> LoadError:
     context = _COPY_CONTEXT.search(diag.context or "")
     if context:
         line, column = context.groups()
-        place = f" line {line}" + (f", column {column}" if column else "")
+        place = (
+            f" line {line}" + _row_origin(source, input, int(line)) + (f", column {column}" if column else "")
+        )
     message = shorten(diag.message_primary or str(error))
     if isinstance(error, errors.UniqueViolation):
         message = f"duplicate primary key: {shorten(diag.message_detail or message)}"

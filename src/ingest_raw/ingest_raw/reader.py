@@ -7,6 +7,7 @@ connections) or not (HTTP 4xx, a missing file, a corrupt archive).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import gzip
 import hashlib
@@ -15,8 +16,14 @@ import importlib.util
 import io
 import os
 import shutil
+import stat
+import subprocess
+import sys
 import tempfile
+import threading
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 import zlib
@@ -24,10 +31,26 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from ingest_raw.errors import LoadError, PermanentLoadError, TransientLoadError
+from ingest_raw.errors import (
+    EXIT_PERMANENT,
+    EXIT_SOFTWARE,
+    EXIT_TRANSIENT,
+    LoadError,
+    PermanentLoadError,
+    TransientLoadError,
+    shorten,
+)
 
 CHUNK_SIZE = 1 << 20
 _TRANSIENT_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: The input location meaning "the rows arrive on standard input" (`--input -`).
+STDIN = "-"
+#: The environment variable holding the declaration (`Source.to_dict()` as JSON) for a reader program.
+SOURCE_ENV = "INGEST_SOURCE"
+#: Seconds a reader program may run past the source's deadline before the loader kills it.
+_READER_GRACE_SECONDS = 10.0
+#: Bytes of a reader program's stderr kept for its error message.
+_STDERR_KEPT = 8192
 
 
 class InputStream:
@@ -59,29 +82,129 @@ class InputStream:
     def _read(self, size: int) -> bytes:
         try:
             return self._content.read(size)
-        except MemoryError:
+        except (LoadError, MemoryError):
             raise
         except Exception as error:
             raise classify(error, self.description) from error
 
 
 class _HttpBody(io.RawIOBase):
-    """A response body that counts what it hands out and treats a body cut short of its Content-Length
-    as a lost connection (http.client returns a silent EOF there, which would load a truncated input)."""
+    """A response body that counts what it hands out, treats a body cut short of its Content-Length
+    as a lost connection (http.client returns a silent EOF there, which would load a truncated input)
+    and gives up once the download's total deadline has passed (a server trickling a byte at a time
+    never trips the per-read timeout)."""
 
-    def __init__(self, response: http.client.HTTPResponse):
+    def __init__(self, response: http.client.HTTPResponse, url: str, deadline: float, seconds: float):
         self._response = response
+        self._url = url
+        self._deadline = deadline
+        self._seconds = seconds
         self.count = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
+        if time.monotonic() > self._deadline:
+            raise TransientLoadError(
+                f"{self._url}: download not finished within {self._seconds:g} s (the source's "
+                f"deadline_seconds) after {self.count} bytes"
+            )
         size = self._response.readinto(buffer)
         if size == 0 and len(buffer) and self._response.length:
             raise http.client.IncompleteRead(b"", self._response.length)
         self.count += size
         return size
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to http(s) on the same host as the first request or a declared host."""
+
+    def __init__(self, url: str, allowed_hosts: tuple[str, ...]):
+        self._hosts = {urllib.parse.urlsplit(url).hostname, *allowed_hosts}
+        self._url = url
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        target = urllib.parse.urlsplit(urllib.parse.urljoin(req.full_url, newurl))
+        if target.scheme not in ("http", "https"):
+            raise PermanentLoadError(
+                f"{self._url}: HTTP {code} redirects to {shorten(newurl)!r}; only http(s) redirects are "
+                f"followed"
+            )
+        if target.hostname not in self._hosts:
+            raise PermanentLoadError(
+                f"{self._url}: HTTP {code} redirects to host {target.hostname}; redirects are followed to "
+                f"{', '.join(sorted(map(str, self._hosts)))} only (the source's redirect_hosts)"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+class _ProgramOutput(io.RawIOBase):
+    """The standard output of a reader program; its end is the end of the input only when the program
+    exits 0, otherwise its own error message (the last lines of its stderr) fails the load: 65 and 70
+    (a bug in the program) as permanent, anything else (a crash, a kill) as transient."""
+
+    def __init__(self, process: subprocess.Popen, where: str, deadline_seconds: float):
+        self._process = process
+        self._where = where
+        self._seconds = deadline_seconds
+        self._stderr: collections.deque[bytes] = collections.deque()
+        self._drain = threading.Thread(target=self._keep_stderr, daemon=True)
+        self._drain.start()
+        self.timed_out = False
+        # Later than the reader's own deadline for its download, so that its own message comes first.
+        self._timer = threading.Timer(deadline_seconds + _READER_GRACE_SECONDS, self._kill_late)
+        self._timer.daemon = True
+        self._timer.start()
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        size = self._process.stdout.readinto(buffer)
+        if size == 0 and len(buffer):
+            self._finish()
+        self.count += size
+        return size
+
+    def _keep_stderr(self) -> None:
+        kept = 0
+        for line in self._process.stderr:
+            self._stderr.append(line[:_STDERR_KEPT])
+            kept += len(self._stderr[-1])
+            while kept > _STDERR_KEPT and len(self._stderr) > 1:
+                kept -= len(self._stderr.popleft())
+
+    def _kill_late(self) -> None:
+        self.timed_out = True
+        self.stop()
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        if self._process.poll() is None:
+            os.killpg(self._process.pid, 9)
+        self._process.wait()
+
+    def _finish(self) -> None:
+        code = self._process.wait()
+        self._timer.cancel()
+        self._drain.join(timeout=5)
+        said = b"".join(self._stderr).decode("utf-8", "replace").strip()
+        if self.timed_out:
+            raise TransientLoadError(
+                f"{self._where}: the reader program did not finish within {self._seconds:g} s "
+                f"(the source's deadline_seconds)"
+            )
+        if code == 0:
+            return
+        told = said.splitlines()[-1] if code in (EXIT_PERMANENT, EXIT_TRANSIENT) and said else said
+        detail = shorten(told) if told else "no message"
+        if code in (EXIT_PERMANENT, EXIT_SOFTWARE):
+            raise PermanentLoadError(detail if code == EXIT_PERMANENT else f"{self._where}: {detail}")
+        if code == EXIT_TRANSIENT:
+            raise TransientLoadError(detail)
+        raise TransientLoadError(f"{self._where}: the reader program ended with code {code}: {detail}")
 
 
 def classify(error: BaseException, where: str) -> LoadError:
@@ -117,15 +240,22 @@ def resolve_package_location(location: str) -> Path:
 
 
 @contextlib.contextmanager
-def open_input(location: str, timeout: float) -> Iterator[InputStream]:
-    """The decompressed content of `location`; HTTP reads time out after `timeout` seconds of silence."""
+def open_input(
+    location: str, timeout: float, deadline_seconds: float, redirect_hosts: tuple[str, ...] = ()
+) -> Iterator[InputStream]:
+    """The decompressed content of `location`; HTTP reads time out after `timeout` seconds of silence
+    and a download after `deadline_seconds` in all. `-` is standard input. A path must name a regular
+    file: a FIFO or a device could block forever or never end."""
     try:
         with contextlib.ExitStack() as stack:
             if location.startswith(("http://", "https://")):
-                raw, bytes_read = _open_url(location, timeout, stack)
+                raw, bytes_read = _open_url(location, timeout, deadline_seconds, redirect_hosts, stack)
+            elif location == STDIN:
+                body = _Counted(sys.stdin.buffer)
+                raw, bytes_read = io.BufferedReader(body, CHUNK_SIZE), lambda: body.count
             else:
                 path = resolve_package_location(location) if location.startswith("package:") else location
-                raw = stack.enter_context(open(path, "rb"))
+                raw = stack.enter_context(_open_regular_file(path, location))
                 size = os.fstat(raw.fileno()).st_size
                 bytes_read = lambda: size  # noqa: E731
             yield InputStream(location, _decompressed(location, raw, stack), bytes_read)
@@ -135,10 +265,79 @@ def open_input(location: str, timeout: float) -> Iterator[InputStream]:
         raise classify(error, location) from error
 
 
-def _open_url(url: str, timeout: float, stack: contextlib.ExitStack) -> tuple[BinaryIO, Callable[[], int]]:
+@contextlib.contextmanager
+def open_program(
+    command: list[str], cwd: Path, env: dict[str, str], where: str, deadline_seconds: float
+) -> Iterator[InputStream]:
+    """The CSV rows a reader program writes on its standard output. It runs in a session of its own
+    (a Ctrl-C reaches the loader, which owns the transaction, not the reader) and is killed when the
+    load ends, fails or runs past its deadline."""
+    try:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as error:
+        raise PermanentLoadError(
+            f"{where}: cannot start the reader program {command[0]!r} in {cwd}: {error.strerror} "
+            f"(set INGEST_TYPESCRIPT_DIR to the built TypeScript project)"
+        ) from error
+    output = _ProgramOutput(process, where, deadline_seconds)
+    try:
+        yield InputStream(where, io.BufferedReader(output, CHUNK_SIZE), lambda: output.count)
+    finally:
+        output.stop()
+        process.stdout.close()
+        process.stderr.close()
+
+
+class _Counted(io.RawIOBase):
+    def __init__(self, raw: BinaryIO):
+        self._raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        size = self._raw.readinto(buffer)
+        self.count += size
+        return size
+
+
+def _open_regular_file(path: str | Path, location: str) -> BinaryIO:
+    """Opened without blocking (a FIFO with no writer would block the open itself), then refused unless
+    it is a regular file."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a directory" if stat.S_ISDIR(mode) else "a device"
+        raise PermanentLoadError(
+            f"{location} is {kind}, not a regular file; write the data to a file, or pipe CSV rows in "
+            f"with --input -"
+        )
+    os.set_blocking(descriptor, True)
+    return os.fdopen(descriptor, "rb")
+
+
+def _open_url(
+    url: str,
+    timeout: float,
+    deadline_seconds: float,
+    redirect_hosts: tuple[str, ...],
+    stack: contextlib.ExitStack,
+) -> tuple[BinaryIO, Callable[[], int]]:
+    deadline = time.monotonic() + deadline_seconds
     request = urllib.request.Request(url, headers={"User-Agent": "ingest-raw"})
-    response = stack.enter_context(urllib.request.urlopen(request, timeout=timeout))
-    body = _HttpBody(response)
+    opener = urllib.request.build_opener(_Redirects(url, redirect_hosts))
+    response = stack.enter_context(opener.open(request, timeout=timeout))
+    body = _HttpBody(response, url, deadline, deadline_seconds)
     if not _suffix(url).endswith(".zip"):
         return io.BufferedReader(body, CHUNK_SIZE), lambda: body.count
     # A zip's directory is at its end: spool the download to a temporary file, not to memory.

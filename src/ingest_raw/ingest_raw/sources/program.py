@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from ingest_raw.catalog import SOURCES
-from ingest_raw.declarations import DECLARATION_EXTRA, CsvFormat, DeclarationError, Source
+from ingest_raw.checks import PREVIOUS_ROWS, ROWS_LOADED, ROWS_REJECTED
+from ingest_raw.declarations import DECLARATION_EXTRA, DeclarationError, Source
 from ingest_raw.errors import EXIT_INTERRUPTED, EXIT_PERMANENT, LoadError
 from ingest_raw.loader import LoadReport, describe_partitions, load
 from shared.postgres import WarehouseNotConfigured, WarehouseSettings
@@ -33,7 +34,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="load only this partition, e.g. 2013-01-01 (partitioned sources); repeat it to load several "
         "in one pass and one transaction",
     )
-    parser.add_argument("--input", help="read this path or http(s) URL instead of the declared input")
+    parser.add_argument(
+        "--input",
+        help="read this path or http(s) URL instead of the declared input; - reads CSV rows (with a header "
+        "naming the columns) from standard input, e.g. piped from a reader program",
+    )
     parser.add_argument("--timeout", type=float, help="seconds an HTTP read may stall (default: declared)")
     parser.add_argument(
         "--lock-timeout",
@@ -41,6 +46,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="seconds to wait for another load of the same rows (default: declared)",
     )
     parser.add_argument("--max-record-bytes", type=int, help="longest record accepted (default: declared)")
+    parser.add_argument(
+        "--deadline", type=float, help="seconds a download may take in all (default: declared)"
+    )
     return parser.parse_args(argv)
 
 
@@ -52,6 +60,8 @@ def declared_source(args: argparse.Namespace, pipes) -> Source:
         source = replace(source, lock_timeout_seconds=args.lock_timeout)
     if args.max_record_bytes is not None:
         source = replace(source, max_record_bytes=args.max_record_bytes)
+    if args.deadline is not None:
+        source = replace(source, deadline_seconds=args.deadline)
     return source
 
 
@@ -108,10 +118,6 @@ def _declaration(name: str, pipes) -> Source:
         raise DeclarationError(
             f"asked for source {name!r} but the declaration handed over is {source.name!r}"
         )
-    if not isinstance(source.format, CsvFormat) or source.program is not None:
-        raise DeclarationError(
-            f"source {name!r} is loaded by its own program, not by python -m ingest_raw.sources"
-        )
     return source
 
 
@@ -143,41 +149,6 @@ def _summary(report: LoadReport) -> str:
     )
 
 
-def check_results(source: Source, report: LoadReport) -> list[dict]:
-    """The asset checks declared by the factory, evaluated on this load."""
-    change = report.row_count_change
-    results = [
-        {
-            "check_name": "not_empty",
-            "passed": report.rows_loaded > 0 or source.allow_empty,
-            "metadata": {"rows": report.rows_loaded},
-        },
-        {
-            "check_name": "row_count_change",
-            "passed": change is None or abs(change) <= source.max_row_count_change,
-            "severity": "WARN",
-            "metadata": {
-                "rows": report.rows_loaded,
-                "previous_rows": report.previous_rows,
-                "relative_change": {"raw_value": change, "type": "float" if change is not None else "null"},
-                "max_relative_change": {"raw_value": source.max_row_count_change, "type": "float"},
-            },
-        },
-    ]
-    if source.primary_key:
-        results.append(
-            {
-                "check_name": "primary_key_unique",
-                "passed": True,  # the table's primary key constraint refused any duplicate during COPY
-                "metadata": {
-                    "primary_key": ", ".join(source.primary_key),
-                    "enforced_by": f"primary key constraint of {report.table}",
-                },
-            }
-        )
-    return results
-
-
 def _partition_metadata(report: LoadReport) -> dict:
     """What a partitioned load read and wrote (Dagster records it on each partition of the run). The
     input is one file for every partition (a CSV has no index to seek a month in), so the whole of it
@@ -189,7 +160,6 @@ def _partition_metadata(report: LoadReport) -> dict:
         f" for {report.rows_loaded:,} rows of partition {describe_partitions(report.partition_keys)}"
     )
     return {
-        "rows_loaded": {"raw_value": report.rows_loaded, "type": "int"},
         "partition_rows": {"raw_value": dict(report.partition_rows), "type": "json"},
         "input_scope": {"raw_value": scope, "type": "text"},
     }
@@ -215,9 +185,10 @@ def report_to_dagster(pipes, source: Source, report: LoadReport) -> None:
             **_partition_metadata(report),
             "dagster/column_schema": {"raw_value": schema, "type": "table_schema"},
             "dagster/table_name": {"raw_value": report.table, "type": "text"},
-            "rows_rejected": {"raw_value": report.rows_rejected, "type": "int"},
+            ROWS_LOADED: {"raw_value": report.rows_loaded, "type": "int"},
+            ROWS_REJECTED: {"raw_value": report.rows_rejected, "type": "int"},
             "rejected_rows_sample": {"raw_value": "\n".join(report.rejections), "type": "text"},
-            "previous_rows": {"raw_value": report.previous_rows, "type": "int"},
+            PREVIOUS_ROWS: {"raw_value": report.previous_rows, "type": "int"},
             "input_lines": {"raw_value": report.input_lines, "type": "int"},
             "bytes_read": {"raw_value": report.bytes_read, "type": "int"},
             "content_bytes": {"raw_value": report.content_bytes, "type": "int"},
@@ -227,5 +198,3 @@ def report_to_dagster(pipes, source: Source, report: LoadReport) -> None:
         },
         data_version=report.checksum,
     )
-    for result in check_results(source, report):
-        pipes.report_asset_check(**result)

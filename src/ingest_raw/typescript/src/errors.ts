@@ -1,11 +1,11 @@
-/** Errors of a load, split by what a retry could change, with the exit codes every source program uses. */
+/** Errors of a reader program, split by what a retry could change, with the exit codes the loader reads. */
 
-/** sysexits.h: a scheduler may retry 75, never 65. */
+/** sysexits.h: the loader fails a load for good on 65 (and 70, a bug here), retries 75. */
 export const EXIT_PERMANENT = 65;
+export const EXIT_SOFTWARE = 70;
 export const EXIT_TRANSIENT = 75;
-export const EXIT_INTERRUPTED = 130;
 
-/** A load that did not happen; the table keeps its previous contents. */
+/** An input that cannot become rows; the message names the input and the place in it. */
 export class LoadError extends Error {
   override name = "LoadError";
   constructor(
@@ -19,9 +19,4 @@ export class LoadError extends Error {
   get exitCode(): number {
     return this.transient ? EXIT_TRANSIENT : EXIT_PERMANENT;
   }
-}
-
-/** SIGINT or SIGTERM arrived: the transaction was rolled back. */
-export class Interrupted extends Error {
-  override name = "Interrupted";
 }

@@ -1,82 +1,108 @@
 /**
  * Read a source's input, a path or an http(s) URL, whole: a JSON-stat dataset is one JSON document,
- * so the declared `max_record_bytes` bounds it (statistics APIs cap a response far below the default
- * 64 MiB); anything larger is refused, so memory stays bounded. Every failure is a LoadError saying whether a retry could help.
+ * so the declared `max_record_bytes` bounds it, counted as bytes arrive (a device or a pipe has no
+ * size to look at first). A path must be a regular file (a FIFO or a device could block or never
+ * end); a download has a per-read timeout and a total deadline, and follows redirects only to http(s)
+ * on its own host or a declared one. Every failure is a LoadError saying whether a retry could help.
  */
 
 import { createHash } from "node:crypto";
-import { readFile, stat } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open } from "node:fs/promises";
 
-import { Interrupted, LoadError } from "./errors.js";
+import { LoadError } from "./errors.js";
 
 const TRANSIENT_HTTP = new Set([408, 425, 429, 500, 502, 503, 504]);
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 10;
+
+export interface Limits {
+  timeoutSeconds: number;
+  deadlineSeconds: number;
+  redirectHosts: string[];
+  maxBytes: number;
+}
 
 export interface Input {
   location: string;
   content: Buffer;
-  bytesRead: number;
   sha256: string;
 }
 
-export async function readInput(
-  location: string,
-  timeoutSeconds: number,
-  interrupt: AbortSignal,
-  maxBytes: number,
-): Promise<Input> {
-  const content = /^https?:\/\//.test(location)
-    ? await readUrl(location, timeoutSeconds, interrupt, maxBytes)
-    : await readPath(location, maxBytes);
-  return { location, content, bytesRead: content.length, sha256: createHash("sha256").update(content).digest("hex") };
+export async function readInput(location: string, limits: Limits): Promise<Input> {
+  const content = /^https?:\/\//i.test(location) ? await readUrl(location, limits) : await readPath(location, limits.maxBytes);
+  return { location, content, sha256: createHash("sha256").update(content).digest("hex") };
 }
 
+const tooLarge = (location: string, maxBytes: number) =>
+  new LoadError(`${location}: more than ${maxBytes} bytes (the source's max_record_bytes bounds a dataset)`);
+
 async function readPath(path: string, maxBytes: number): Promise<Buffer> {
+  let handle;
   try {
-    const size = (await stat(path)).size;
-    if (size > maxBytes) throw new LoadError(`${path} has ${size} bytes, more than the ${maxBytes} a dataset may have`);
-    return await readFile(path);
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new LoadError(code === "ENOENT" ? `no such file: ${path}` : `cannot read ${path}: ${code ?? error}`);
+  }
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) {
+      const kind = stats.isFIFO() ? "a FIFO" : stats.isDirectory() ? "a directory" : "a device";
+      throw new LoadError(`${path} is ${kind}, not a regular file; write the dataset to a file`);
+    }
+    if (stats.size > maxBytes) throw tooLarge(path, maxBytes);
+    const content = Buffer.allocUnsafe(stats.size);
+    let size = 0;
+    while (size < content.length) {
+      const { bytesRead } = await handle.read(content, size, content.length - size);
+      if (bytesRead === 0) break;
+      size += bytesRead;
+    }
+    return content.subarray(0, size);
   } catch (error) {
     if (error instanceof LoadError) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new LoadError(code === "ENOENT" ? `no such file: ${path}` : `cannot read ${path}: ${error}`);
+    throw new LoadError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  } finally {
+    await handle.close();
   }
 }
 
-/** GET `url`; the read fails as transient after `timeoutSeconds` without a byte. */
-async function readUrl(url: string, timeoutSeconds: number, interrupt: AbortSignal, maxBytes: number): Promise<Buffer> {
+/** GET `url`: fails as transient after `timeoutSeconds` without a byte or `deadlineSeconds` in all. */
+async function readUrl(url: string, limits: Limits): Promise<Buffer> {
+  const { timeoutSeconds, deadlineSeconds, maxBytes } = limits;
   const stalled = new AbortController();
   let timer = setTimeout(() => stalled.abort(), timeoutSeconds * 1000);
   const rearm = () => {
     clearTimeout(timer);
     timer = setTimeout(() => stalled.abort(), timeoutSeconds * 1000);
   };
-  const signal = AbortSignal.any([stalled.signal, interrupt]);
+  const late = AbortSignal.timeout(deadlineSeconds * 1000);
+  const signal = AbortSignal.any([stalled.signal, late]);
   const fail = (error: unknown): never => {
-    if (interrupt.aborted) throw new Interrupted("interrupted while reading the input");
-    if (stalled.signal.aborted) throw new LoadError(`timed out reading ${url} (${timeoutSeconds} s without data)`, true);
     if (error instanceof LoadError) throw error;
+    if (late.aborted) throw new LoadError(`${url}: download not finished within ${deadlineSeconds} s (the source's deadline_seconds)`, true);
+    if (stalled.signal.aborted) throw new LoadError(`${url}: timed out (${timeoutSeconds} s without data)`, true);
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    throw new LoadError(`connection lost while reading ${url}: ${cause?.code ?? cause?.message ?? error}`, true, {
-      cause: error,
-    });
+    throw new LoadError(`${url}: connection lost: ${cause?.code ?? cause?.message ?? error}`, true, { cause: error });
   };
   try {
-    const response = await fetch(url, { signal, headers: { "User-Agent": "ingest-raw" } });
+    const response = await follow(url, limits.redirectHosts, signal);
     if (!response.ok) {
-      throw new LoadError(`HTTP ${response.status} ${response.statusText} for ${url}`, TRANSIENT_HTTP.has(response.status));
+      throw new LoadError(`${url}: HTTP ${response.status} ${response.statusText}`, TRANSIENT_HTTP.has(response.status));
     }
     const declared = Number(response.headers.get("content-length") ?? NaN);
-    if (declared > maxBytes) throw new LoadError(`${url} has ${declared} bytes, more than the ${maxBytes} a dataset may have`);
+    if (declared > maxBytes) throw tooLarge(url, maxBytes);
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of response.body ?? []) {
       rearm();
       size += chunk.length;
-      if (size > maxBytes) throw new LoadError(`${url} sent more than the ${maxBytes} bytes a dataset may have`);
+      if (size > maxBytes) throw tooLarge(url, maxBytes);
       chunks.push(Buffer.from(chunk));
     }
     if (!Number.isNaN(declared) && size !== declared && !response.headers.get("content-encoding")) {
-      throw new LoadError(`connection lost while reading ${url}: ${size} of ${declared} bytes`, true);
+      throw new LoadError(`${url}: connection lost after ${size} of ${declared} bytes`, true);
     }
     return Buffer.concat(chunks);
   } catch (error) {
@@ -84,4 +110,26 @@ async function readUrl(url: string, timeoutSeconds: number, interrupt: AbortSign
   } finally {
     clearTimeout(timer);
   }
+}
+
+async function follow(url: string, allowedHosts: string[], signal: AbortSignal): Promise<Response> {
+  const hosts = new Set([new URL(url).hostname, ...allowedHosts]);
+  let current = url;
+  for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+    const response = await fetch(current, { signal, redirect: "manual", headers: { "User-Agent": "ingest-raw" } });
+    if (!REDIRECTS.has(response.status)) return response;
+    const location = response.headers.get("location") ?? "";
+    await response.body?.cancel();
+    const target = new URL(location, current);
+    if (target.protocol !== "http:" && target.protocol !== "https:") {
+      throw new LoadError(`${url}: HTTP ${response.status} redirects to ${JSON.stringify(location.slice(0, 200))}; only http(s) redirects are followed`);
+    }
+    if (!hosts.has(target.hostname)) {
+      throw new LoadError(
+        `${url}: HTTP ${response.status} redirects to host ${target.hostname}; redirects are followed to ${[...hosts].join(", ")} only (the source's redirect_hosts)`,
+      );
+    }
+    current = target.href;
+  }
+  throw new LoadError(`${url}: more than ${MAX_REDIRECTS} redirects`);
 }

@@ -3,10 +3,13 @@
  * row per cell. Cells are in row-major order over `id` (the last dimension varies fastest).
  *
  * Columns of a source: the lowercased id of every dimension (the category code), optionally
- * `<dimension>_label` (the category label), `value` and optionally `status`.
+ * `<dimension>_label` (the category label), `value` and optionally `status`. A dense `value` (an
+ * array) gives a row per cell; a sparse one (an object of cell index to value) gives a row per cell
+ * it lists: a cell it leaves out is missing, not a row of nulls, so the rows never outnumber the input.
  */
 
 import { LoadError } from "./errors.js";
+import { type Json, NumberArray, parseJson } from "./json.js";
 
 export interface Dimension {
   id: string;
@@ -17,17 +20,21 @@ export interface Dimension {
 
 export interface Dataset {
   label: string;
-  source: string;
   updated: string;
   dimensions: Dimension[];
-  cells: number;
+  /** The cells that have a row, in order. */
+  cells(): Iterable<number>;
   value(index: number): number | null;
   status(index: number): string | null;
 }
 
-type Json = Record<string, unknown>;
+type JsonObject = { [key: string]: Json };
 
-const isObject = (value: unknown): value is Json => typeof value === "object" && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is JsonObject =>
+  typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof NumberArray);
+
+const items = (value: Json): Json[] | null =>
+  value instanceof NumberArray ? Array.from({ length: value.length }, (_, index) => value.get(index)) : Array.isArray(value) ? value : null;
 
 export function parseJsonStat(content: Buffer, where: string): Dataset {
   const fail = (message: string): never => {
@@ -36,105 +43,123 @@ export function parseJsonStat(content: Buffer, where: string): Dataset {
   const document = parseJson(content, where);
   if (!isObject(document)) return fail("expected a JSON-stat 2.0 dataset object");
   if (document.version !== "2.0" || document.class !== "dataset") {
-    return fail(`expected "version": "2.0" and "class": "dataset", got ${JSON.stringify(document.version)} and ${JSON.stringify(document.class)}`);
+    return fail(`expected "version": "2.0" and "class": "dataset", got ${show(document.version)} and ${show(document.class)}`);
   }
-  const ids = document.id;
-  const sizes = document.size;
-  if (!Array.isArray(ids) || !Array.isArray(sizes) || ids.length !== sizes.length || ids.length === 0) {
+  const ids = items(document.id);
+  const sizes = items(document.size);
+  if (!ids || !sizes || ids.length !== sizes.length || ids.length === 0) {
     return fail('"id" and "size" must be arrays of the same, non-zero length');
   }
   if (!isObject(document.dimension)) return fail('"dimension" must be an object');
   const dimensionsJson = document.dimension;
   const dimensions = ids.map((id, position): Dimension => {
     const size = sizes[position];
-    if (typeof id !== "string" || !Number.isSafeInteger(size) || size < 0) return fail(`id[${position}] / size[${position}] are not a name and a count`);
-    const category = (dimensionsJson[id] as Json | undefined)?.category;
+    if (typeof id !== "string" || typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
+      return fail(`id[${position}] / size[${position}] are ${show(id)} / ${show(size)}; expected a name and a count`);
+    }
+    const dimension = dimensionsJson[id];
+    const category = isObject(dimension) ? dimension.category : undefined;
     if (!isObject(category)) return fail(`dimension ${id}: no "category" object`);
-    const codes = categoryCodes(category, size as number, (message) => fail(`dimension ${id}: ${message}`));
-    const labels = isObject(category.label) ? (category.label as Record<string, string>) : {};
+    const problem = (message: string) => fail(`dimension ${id}: ${message}`);
+    const codes = categoryCodes(category, size, problem);
+    const labels: Record<string, string> = Object.create(null);
+    if (category.label !== undefined) {
+      if (!isObject(category.label)) problem('"category"."label" must be an object of code to label');
+      for (const [code, label] of Object.entries(category.label as JsonObject)) {
+        if (typeof label !== "string") problem(`the label of category ${show(code)} is ${show(label)}; expected a string`);
+        labels[code] = label as string;
+      }
+    }
     return { id, column: id.toLowerCase(), codes, labels };
   });
-  const cells = dimensions.reduce((product, dimension) => product * dimension.codes.length, 1);
-  const value = cellValues(document.value, cells, (message) => fail(`"value" ${message}`));
+  let cells = 1;
+  for (const dimension of dimensions) cells *= dimension.codes.length;
+  if (!Number.isSafeInteger(cells)) fail(`the dimension sizes multiply to ${cells} cells, more than can be counted`);
+  const values = cellValues(document.value, cells, (message) => fail(`"value" ${message}`));
   const status = cellStatus(document.status, cells, (message) => fail(`"status" ${message}`));
   const text = (key: string) => (typeof document[key] === "string" ? (document[key] as string) : "");
-  return { label: text("label"), source: text("source"), updated: text("updated"), dimensions, cells, value, status };
+  return { label: text("label"), updated: text("updated"), dimensions, ...values, status };
 }
 
-function parseJson(content: Buffer, where: string): unknown {
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(content);
-  } catch {
-    throw new LoadError(`${where}: not valid UTF-8`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    const message = (error as Error).message;
-    const position = /position (\d+)/.exec(message);
-    if (!position) throw new LoadError(`${where}: invalid JSON: ${message}`);
-    const before = text.slice(0, Number(position[1]));
-    const line = before.split("\n").length;
-    const column = before.length - before.lastIndexOf("\n");
-    throw new LoadError(`${where} line ${line}, column ${column}: invalid JSON: ${message}`);
-  }
-}
+const show = (value: unknown): string => {
+  const text = value instanceof NumberArray ? "[numbers]" : JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+};
 
-function categoryCodes(category: Json, size: number, fail: (message: string) => never): string[] {
+function categoryCodes(category: JsonObject, size: number, fail: (message: string) => never): string[] {
   const { index, label } = category;
   let codes: string[];
-  if (Array.isArray(index)) {
-    codes = index.map(String);
+  const list = items(index);
+  if (list) {
+    codes = list.map((code, position) => (typeof code === "string" ? code : fail(`category index[${position}] is ${show(code)}; expected a string`)));
   } else if (isObject(index)) {
-    codes = new Array(size);
+    codes = new Array(Math.min(size, Object.keys(index).length));
     for (const [code, position] of Object.entries(index)) {
-      if (!Number.isSafeInteger(position) || (position as number) < 0 || (position as number) >= size || codes[position as number] !== undefined) {
-        return fail(`category ${code} has position ${JSON.stringify(position)}; expected a distinct integer below ${size}`);
+      if (typeof position !== "number" || !Number.isSafeInteger(position) || position < 0 || position >= codes.length || codes[position] !== undefined) {
+        return fail(`category ${show(code)} has position ${show(position)}; expected a distinct integer below ${size}`);
       }
-      codes[position as number] = code;
+      codes[position] = code;
     }
   } else if (isObject(label) && Object.keys(label).length === 1) {
     codes = Object.keys(label);
   } else {
     return fail('no category "index" (allowed only for a single labelled category)');
   }
-  if (codes.length !== size || codes.includes(undefined as unknown as string)) {
-    return fail(`${codes.filter((code) => code !== undefined).length} categories but size ${size}`);
-  }
+  if (codes.length !== size) return fail(`${codes.length} categories but size ${size}`);
   if (new Set(codes).size !== codes.length) return fail("repeated category codes");
   return codes;
 }
 
-function cellValues(value: unknown, cells: number, fail: (message: string) => never): (index: number) => number | null {
-  const check = (item: unknown, index: number | string): number | null => {
-    if (item === null || (typeof item === "number" && Number.isFinite(item))) return item as number | null;
-    return fail(`[${index}] is ${JSON.stringify(item)}; expected a number or null`);
-  };
-  if (Array.isArray(value)) {
+function cellValues(
+  value: Json | undefined,
+  cells: number,
+  fail: (message: string) => never,
+): Pick<Dataset, "cells" | "value"> {
+  if (value instanceof NumberArray) {
     if (value.length !== cells) fail(`has ${value.length} cells; the dimension sizes multiply to ${cells}`);
-    value.forEach(check);
-    return (index) => value[index] as number | null;
+    return { cells: () => range(cells), value: (index) => value.get(index) };
+  }
+  if (Array.isArray(value)) {
+    const index = value.findIndex((item) => item !== null && typeof item !== "number");
+    if (index >= 0) fail(`[${index}] is ${show(value[index])}; expected a number or null`);
+    if (value.length !== cells) fail(`has ${value.length} cells; the dimension sizes multiply to ${cells}`);
+    return { cells: () => range(cells), value: () => null };
   }
   if (isObject(value)) {
+    const sparse = new Map<number, number | null>();
     for (const [key, item] of Object.entries(value)) {
-      if (!/^\d+$/.test(key) || Number(key) >= cells) fail(`key ${JSON.stringify(key)} is not a cell index below ${cells}`);
-      check(item, key);
+      if (!/^(0|[1-9][0-9]*)$/.test(key) || Number(key) >= cells) fail(`key ${show(key)} is not a cell index below ${cells}`);
+      if (item !== null && typeof item !== "number") fail(`[${key}] is ${show(item)}; expected a number or null`);
+      sparse.set(Number(key), item as number | null);
     }
-    return (index) => (value[String(index)] as number | undefined) ?? null;
+    const listed = [...sparse.keys()].sort((a, b) => a - b);
+    return { cells: () => listed, value: (index) => sparse.get(index) ?? null };
   }
   return fail("must be an array or an object of cell index to value");
 }
 
-function cellStatus(status: unknown, cells: number, fail: (message: string) => never): (index: number) => string | null {
+function* range(count: number): Generator<number> {
+  for (let index = 0; index < count; index++) yield index;
+}
+
+function cellStatus(status: Json | undefined, cells: number, fail: (message: string) => never): (index: number) => string | null {
+  const text = (item: Json, at: number | string): string | null => {
+    if (item === null || typeof item === "string") return item;
+    return fail(`[${at}] is ${show(item)}; expected a string or null`);
+  };
   if (status === undefined || status === null) return () => null;
   if (typeof status === "string") return () => status;
-  if (Array.isArray(status)) {
-    if (status.length === 1) return () => status[0] as string;
-    if (status.length !== cells) fail(`has ${status.length} entries; expected 1 or ${cells}`);
-    return (index) => (status[index] as string | null) ?? null;
+  const list = items(status);
+  if (list) {
+    list.forEach(text);
+    if (list.length === 1) return () => list[0] as string | null;
+    if (list.length !== cells) fail(`has ${list.length} entries; expected 1 or ${cells}`);
+    return (index) => list[index] as string | null;
   }
-  if (isObject(status)) return (index) => (status[String(index)] as string | undefined) ?? null;
+  if (isObject(status)) {
+    for (const [key, item] of Object.entries(status)) text(item, key);
+    return (index) => (status[String(index)] as string | undefined) ?? null;
+  }
   return fail("must be a string, an array or an object");
 }
 
@@ -151,8 +176,8 @@ export function describeCell(dataset: Dataset, index: number): string {
 }
 
 /**
- * CSV records (one per cell, in the declared column order) for COPY. Fails naming every declared
- * column the dataset cannot fill and every dimension without a column.
+ * CSV records (one per cell, in the declared column order): fails naming every declared column the
+ * dataset cannot fill and every dimension without a column.
  */
 export function csvRecords(dataset: Dataset, columns: string[], where: string): (index: number) => string {
   const fields: ((coordinates: number[], index: number) => string | null)[] = [];
@@ -165,9 +190,11 @@ export function csvRecords(dataset: Dataset, columns: string[], where: string): 
       fields.push((_, index) => dataset.status(index));
     } else if (dimension >= 0) {
       const { codes, labels } = dataset.dimensions[dimension];
-      fields.push(column.endsWith("_label") && dataset.dimensions[dimension].column !== column
-        ? (coordinates) => labels[codes[coordinates[dimension]]] ?? null
-        : (coordinates) => codes[coordinates[dimension]]);
+      fields.push(
+        column.endsWith("_label") && dataset.dimensions[dimension].column !== column
+          ? (coordinates) => labels[codes[coordinates[dimension]]] ?? null
+          : (coordinates) => codes[coordinates[dimension]],
+      );
     } else {
       unknown.push(column);
     }
@@ -196,7 +223,9 @@ export function csvRecords(dataset: Dataset, columns: string[], where: string): 
 
 const number = (value: number | null): string | null => (value === null ? null : String(value));
 
-/** NULL is an empty unquoted field; every value is quoted, so an empty string stays a string. */
+/** NULL is an empty unquoted field; a value is quoted only when it must be (an empty string, a
+ * delimiter, a quote, a line end or a backslash in it), so the loader's fast path takes most chunks whole. */
 function csvField(value: string | null): string {
-  return value === null ? "" : `"${value.replaceAll('"', '""')}"`;
+  if (value === null) return "";
+  return value === "" || /[",\r\n\\]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
 }

@@ -223,7 +223,7 @@ function pipesException(error: unknown): PipesException {
   const frames = (error.stack ?? "").split("\n").filter((line) => line.trimStart().startsWith("at "));
   return {
     name: error.name,
-    message: error.message,
+    message: `${error.name}: ${error.message}\n`, // as dagster_pipes writes it (traceback.format_exception_only)
     stack: frames.map((line) => line.trim() + "\n"),
     cause: error.cause === undefined ? null : pipesException(error.cause),
     context: null,

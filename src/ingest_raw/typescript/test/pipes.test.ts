@@ -120,9 +120,9 @@ test("an uncaught error closes the session with it as the exception, then propag
   const closed = messages().at(-1)!;
   assert.equal(closed.method, "closed");
   assert.equal(closed.params.exception.name, "RangeError");
-  assert.equal(closed.params.exception.message, "boom");
+  assert.equal(closed.params.exception.message, "RangeError: boom\n");
   assert.ok(closed.params.exception.stack.length > 0);
-  assert.equal(closed.params.exception.cause.message, "root");
+  assert.equal(closed.params.exception.cause.message, "Error: root\n");
 });
 
 test("context given inline and messages on stderr are understood; unknown channels are refused", () => {

@@ -1,0 +1,272 @@
+"""The load contract, once, over every shipped program: the Python loader reading CSV itself, and every
+declared reader program whose rows it loads. The programs come from the declarations (one shipped source
+per program), and the inputs from the declared format: a new source joins by its declaration alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from devtools import peak_memory, typescript
+from ingest_raw.catalog import SOURCES
+from ingest_raw.declarations import CsvFormat, Source
+from ingest_raw.errors import EXIT_INTERRUPTED, EXIT_PERMANENT, EXIT_TRANSIENT
+from ingest_raw.loader import PAUSE_ENV, program_dir
+from ingest_raw.reader import resolve_package_location
+from shared import postgres
+from tests.ingest.ingest_helpers import (
+    PROGRAM_TIMEOUT,
+    LineWatcher,
+    fingerprint,
+    http_server,
+    loader_sessions,
+    program_env,
+    run_source,
+    serve_file,
+    sessions_waiting,
+    start_source,
+    wait_until,
+)
+from tests.ingest.test_ingest_interrupt import commits_wait_for_a_standby  # noqa: F401 (a fixture)
+
+
+def _remote(source: Source) -> bool:
+    return source.input.startswith(("http://", "https://"))
+
+
+def _programs() -> dict[str, Source]:
+    """One shipped source per program: the first declared with a local input (tests serve no remote
+    one), else the first declared (its tests are skipped, saying why)."""
+    programs: dict[str, Source] = {}
+    for source in SOURCES.values():
+        program = " ".join(source.program.command) if source.program else "python"
+        if program not in programs or (_remote(programs[program]) and not _remote(source)):
+            programs[program] = source
+    return programs
+
+
+PROGRAMS = _programs()
+#: Peak resident memory any one process of a load may reach on a hostile input.
+MEMORY_BOUND = 256 << 20
+
+
+@pytest.fixture(params=list(PROGRAMS.values()), ids=list(PROGRAMS))
+def source(request) -> Source:
+    if _remote(request.param):
+        pytest.skip(
+            f"{request.param.name}: every source of this program reads a URL; declare one with a local sample"
+        )
+    if request.param.program is not None:
+        if typescript.node() is None:
+            pytest.skip("node is not installed")
+        typescript.build()
+    return request.param
+
+
+def declared_input(source: Source) -> Path:
+    if source.input.startswith("package:"):
+        return resolve_package_location(source.input)
+    return program_dir() / source.input if source.program else Path(source.input)
+
+
+def bad_input(source: Source, folder: Path) -> tuple[Path, str]:
+    """An input the declared format refuses, and the place its error must name."""
+    path = folder / "bad"
+    if isinstance(source.format, CsvFormat):
+        path.write_text("not_a_column\nvalue\n")
+        return path, f"{path} line 1 (header)"
+    path.write_text('{\n  "version": "2.0",\n  "version": "2.0"\n}\n')
+    return path, f'{path} line 3, column 3: key "version" appears twice'
+
+
+def test_loads_and_reloads_to_the_same_rows(source, fresh_warehouse):
+    first = run_source(fresh_warehouse, source.name)
+    assert first.returncode == 0, first.stderr
+    loaded = fingerprint(fresh_warehouse, source.table)
+    assert loaded[0] > 0
+    assert f"loaded raw.{source.table}: {loaded[0]} rows (previously 0)" in first.stderr
+    again = run_source(fresh_warehouse, source.name)
+    assert again.returncode == 0, again.stderr
+    assert fingerprint(fresh_warehouse, source.table) == loaded
+
+
+def test_bad_input_exits_65_naming_the_source_and_place(source, fresh_warehouse, tmp_path):
+    assert run_source(fresh_warehouse, source.name).returncode == 0
+    before = fingerprint(fresh_warehouse, source.table)
+    path, place = bad_input(source, tmp_path)
+    result = run_source(fresh_warehouse, source.name, "--input", str(path))
+    assert result.returncode == EXIT_PERMANENT, result.stderr
+    assert f"ingest error: source '{source.name}': {place}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert fingerprint(fresh_warehouse, source.table) == before
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
+def test_a_fifo_device_or_directory_is_refused_at_once(source, fresh_warehouse, tmp_path, kind):
+    path = {"device": Path("/dev/zero"), "directory": tmp_path}.get(kind, tmp_path / "fifo")
+    if kind == "fifo":
+        os.mkfifo(path)  # no writer: opening it to read would block forever
+    result = run_source(fresh_warehouse, source.name, "--input", str(path))
+    assert result.returncode == EXIT_PERMANENT, result.stderr
+    assert f"ingest error: source '{source.name}': {path} is a" in result.stderr
+    assert "not a regular file" in result.stderr
+
+
+@pytest.mark.parametrize("stage", ["locked", "copy", "commit"])
+def test_sigint_rolls_back_and_exits_130(source, fresh_warehouse, stage):
+    assert run_source(fresh_warehouse, source.name).returncode == 0
+    before = fingerprint(fresh_warehouse, source.table)
+    with postgres.connect(fresh_warehouse, autocommit=True) as conn:
+        conn.execute(
+            f"delete from raw.{source.table} where ctid = (select min(ctid) from raw.{source.table})"
+        )
+    changed = fingerprint(fresh_warehouse, source.table)
+    process = start_source(fresh_warehouse, source.name, **{PAUSE_ENV: stage})
+    stderr = LineWatcher(process.stderr)
+    try:
+        stderr.wait_for(f"paused at {stage}")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == EXIT_INTERRUPTED
+    finally:
+        process.kill()
+    assert f"{source.name} interrupted, rolled back" in stderr.text()
+    wait_until(lambda: loader_sessions(fresh_warehouse) == 0, 10, "the interrupted session's end")
+    assert fingerprint(fresh_warehouse, source.table) == changed != before
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_commit_waits_reports_the_commit(source, commits_wait_for_a_standby, signum):  # noqa: F811
+    settings, _ = commits_wait_for_a_standby
+    process = start_source(settings, source.name)
+    stderr = LineWatcher(process.stderr)
+    try:
+        wait_until(lambda: sessions_waiting(settings, "a.wait_event = 'SyncRep'"), 60, "COMMIT waiting")
+        process.send_signal(signum)
+        assert process.wait(timeout=30) == 0, stderr.text()
+    finally:
+        process.kill()
+    assert f"{source.name} interrupted while committing; the commit had gone through" in stderr.text()
+    assert "rolled back" not in stderr.text()
+    assert fingerprint(settings, source.table)[0] > 0
+
+
+def test_a_held_lock_fails_as_transient_naming_the_holder(source, fresh_warehouse):
+    with postgres.connect(fresh_warehouse, application_name="nightly-fix-by-hand") as holder:
+        holder.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"raw.{source.table}",))
+        result = run_source(fresh_warehouse, source.name, "--lock-timeout", "0.5")
+        holder_pid = holder.info.backend_pid
+        holder.rollback()
+    assert result.returncode == EXIT_TRANSIENT, result.stderr
+    assert f"ingest error: source '{source.name}': raw.{source.table}: the load lock" in result.stderr
+    assert f"held by pid {holder_pid} (application_name 'nightly-fix-by-hand'" in result.stderr
+
+
+def test_a_wrong_password_is_permanent(source, fresh_warehouse):
+    wrong = fresh_warehouse.replace(password="not-the-password", user="no_such_role")
+    result = subprocess.run(
+        [sys.executable, "-m", "ingest_raw.sources", source.name],
+        env=program_env(wrong),
+        capture_output=True,
+        text=True,
+        timeout=PROGRAM_TIMEOUT,
+    )
+    assert result.returncode == EXIT_PERMANENT, result.stderr
+    assert f"ingest error: source '{source.name}': the warehouse refused the connection" in result.stderr
+
+
+def test_http_redirects_deadlines_and_server_errors(source, fresh_warehouse):
+    data = declared_input(source)
+    name = data.name
+
+    def respond(handler, _):
+        path = handler.path
+        if path.startswith("/to-other-host/"):
+            target = f"http://192.0.2.1/{name}"
+        elif path.startswith("/to-ftp/"):
+            target = f"ftp://127.0.0.1/{name}"
+        elif path.startswith("/to-same-host/"):
+            target = f"/{name}"
+        else:
+            target = None
+        if target:
+            handler.send_response(302)
+            handler.send_header("Location", target)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+        elif path.startswith("/trickle/"):
+            handler.send_response(200)
+            handler.send_header("Content-Length", str(data.stat().st_size))
+            handler.end_headers()
+            for byte in data.read_bytes()[:200]:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                time.sleep(0.05)
+        elif path.startswith("/busy/"):
+            handler.send_response(500)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+        else:
+            serve_file(handler, data)
+
+    with http_server(respond) as (base, _):
+        cases = [
+            ("to-same-host", 0, "loaded"),
+            ("to-other-host", EXIT_PERMANENT, "redirects to host 192.0.2.1"),
+            ("to-ftp", EXIT_PERMANENT, "only http(s) redirects are followed"),
+            ("busy", EXIT_TRANSIENT, "HTTP 500"),
+            ("trickle", EXIT_TRANSIENT, "not finished within 2 s"),
+        ]
+        for case, code, message in cases:
+            url = f"{base}/{case}/{name}"
+            result = run_source(
+                fresh_warehouse, source.name, "--input", url, "--deadline", "2", "--timeout", "5"
+            )
+            assert (result.returncode, message in result.stderr) == (code, True), (case, result.stderr)
+            if code:
+                assert f"ingest error: source '{source.name}': " in result.stderr
+
+
+def hostile_input(source: Source, folder: Path) -> Path:
+    """About 16 MiB the declared format cannot load, found out only at its end: a CSV record of
+    nothing but delimiters, or a JSON-stat value array of 4 million cells over dimensions of one."""
+    path = folder / "hostile"
+    with path.open("wb") as out:
+        if isinstance(source.format, CsvFormat):
+            out.write(",".join(source.column_names).encode() + b"\n")
+            out.write(source.format.delimiter.encode() * (16 << 20))
+        else:
+            names = [c.name for c in source.columns if c.name not in ("value", "status")]
+            ids = [name for name in names if not name.endswith("_label")]
+            dimension = {name: {"category": {"index": ["a"]}} for name in ids}
+            head = {
+                "version": "2.0",
+                "class": "dataset",
+                "id": ids,
+                "size": [1] * len(ids),
+                "dimension": dimension,
+            }
+            out.write(json.dumps(head)[:-1].encode() + b', "value": [')
+            out.write(b"1.5," * (4 << 20) + b"1.5]}")
+    return path
+
+
+def test_memory_stays_bounded_on_a_hostile_input(source, fresh_warehouse, tmp_path):
+    command = [
+        sys.executable,
+        "-m",
+        "ingest_raw.sources",
+        source.name,
+        "--input",
+        str(hostile_input(source, tmp_path)),
+    ]
+    measured = peak_memory.run(command, program_env(fresh_warehouse), timeout=PROGRAM_TIMEOUT)
+    assert measured.returncode == EXIT_PERMANENT, measured.stderr
+    assert f"ingest error: source '{source.name}': " in measured.stderr
+    assert measured.peak_rss_bytes < MEMORY_BOUND, f"peak {measured.peak_rss_bytes >> 20} MiB"

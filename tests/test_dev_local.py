@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from devtools import typescript
-from devtools.dev_local import write_instance_config
+from devtools.dev_local import DEV_INSTANCE_OVERLAY, write_instance_config
 from devtools.locations import discover
-from devtools.paths import LOCAL_HOME_ENV
+from devtools.paths import LOCAL_HOME_ENV, workspace_root
 from devtools.ports import free_port
 from devtools.webserver import wait_until_loaded
 from shared.postgres import WarehouseSettings
@@ -195,6 +195,32 @@ def test_instance_config_is_valid_and_monitors_runs(tmp_path):
         limit["key"] == "dagster/code_location"
         and limit["limit"] < config["concurrency"]["runs"]["max_concurrent_runs"]
     )
+
+
+def test_dev_instance_is_production_plus_its_overlay_only(tmp_path):
+    """Every setting of the production dagster.yaml reaches dev-local unless the overlay names it."""
+    write_instance_config(tmp_path)
+    dev = _leaves(yaml.safe_load((tmp_path / "dagster.yaml").read_text()))
+    production = _leaves(yaml.safe_load((workspace_root() / "dagster.yaml").read_text()))
+    overlay = set(_leaves(DEV_INSTANCE_OVERLAY)) | {("code_servers",)}
+
+    def overlaid(path: tuple) -> bool:
+        return any(path[: len(prefix)] == prefix for prefix in overlay)
+
+    assert {path: value for path, value in production.items() if not overlaid(path)} == {
+        path: value for path, value in dev.items() if not overlaid(path)
+    }
+    assert not any(path[0] == "storage" for path in dev)  # SQLite under the home, not the production Postgres
+
+
+def _leaves(config: dict, prefix: tuple = ()) -> dict[tuple, object]:
+    leaves = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            leaves |= _leaves(value, (*prefix, key))
+        else:
+            leaves[(*prefix, key)] = value
+    return leaves
 
 
 def test_typescript_sources_are_built_only_when_changed():

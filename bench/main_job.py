@@ -73,8 +73,10 @@ query Events($runId: ID!, $cursor: String) {
     ... on EventConnection { cursor hasMore events { __typename
       ... on MessageEvent { timestamp eventType stepKey } } } } }
 """
-#: A run's life as its event log tells it, in order; each phase ends at the first event of its type.
-RUN_PHASES = (("queued", "RUN_DEQUEUED"), ("worker start", "RUN_START"))
+#: A run's life as its event log tells it, in order; each phase ends at the first event of its type
+#: (the queue writes no event when it dequeues: launching is RUN_STARTING).
+RUN_PHASES = (("queued until launched", "RUN_STARTING"), ("run worker start", "RUN_START"))
+FINISHED = ("SUCCESS", "FAILURE", "CANCELED")
 
 
 def _assets(url: str) -> list[dict]:
@@ -88,11 +90,11 @@ def _done(node: dict) -> bool:
     return bool(node["assetMaterializations"])
 
 
-def _runs(url: str) -> list[dict]:
+def _runs(url: str, events: bool = True) -> list[dict]:
     runs = graphql(url, RUNS_QUERY)["runsOrError"]["results"]
     for run in runs:
         run["tags"] = {tag["key"]: tag["value"] for tag in run["tags"]}
-        run["events"] = _events(url, run["runId"])
+        run["events"] = _events(url, run["runId"]) if events else []
     return runs
 
 
@@ -155,6 +157,11 @@ def run_main_job(timeout: float) -> dict:
                 time.sleep(POLL_SECONDS)
             finished = time.monotonic() - clicked
             missing = ["/".join(n["assetKey"]["path"]) for n in nodes if not _done(n)]
+            # The last run's closing events come after its last materialization: wait for them.
+            while any(r["status"] not in FINISHED for r in _runs(url, events=False)):
+                if time.monotonic() - started > timeout:
+                    break
+                time.sleep(POLL_SECONDS)
             runs = _runs(url)
         finally:
             os.killpg(dev_local.pid, signal.SIGINT)
@@ -169,7 +176,7 @@ def run_main_job(timeout: float) -> dict:
         "assets": len(nodes),
         "runs": len(runs),
         "failed": statuses.count("FAILURE"),
-        "unfinished": sum(status not in ("SUCCESS", "FAILURE", "CANCELED") for status in statuses),
+        "unfinished": sum(status not in FINISHED for status in statuses),
         "budget": budget(runs, nodes, backfill, clicked_at),
         "load_before": load_before,
         "load_after": os.getloadavg()[0],
@@ -180,22 +187,16 @@ def run_plain(scratch: Path) -> float:
     """Seconds for every source program and one `dbt build`, one after the other, on a fresh warehouse."""
     with embedded_postgres(scratch / f"pgdata-{time.monotonic_ns()}") as settings:
         env = os.environ | settings.to_env() | {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-        dbt = [
-            str(BIN / "dbt"),
-            "--quiet",
-            "--project-dir",
-            str(PROJECT_DIR),
-            "--profiles-dir",
-            str(PROJECT_DIR),
-        ]
-        target = ["--target-path", str(scratch / "target"), "--log-path", str(scratch / "dbt-logs")]
-        _check([*dbt, "parse", *target], env)  # as the location's prepared manifest: not timed
+        dbt = [str(BIN / "dbt"), "--quiet"]
+        options = ["--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
+        options += ["--target-path", str(scratch / "target"), "--log-path", str(scratch / "dbt-logs")]
+        _check([*dbt, "parse", *options], env)  # as the location's prepared manifest: not timed
         started = time.monotonic()
         for source in SOURCES.values():
             months = FLIGHTS_MONTHLY.get_partition_keys() if source.partition else ()
             cwd = typescript.build() if source.program else None
             _check(source_command(source, months), env, cwd)
-        _check([*dbt, "build", *target], env | WHOLE_RANGE)
+        _check([*dbt, "build", *options], env | WHOLE_RANGE)
         return time.monotonic() - started
 
 

@@ -22,10 +22,9 @@ def build_definitions(project: DbtProject) -> dg.Definitions:
                 # Each layer of models waits for a tick once its inputs land; Dagster's default of
                 # 30 s made the waits most of the main job.
                 minimum_interval_seconds=AUTOMATION_INTERVAL_SECONDS,
-                # A request for many months is one run over the range (BackfillPolicy.single_run of
-                # dbt assets), launched straight to the queue: a backfill would wait for the backfill
-                # daemon's tick, up to 30 s (fixed in Dagster).
-                emit_backfills=False,
+                # Backfills stay on (Dagster's default), although each waits for the backfill
+                # daemon's 30 s tick: only a backfill honours BackfillPolicy.single_run; without it
+                # (emit_backfills=False) the twelve months became twelve runs.
                 description="Rebuilds dbt models when their raw inputs change (and daily as a backstop).",
             )
         ],

@@ -1,4 +1,4 @@
-"""A real Dagster run of one source with the location's executor, for the termination tests:
+"""A real Dagster run of one source with the multiprocess executor, for the termination tests:
 `python run_to_terminate.py` with DAGSTER_HOME, WAREHOUSE_*, SOURCE (a catalog name) and SOURCE_INPUT set."""
 
 import os
@@ -7,7 +7,7 @@ from dataclasses import replace
 import dagster as dg
 
 from ingest_raw.catalog import SOURCES
-from ingest_raw.factory import STEP_EXECUTOR, source_asset
+from ingest_raw.factory import source_asset
 from shared.resources import PostgresWarehouse
 
 
@@ -17,7 +17,6 @@ def load_job() -> dg.JobDefinition:
         assets=[asset],
         jobs=[dg.define_asset_job("load", selection=[asset.key])],
         resources={"warehouse": PostgresWarehouse()},
-        executor=STEP_EXECUTOR,
     )
     return defs.resolve_job_def("load")
 

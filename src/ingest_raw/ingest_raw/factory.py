@@ -14,12 +14,6 @@ WAREHOUSE_POOL = "warehouse"
 #: The tag dagster-k8s reads a run pod's (K8sRunLauncher: run tags) or step pod's (k8s_job_executor:
 #: op tags) container settings from.
 K8S_CONFIG_TAG = "dagster-k8s/config"
-#: Each load in a step process of its own, so terminating a run stops it (in-process, a RetryPolicy
-#: re-runs a terminated step), forked from a server that imported dagster and this location once per
-#: run: a step then starts in a fraction of a second instead of a fresh interpreter's import.
-STEP_EXECUTOR = dg.multiprocess_executor.configured(
-    {"start_method": {"forkserver": {"preload_modules": ["ingest_raw.factory", "ingest_raw.catalog"]}}}
-)
 CHECKS = {
     "not_empty": "The load brought at least one row.",
     "primary_key_unique": "The declared primary key is unique and not null (enforced by the table).",
@@ -130,9 +124,4 @@ def build_definitions(sources: Iterable[Source], **asset_options) -> dg.Definiti
         assets.append(asset)
         if source.cron_schedule:
             schedules.append(source_schedule(source, asset))
-    return dg.Definitions(
-        assets=assets,
-        schedules=schedules,
-        resources={"warehouse": PostgresWarehouse()},
-        executor=STEP_EXECUTOR,
-    )
+    return dg.Definitions(assets=assets, schedules=schedules, resources={"warehouse": PostgresWarehouse()})

@@ -7,8 +7,7 @@ from marts.assets import build_dbt_assets
 from marts.dbt_cli import dbt_cli
 from shared.resources import PostgresWarehouse
 
-#: The asset daemon evaluates automation sensors in a 5 s loop: a shorter interval would not tick sooner.
-AUTOMATION_INTERVAL_SECONDS = 5
+AUTOMATION_INTERVAL_SECONDS = 10
 
 
 def build_definitions(project: DbtProject) -> dg.Definitions:
@@ -22,9 +21,6 @@ def build_definitions(project: DbtProject) -> dg.Definitions:
                 # Each layer of models waits for a tick once its inputs land; Dagster's default of
                 # 30 s made the waits most of the main job.
                 minimum_interval_seconds=AUTOMATION_INTERVAL_SECONDS,
-                # Backfills stay on (Dagster's default), although each waits for the backfill
-                # daemon's 30 s tick: only a backfill honours BackfillPolicy.single_run; without it
-                # (emit_backfills=False) the twelve months became twelve runs.
                 description="Rebuilds dbt models when their raw inputs change (and daily as a backstop).",
             )
         ],

@@ -41,35 +41,22 @@ DEFAULT_CODE_SERVER_TIMEOUT = 600
 SHUTDOWN_GRACE_SECONDS = 30
 PR_SET_PDEATHSIG = 1
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-INSTANCE_CONFIG = {
-    "telemetry": {"enabled": False},
+#: dev-local's Dagster instance: the production dagster.yaml (one place for every setting) with only
+#: these deliberate differences merged over it; None removes a production key, leaving Dagster's default.
+DEV_INSTANCE_OVERLAY = {
+    # Dagster's own storage in SQLite files under the home: nothing to configure on a laptop.
+    "storage": None,
     "concurrency": {
-        "runs": {
-            "max_concurrent_runs": 4,
-            # Half the slots at most per location: a raw backfill cannot keep the marts waiting.
-            "tag_concurrency_limits": [
-                {"key": "dagster/code_location", "value": {"applyLimitPerUniqueValue": True}, "limit": 2}
-            ],
-        },
-        # A run waiting for a pool slot (the ingest sources' `warehouse`) waits in the queue rather
-        # than in a run slot.
+        # Two cores: three run workers at once (a Python start each), still at most two per location
+        # (production's rule), so a raw backfill cannot keep the marts waiting.
+        "runs": {"max_concurrent_runs": 3},
+        # Two loads into the one local warehouse at once; a run waiting for a pool slot (the ingest
+        # sources' `warehouse`) waits in the queue rather than in a run slot.
         "pools": {"default_limit": 2, "granularity": "run"},
     },
-    # Runs are started by their code server, each launch in a thread of its own: a slow start does
-    # not hold up the queue behind it.
-    "run_coordinator": {
-        "module": "dagster",
-        "class": "QueuedRunCoordinator",
-        "config": {"dequeue_interval_seconds": 2, "dequeue_use_threads": True, "dequeue_num_workers": 4},
-    },
-    # A run whose process died (dev-local stopped mid-run, a crash) is marked failed, not left STARTING.
-    "run_monitoring": {
-        "enabled": True,
-        "start_timeout_seconds": 180,
-        "cancel_timeout_seconds": 60,
-        "max_resume_run_attempts": 0,
-        "poll_interval_seconds": 10,
-    },
+    # Someone is watching: a run whose worker died (dev-local stopped mid-run, a crash) is marked
+    # failed within seconds rather than half a minute.
+    "run_monitoring": {"poll_interval_seconds": 10},
 }
 #: Dagster's own output (webserver, daemon, code servers, npm): here, not on the terminal.
 LOG_NAME = "dagster.log"
@@ -90,8 +77,27 @@ def workspace_file(home: Path, locations: list[Location], all_locations: list[Lo
     return path
 
 
+def instance_config(code_server_timeout: int = DEFAULT_CODE_SERVER_TIMEOUT) -> dict:
+    """The production dagster.yaml with DEV_INSTANCE_OVERLAY and the code servers' start timeout."""
+    production = yaml.safe_load((workspace_root() / "dagster.yaml").read_text())
+    overlay = DEV_INSTANCE_OVERLAY | {"code_servers": {"local_startup_timeout": code_server_timeout}}
+    return _merge(production, overlay)
+
+
+def _merge(base: dict, overlay: dict) -> dict:
+    merged = dict(base)
+    for key, value in overlay.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = _merge(base[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def write_instance_config(home: Path, code_server_timeout: int = DEFAULT_CODE_SERVER_TIMEOUT) -> None:
-    config = INSTANCE_CONFIG | {"code_servers": {"local_startup_timeout": code_server_timeout}}
+    config = instance_config(code_server_timeout)
     (home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 

@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from devtools import typescript
-from devtools.dev_local import INSTANCE_CONFIG, write_instance_config
+from devtools.dev_local import DEV_INSTANCE_OVERLAY, instance_config, write_instance_config
 from devtools.locations import discover
-from devtools.paths import LOCAL_HOME_ENV
+from devtools.paths import LOCAL_HOME_ENV, workspace_root
 from devtools.ports import free_port
 from devtools.progress import queue_reason
 from devtools.webserver import graphql, wait_until_loaded
@@ -209,13 +209,14 @@ def test_instance_config_is_valid_and_monitors_runs(tmp_path):
 
 def test_a_queued_run_says_which_limit_holds_it():
     """The run queue's limits as dev-local's instance sets them, each full in turn."""
-    runs_config = INSTANCE_CONFIG["concurrency"]["runs"]
+    config = instance_config()
+    runs_config = config["concurrency"]["runs"]
     instance = {
         "runQueueConfig": {
             "maxConcurrentRuns": runs_config["max_concurrent_runs"],
             "tagConcurrencyLimitsYaml": yaml.safe_dump(runs_config.get("tag_concurrency_limits", [])),
         },
-        "poolConfig": {"defaultPoolLimit": INSTANCE_CONFIG["concurrency"]["pools"]["default_limit"]},
+        "poolConfig": {"defaultPoolLimit": config["concurrency"]["pools"]["default_limit"]},
     }
 
     def run(location: str, *pools: str) -> dict:
@@ -239,6 +240,32 @@ def test_a_queued_run_says_which_limit_holds_it():
         f"pool warehouse in use by {pool_limit} of {pool_limit} runs"
     )
     assert reason(run("ingest_raw"), []) is None
+
+
+def test_dev_instance_is_production_plus_its_overlay_only(tmp_path):
+    """Every setting of the production dagster.yaml reaches dev-local unless the overlay names it."""
+    write_instance_config(tmp_path)
+    dev = _leaves(yaml.safe_load((tmp_path / "dagster.yaml").read_text()))
+    production = _leaves(yaml.safe_load((workspace_root() / "dagster.yaml").read_text()))
+    overlay = set(_leaves(DEV_INSTANCE_OVERLAY)) | {("code_servers",)}
+
+    def overlaid(path: tuple) -> bool:
+        return any(path[: len(prefix)] == prefix for prefix in overlay)
+
+    assert {path: value for path, value in production.items() if not overlaid(path)} == {
+        path: value for path, value in dev.items() if not overlaid(path)
+    }
+    assert not any(path[0] == "storage" for path in dev)  # SQLite under the home, not the production Postgres
+
+
+def _leaves(config: dict, prefix: tuple = ()) -> dict[tuple, object]:
+    leaves = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            leaves |= _leaves(value, (*prefix, key))
+        else:
+            leaves[(*prefix, key)] = value
+    return leaves
 
 
 def test_typescript_sources_are_built_only_when_changed():

@@ -12,10 +12,13 @@ from ingest_raw.declarations import (
     RunResources,
     Source,
 )
+from shared.freshness import Freshness
 
 NYCFLIGHTS13 = CsvFormat(null_markers=("NA", ""))
 OWNERS = ("team:data-platform",)
 DAILY_AT_6 = "0 6 * * *"
+#: Loaded by 07:00 every day, within the 24 hours before (the 06:00 schedule has an hour to land).
+LOADED_BY_7 = Freshness(deadline_cron="0 7 * * *", lower_bound_hours=24)
 
 
 def _columns(spec: str) -> tuple[Column, ...]:
@@ -33,6 +36,7 @@ AIRLINES = Source(
     primary_key=("carrier",),
     owners=OWNERS,
     cron_schedule=DAILY_AT_6,
+    freshness=LOADED_BY_7,
 )
 
 AIRPORTS = Source(
@@ -47,6 +51,7 @@ AIRPORTS = Source(
     primary_key=("faa",),
     owners=OWNERS,
     cron_schedule=DAILY_AT_6,
+    freshness=LOADED_BY_7,
 )
 
 PLANES = Source(
@@ -61,6 +66,7 @@ PLANES = Source(
     primary_key=("tailnum",),
     owners=OWNERS,
     cron_schedule=DAILY_AT_6,
+    freshness=LOADED_BY_7,
 )
 
 WEATHER = Source(
@@ -77,6 +83,7 @@ WEATHER = Source(
     primary_key=("origin", "time_hour"),
     owners=OWNERS,
     cron_schedule=DAILY_AT_6,
+    freshness=LOADED_BY_7,
 )
 
 FLIGHTS = Source(
@@ -94,6 +101,7 @@ FLIGHTS = Source(
     partition=MonthlyPartition("year", "month", start="2013-01-01", end="2014-01-01"),
     owners=OWNERS,
     cron_schedule=DAILY_AT_6,
+    freshness=LOADED_BY_7,
     timeout_seconds=300.0,
     # A month is the heaviest load: its run pod gets more room than the chart's default.
     run_resources=RunResources(cpu_request="500m", memory_request="1Gi", cpu_limit="2", memory_limit="4Gi"),
@@ -112,6 +120,7 @@ REGIONAL_CPI = Source(
     primary_key=("region", "month", "contents"),
     owners=OWNERS,
     cron_schedule=DAILY_AT_6,
+    freshness=LOADED_BY_7,
     program=Program(command=("node", "dist/sources/regional_cpi.js"), kind="typescript"),
 )
 

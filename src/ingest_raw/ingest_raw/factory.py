@@ -86,6 +86,7 @@ def source_asset(
         retry_policy=retry_policy(max_retries, retry_delay_seconds),
         pool=pool,
         op_tags=k8s_tags(source.run_resources),
+        freshness_policy=source.freshness.policy(f"source {source.name!r}") if source.freshness else None,
         check_specs=[
             dg.AssetCheckSpec(name, asset=key, description=CHECKS[name], blocking=name != "row_count_change")
             for name in checks

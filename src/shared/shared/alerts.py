@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import smtplib
 import time
 import urllib.request
@@ -169,15 +170,27 @@ class State:
 
 
 def _first_line(text: str | None) -> str:
-    return next((line.strip() for line in (text or "").splitlines() if line.strip()), "no message")
+    """The first non-empty line, without a leading exception class path (`dagster...Failure: `)."""
+    line = next((line.strip() for line in (text or "").splitlines() if line.strip()), "no message")
+    return re.sub(r"^[\w.]*\.\w+: ", "", line)
 
 
-def _run_incident(run: dg.DagsterRun) -> tuple[str, str]:
+def _run_assets(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
+    """The assets the run was to materialize (a job without an asset selection plans them too)."""
+    keys = set(run.asset_selection or ()) or {
+        record.dagster_event.asset_key
+        for record in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
+    }
+    return sorted(key.to_user_string() for key in keys)
+
+
+def _run_incident(instance: dg.DagsterInstance, run: dg.DagsterRun) -> tuple[str, str, list[str]]:
+    """One incident per location, schedule (or job) and assets: a schedule failing every night is one."""
     origin = run.remote_job_origin
     location = origin.location_name if origin else run.tags.get("dagster/code_location", "-")
-    assets = sorted(key.to_user_string() for key in run.asset_selection or ())
+    assets = _run_assets(instance, run)
     what = run.tags.get("dagster/schedule_name") or run.tags.get("dagster/sensor_name") or run.job_name
-    return f"run:{location}:{what}:{','.join(assets)}", location
+    return f"run:{location}:{what}:{','.join(assets)}", location, assets
 
 
 def _run_error(instance: dg.DagsterInstance, run_id: str) -> str:
@@ -262,9 +275,8 @@ class Watcher:
             self.state.cursors[cursor] = record.storage_id
             if failed and will_retry == "true":
                 continue
-            incident, location = _run_incident(run)
-            assets = ", ".join(sorted(key.to_user_string() for key in run.asset_selection or ())) or "-"
-            title = f"run of {run.job_name} in {location} failed (assets {assets})"
+            incident, location, assets = _run_incident(self.instance, run)
+            title = f"run of {run.job_name} in {location} failed (assets {', '.join(assets) or '-'})"
             details = f"run {run.run_id}: {_run_error(self.instance, run.run_id)}" if failed else ""
             alerts += self._transition(incident, failed, title, details)
         return alerts

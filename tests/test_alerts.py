@@ -102,7 +102,7 @@ def watch(instance, receivers, tmp_path) -> Iterator[SimpleNamespace]:
         """Poll once; what reached both destinations, by status and incident (they must agree)."""
         alerts = Watcher(instance, settings).poll(now)  # a fresh process each time: state is on disk
         webhook = [(item["status"], item["incident"]) for item in receivers.webhook.received]
-        mails = [message["Subject"] for message in receivers.mailbox.messages]
+        mails = [str(message["Subject"]).strip() for message in receivers.mailbox.messages]
         receivers.webhook.received.clear()
         receivers.mailbox.messages.clear()
         assert len(mails) == len(webhook) == len(alerts)
@@ -140,7 +140,7 @@ def test_a_permanently_failing_run_alerts_once_and_its_success_resolves_it(insta
     [(status, incident, text)] = watch.poll()
     assert status == "open" and incident.startswith("run:") and "raw/airlines" in text
     run = instance.get_runs(limit=1)[0]
-    assert run.run_id in text and "load_source" in text and "\n" in text
+    assert run.run_id in text and "airlines.csv line 3" in text  # names the run and its first error
     assert not _load(instance, source).success
     assert watch.poll() == []  # the same failure again: no second alert
 

@@ -164,6 +164,13 @@ def run_dagster_dev(workspace: Path, port: int, env: dict[str, str], locations: 
     )
     url = f"http://127.0.0.1:{port}"
     threading.Thread(target=report_until_ready, args=(url, locations, process), daemon=True).start()
+    # The alerts watcher (docs/alerts.md): prints alerts here, and sends them where ALERTS_* say.
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "shared.alerts"],
+        env=env | {"ALERTS_WEBSERVER_URL": url},
+        start_new_session=True,
+        preexec_fn=_prepare_child,
+    )
     stop_requested = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop_requested.set()) for sig in STOP_SIGNALS}
     try:
@@ -176,6 +183,7 @@ def run_dagster_dev(workspace: Path, port: int, env: dict[str, str], locations: 
         return process.returncode
     finally:
         _kill_group(process)  # nothing of the session may outlive dev-local
+        _kill_group(watcher)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 

@@ -55,8 +55,8 @@ def _secret(name: str) -> str | None:
     return os.environ.get(name) or None
 
 
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "false").strip().lower() in ("1", "true", "yes")
+def _flag(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes")
 
 
 @dataclass(frozen=True)
@@ -78,22 +78,26 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        home = os.environ.get("DAGSTER_HOME", ".")
+        """From ALERTS_* (environments/alerts.env.template); an empty variable keeps the default."""
+
+        def env(name: str, default: str) -> str:
+            return os.environ.get(name) or default
+
         return cls(
             webhook_url=_secret("ALERTS_WEBHOOK_URL"),
-            smtp_host=os.environ.get("ALERTS_SMTP_HOST") or None,
-            smtp_port=int(os.environ.get("ALERTS_SMTP_PORT", "587")),
-            smtp_starttls=_flag("ALERTS_SMTP_STARTTLS") if "ALERTS_SMTP_STARTTLS" in os.environ else True,
-            smtp_user=os.environ.get("ALERTS_SMTP_USER") or None,
+            smtp_host=env("ALERTS_SMTP_HOST", "") or None,
+            smtp_port=int(env("ALERTS_SMTP_PORT", "587")),
+            smtp_starttls=_flag(env("ALERTS_SMTP_STARTTLS", "true")),
+            smtp_user=env("ALERTS_SMTP_USER", "") or None,
             smtp_password=_secret("ALERTS_SMTP_PASSWORD"),
-            email_from=os.environ.get("ALERTS_EMAIL_FROM", cls.email_from),
-            email_to=tuple(a.strip() for a in os.environ.get("ALERTS_EMAIL_TO", "").split(",") if a.strip()),
-            webserver_url=os.environ.get("ALERTS_WEBSERVER_URL") or None,
-            state_file=Path(os.environ.get("ALERTS_STATE_FILE", Path(home) / "alerts-state.json")),
-            poll_seconds=float(os.environ.get("ALERTS_POLL_SECONDS", "30")),
-            daemon_stale_seconds=float(os.environ.get("ALERTS_DAEMON_STALE_SECONDS", "120")),
-            check_warnings=_flag("ALERTS_CHECK_WARNINGS"),
-            freshness_warnings=_flag("ALERTS_FRESHNESS_WARNINGS"),
+            email_from=env("ALERTS_EMAIL_FROM", cls.email_from),
+            email_to=tuple(a.strip() for a in env("ALERTS_EMAIL_TO", "").split(",") if a.strip()),
+            webserver_url=env("ALERTS_WEBSERVER_URL", "") or None,
+            state_file=Path(env("ALERTS_STATE_FILE", f"{env('DAGSTER_HOME', '.')}/alerts-state.json")),
+            poll_seconds=float(env("ALERTS_POLL_SECONDS", "30")),
+            daemon_stale_seconds=float(env("ALERTS_DAEMON_STALE_SECONDS", "120")),
+            check_warnings=_flag(env("ALERTS_CHECK_WARNINGS", "false")),
+            freshness_warnings=_flag(env("ALERTS_FRESHNESS_WARNINGS", "false")),
         )
 
     def destinations(self) -> list[str]:
@@ -207,6 +211,8 @@ class Watcher:
         self.instance = instance
         self.settings = settings
         self.state = State(settings.state_file)
+        #: Until the daemon and webserver have had time to start with us, their silence is not news.
+        self.quiet_until = time.time() + settings.daemon_stale_seconds
 
     def poll(self, now: float | None = None) -> list[Alert]:
         """One look at everything; delivers what changed and returns it. A delivery that fails leaves
@@ -217,7 +223,7 @@ class Watcher:
             *self._checks(),
             *self._freshness(),
             *self._daemon(now),
-            *self._locations(),
+            *self._locations(now),
         ]
         delivered = []
         for alert in alerts:
@@ -322,7 +328,7 @@ class Watcher:
     def _daemon(self, now: float) -> list[Alert]:
         heartbeats = self.instance.get_daemon_heartbeats()
         last = max((beat.timestamp for beat in heartbeats.values()), default=None)
-        stale = last is None or now - last > self.settings.daemon_stale_seconds
+        stale = now > self.quiet_until and (last is None or now - last > self.settings.daemon_stale_seconds)
         seen = (
             "never" if last is None else datetime.fromtimestamp(last, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         )
@@ -330,7 +336,7 @@ class Watcher:
             "daemon", stale, "the Dagster daemon is not heartbeating", f"last heartbeat: {seen}"
         )
 
-    def _locations(self) -> list[Alert]:
+    def _locations(self, now: float) -> list[Alert]:
         if not self.settings.webserver_url:
             return []
         try:
@@ -339,7 +345,7 @@ class Watcher:
             host = urlsplit(self.settings.webserver_url).hostname
             return self._transition(
                 "webserver",
-                True,
+                now > self.quiet_until,
                 f"the Dagster webserver at {host} does not answer",
                 f"{type(error).__name__}: {_first_line(str(error))}",
             )

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -230,3 +232,69 @@ def test_secrets_never_reach_the_log(instance, watch, caplog, capsys):
     assert Watcher(instance, broken).poll(silent) == []  # undeliverable: the incident stays unsent
     assert "webhook to 127.0.0.1 failed" in caplog.text
     assert SECRET not in caplog.text + capsys.readouterr().out
+
+
+def _wait_for(received: list, predicate, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [item for item in received if predicate(item)]
+        if found:
+            return found[0]
+        time.sleep(0.2)
+    raise TimeoutError(f"no such alert within {timeout:.0f} s; received {received}")
+
+
+def test_the_watcher_process_reports_a_location_that_fails_to_load(instance, receivers, tmp_path):
+    """End to end: the real watcher process, a real webserver whose location's definitions raise."""
+    from devtools.webserver import graphql, wait_until_loaded
+
+    receivers.webhook.received.clear()
+    location = tmp_path / "defs.py"
+    location.write_text("raise RuntimeError('definitions exploded on purpose')\n")
+    (tmp_path / "workspace.yaml").write_text(
+        f"load_from:\n  - python_file: {{relative_path: {location}, location_name: exploding}}\n"
+    )
+    env = os.environ | {"DAGSTER_HOME": instance.root_directory}
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    webserver = subprocess.Popen(
+        [
+            Path(sys.executable).with_name("dagster-webserver"),
+            "-w",
+            tmp_path / "workspace.yaml",
+            "-p",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    alerts_env = env | {
+        "ALERTS_WEBHOOK_URL": f"http://127.0.0.1:{receivers.webhook.server_port}/hook?token={SECRET}",
+        "ALERTS_WEBSERVER_URL": url,
+        "ALERTS_POLL_SECONDS": "0.5",
+        "ALERTS_STATE_FILE": str(tmp_path / "state.json"),
+    }
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "shared.alerts"],
+        env=alerts_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until_loaded(url, timeout=180)
+        opened = _wait_for(receivers.webhook.received, lambda item: item["incident"] == "location:exploding")
+        assert opened["status"] == "open" and "definitions exploded on purpose" in opened["text"]
+        location.write_text("import dagster as dg\n\ndefs = dg.Definitions()\n")
+        graphql(
+            url, 'mutation { reloadRepositoryLocation(repositoryLocationName: "exploding") { __typename } }'
+        )
+        _wait_for(receivers.webhook.received, lambda item: item["status"] == "resolved")
+        incidents = [(item["status"], item["incident"]) for item in receivers.webhook.received]
+        assert incidents == [("open", "location:exploding"), ("resolved", "location:exploding")]
+    finally:
+        for process in (watcher, webserver):
+            process.terminate()
+            process.wait(30)
+    output = watcher.stdout.read().decode()
+    assert "webhook to 127.0.0.1" in output and SECRET not in output

@@ -44,7 +44,8 @@ log = logging.getLogger("shared.alerts")
 #: (the daemon tags it); earlier, it may still be retried.
 RETRY_DECISION_SECONDS = 120
 LOCATIONS_QUERY = """{ workspaceOrError { __typename ... on Workspace { locationEntries { name
-  locationOrLoadError { __typename ... on PythonError { message } } } } ... on PythonError { message } } }"""
+  locationOrLoadError { __typename ... on PythonError { message errorChain { error { message } } } } } }
+  ... on PythonError { message } } }"""
 
 
 def _secret(name: str) -> str | None:
@@ -357,9 +358,15 @@ class Watcher:
                 f"location:{entry['name']}",
                 failed,
                 f"code location {entry['name']} failed to load",
-                _first_line(loaded.get("message")) if failed else "",
+                _root_cause(loaded) if failed else "",
             )
         return alerts
+
+
+def _root_cause(error: dict[str, Any]) -> str:
+    """The first line of the innermost error: what the definitions raised, not Dagster's wrapper."""
+    chain = [link["error"]["message"] for link in error.get("errorChain") or []]
+    return _first_line((chain or [error.get("message")])[-1])
 
 
 def _graphql(url: str, query: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from unittest import mock
 import dagster as dg
 import pytest
 from aiosmtpd.controller import Controller
+from dagster._core.storage.tags import WILL_RETRY_TAG
 from dagster._core.test_utils import freeze_time
 from dagster._daemon.freshness import FreshnessDaemon
 
@@ -298,3 +299,14 @@ def test_the_watcher_process_reports_a_location_that_fails_to_load(instance, rec
             process.wait(30)
     output = watcher.stdout.read().decode()
     assert "webhook to 127.0.0.1" in output and SECRET not in output
+
+
+def test_a_failure_the_retry_daemon_will_retry_is_not_news(instance, watch):
+    @dg.asset(key=["raw", "flaky"])
+    def flaky():
+        raise RuntimeError("connection reset")
+
+    for will_retry, expected in (("true", []), ("false", ["open"])):
+        result = dg.materialize([flaky], instance=instance, raise_on_error=False)
+        instance.add_run_tags(result.run_id, {WILL_RETRY_TAG: will_retry})
+        assert [status for status, *_ in watch.poll()] == expected

@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import dagster as dg
 import psutil
 import yaml
 
@@ -50,6 +51,8 @@ def _side(folder: Path, freshness: bool) -> list[subprocess.Popen]:
     config = {key: value for key, value in INSTANCE_CONFIG.items() if key != "run_coordinator"}
     config["freshness"] = {"enabled": freshness}
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    with dg.DagsterInstance.from_config(str(home)):  # storage created once, before two processes race
+        pass
     locations = discover(workspace_root())
     workspace = workspace_file(home, locations, locations)
     env = os.environ | {"DAGSTER_HOME": str(home)}

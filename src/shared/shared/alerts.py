@@ -177,7 +177,7 @@ class State:
 def _first_line(text: str | None) -> str:
     """The first non-empty line, without a leading exception class path (`dagster...Failure: `)."""
     line = next((line.strip() for line in (text or "").splitlines() if line.strip()), "no message")
-    return re.sub(r"^[\w.]*\.\w+: ", "", line)
+    return re.sub(r"^[\w.]*\.\w*(Error|Failure|Exception): ", "", line)
 
 
 def _run_assets(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
@@ -227,25 +227,31 @@ class Watcher:
             *self._locations(now),
         ]
         delivered = []
-        for alert in alerts:
+        for alert, title in alerts:
             try:
                 deliver(self.settings, alert)
             except OSError as error:
                 log.error("alert %s not delivered: %s", alert.incident, error)
+                if alert.status == "open":  # undo, so the next poll tries again
+                    self.state.open.pop(alert.incident, None)
+                else:
+                    self.state.open[alert.incident] = title
                 continue
-            if alert.status == "open":
-                self.state.open[alert.incident] = alert.title
-            elif alert.status == "resolved":
-                self.state.open.pop(alert.incident, None)
             delivered.append(alert)
         self.state.save()
         return delivered
 
-    def _transition(self, incident: str, failing: bool, title: str, details: str = "") -> list[Alert]:
+    def _transition(
+        self, incident: str, failing: bool, title: str, details: str = ""
+    ) -> list[tuple[Alert, str]]:
+        """The alert (with the incident's title) if the incident opens or closes; the state follows at
+        once, so two events of one incident in one poll alert once."""
         if failing and incident not in self.state.open:
-            return [Alert(incident, "open", title, details)]
+            self.state.open[incident] = title
+            return [(Alert(incident, "open", title, details), title)]
         if not failing and incident in self.state.open:
-            return [Alert(incident, "resolved", f"resolved: {self.state.open[incident]}", details)]
+            title = self.state.open.pop(incident)
+            return [(Alert(incident, "resolved", f"resolved: {title}", details), title)]
         return []
 
     def _events(self, event_type: DagsterEventType) -> list:
@@ -259,7 +265,7 @@ class Watcher:
         )
         return list(records)
 
-    def _runs(self, now: float) -> list[Alert]:
+    def _runs(self, now: float) -> list[tuple[Alert, str]]:
         alerts = []
         changes = [
             *((record, False) for record in self._events(DagsterEventType.RUN_SUCCESS)),
@@ -288,7 +294,7 @@ class Watcher:
             alerts += self._transition(incident, failed, title, details)
         return alerts
 
-    def _checks(self) -> list[Alert]:
+    def _checks(self) -> list[tuple[Alert, str]]:
         alerts = []
         for record in self._events(DagsterEventType.ASSET_CHECK_EVALUATION):
             evaluation = record.event_log_entry.dagster_event.event_specific_data
@@ -307,7 +313,7 @@ class Watcher:
             )
         return alerts
 
-    def _freshness(self) -> list[Alert]:
+    def _freshness(self) -> list[tuple[Alert, str]]:
         failing = {FreshnessState.FAIL} | (
             {FreshnessState.WARN} if self.settings.freshness_warnings else set()
         )
@@ -326,7 +332,7 @@ class Watcher:
             )
         return alerts
 
-    def _daemon(self, now: float) -> list[Alert]:
+    def _daemon(self, now: float) -> list[tuple[Alert, str]]:
         heartbeats = self.instance.get_daemon_heartbeats()
         last = max((beat.timestamp for beat in heartbeats.values()), default=None)
         stale = now > self.quiet_until and (last is None or now - last > self.settings.daemon_stale_seconds)
@@ -337,7 +343,7 @@ class Watcher:
             "daemon", stale, "the Dagster daemon is not heartbeating", f"last heartbeat: {seen}"
         )
 
-    def _locations(self, now: float) -> list[Alert]:
+    def _locations(self, now: float) -> list[tuple[Alert, str]]:
         if not self.settings.webserver_url:
             return []
         try:

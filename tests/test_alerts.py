@@ -310,3 +310,22 @@ def test_a_failure_the_retry_daemon_will_retry_is_not_news(instance, watch):
         result = dg.materialize([flaky], instance=instance, raise_on_error=False)
         instance.add_run_tags(result.run_id, {WILL_RETRY_TAG: will_retry})
         assert [status for status, *_ in watch.poll()] == expected
+
+
+def test_a_failure_and_its_recovery_within_one_poll_both_reach_a_person(instance, watch):
+    outcome = {"passed": False}
+
+    @dg.asset(key=["raw", "flapping"])
+    def flapping():
+        return None
+
+    @dg.asset_check(asset=flapping)
+    def flaps():
+        return dg.AssetCheckResult(passed=outcome["passed"])
+
+    for passed in (False, True):
+        outcome["passed"] = passed
+        dg.materialize([flapping, flaps], instance=instance, raise_on_error=False)
+    incident = "check:raw/flapping:flaps"
+    alerts = [(status, name) for status, name, _ in watch.poll()]
+    assert alerts == [("open", incident), ("resolved", incident)]

@@ -164,18 +164,15 @@ def run_dagster_dev(workspace: Path, port: int, env: dict[str, str], locations: 
     )
     url = f"http://127.0.0.1:{port}"
     threading.Thread(target=report_until_ready, args=(url, locations, process), daemon=True).start()
-    # The alerts watcher (docs/alerts.md): prints alerts here, and sends them where ALERTS_* say.
-    watcher = subprocess.Popen(
-        [sys.executable, "-m", "shared.alerts"],
-        env=env | {"ALERTS_WEBSERVER_URL": url},
-        start_new_session=True,
-        preexec_fn=_prepare_child,
-    )
+    webserver_up = threading.Event()
+    threading.Thread(target=_wait_for_webserver, args=(url, process, webserver_up), daemon=True).start()
+    watcher = None
     stop_requested = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop_requested.set()) for sig in STOP_SIGNALS}
     try:
         while process.poll() is None and not stop_requested.wait(0.2):
-            pass
+            if watcher is None and webserver_up.is_set():
+                watcher = start_alerts_watcher(url, env)
         if stop_requested.is_set():
             print("dev-local: stopping dagster dev", flush=True)
             _stop(process)
@@ -183,9 +180,34 @@ def run_dagster_dev(workspace: Path, port: int, env: dict[str, str], locations: 
         return process.returncode
     finally:
         _kill_group(process)  # nothing of the session may outlive dev-local
-        _kill_group(watcher)
+        if watcher is not None:
+            _kill_group(watcher)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _wait_for_webserver(url: str, process: subprocess.Popen, up: threading.Event) -> None:
+    """Set `up` once the webserver answers: Dagster's storage exists by then (a watcher creating it
+    while dagster dev does fails with `table ... already exists`)."""
+    while process.poll() is None:
+        try:
+            location_states(url)
+        except (OSError, RuntimeError, ValueError):
+            time.sleep(0.5)
+            continue
+        up.set()
+        return
+
+
+def start_alerts_watcher(url: str, env: dict[str, str]) -> subprocess.Popen:
+    """The alerts watcher (docs/alerts.md): prints alerts in this terminal and sends them where the
+    environment's ALERTS_* say. Started from the main thread: its parent-death signal follows it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "shared.alerts"],
+        env=env | {"ALERTS_WEBSERVER_URL": url},
+        start_new_session=True,
+        preexec_fn=_prepare_child,
+    )
 
 
 def report_until_ready(

@@ -387,7 +387,10 @@ def _graphql(url: str, query: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s alerts %(levelname)s %(message)s")
+    handler = logging.StreamHandler()  # this module's lines only, not every library's
+    handler.setFormatter(logging.Formatter("%(asctime)s alerts %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
     settings = Settings.from_env()
     log.info(
         "watching every %.0f s; alerts go to %s",

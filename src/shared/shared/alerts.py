@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 import dagster as dg
 from dagster._core.definitions.freshness import FreshnessState
 from dagster._core.events import DagsterEventType
+from dagster._core.storage.event_log.base import EventLogCursor
 from dagster._core.storage.tags import WILL_RETRY_TAG
 
 log = logging.getLogger("shared.alerts")
@@ -221,7 +222,6 @@ class Watcher:
         now = time.time() if now is None else now
         alerts = [
             *self._runs(now),
-            *self._checks(),
             *self._freshness(),
             *self._daemon(now),
             *self._locations(now),
@@ -255,17 +255,17 @@ class Watcher:
         return []
 
     def _events(self, event_type: DagsterEventType) -> list:
-        storage = self.instance.event_log_storage
+        """Run status changes after the cursor: read from the index shard, so they work on every
+        storage (a run-sharded SQLite event log as dev-local's, Postgres)."""
         name = event_type.value
         if name not in self.state.cursors:  # first start: history is not news
-            self.state.cursors[name] = storage.get_maximum_record_id() or 0
+            self.state.cursors[name] = self.instance.event_log_storage.get_maximum_record_id() or 0
             return []
-        records = self.instance.get_event_records(
-            dg.EventRecordsFilter(event_type, after_cursor=self.state.cursors[name]), ascending=True
-        )
-        return list(records)
+        cursor = EventLogCursor.from_storage_id(self.state.cursors[name]).to_string()
+        return list(self.instance.fetch_run_status_changes(event_type, 1000, cursor, ascending=True).records)
 
     def _runs(self, now: float) -> list[tuple[Alert, str]]:
+        """Finished runs in order: first the checks each evaluated, then its outcome."""
         alerts = []
         changes = [
             *((record, False) for record in self._events(DagsterEventType.RUN_SUCCESS)),
@@ -286,6 +286,7 @@ class Watcher:
             ):
                 break  # the retry daemon has not decided yet: look again next poll
             self.state.cursors[cursor] = record.storage_id
+            alerts += self._checks(run.run_id)
             if failed and will_retry == "true":
                 continue
             incident, location, assets = _run_incident(self.instance, run)
@@ -294,18 +295,17 @@ class Watcher:
             alerts += self._transition(incident, failed, title, details)
         return alerts
 
-    def _checks(self) -> list[tuple[Alert, str]]:
+    def _checks(self, run_id: str) -> list[tuple[Alert, str]]:
         alerts = []
-        for record in self._events(DagsterEventType.ASSET_CHECK_EVALUATION):
-            evaluation = record.event_log_entry.dagster_event.event_specific_data
-            self.state.cursors[DagsterEventType.ASSET_CHECK_EVALUATION.value] = record.storage_id
+        for record in self.instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+            evaluation = record.dagster_event.event_specific_data
             warn = evaluation.severity == dg.AssetCheckSeverity.WARN
             if warn and not self.settings.check_warnings:
                 continue
             asset = evaluation.asset_key.to_user_string()
             kind = "blocking check" if evaluation.blocking else f"{evaluation.severity.value.lower()} check"
             title = f"{kind} {evaluation.check_name} on {asset} failed"
-            details = f"run {record.run_id}" + (
+            details = f"run {run_id}" + (
                 f": {_first_line(evaluation.description)}" if evaluation.description else ""
             )
             alerts += self._transition(

@@ -309,7 +309,9 @@ def test_a_failure_the_retry_daemon_will_retry_is_not_news(instance, watch):
     for will_retry, expected in (("true", []), ("false", ["open"])):
         result = dg.materialize([flaky], instance=instance, raise_on_error=False)
         instance.add_run_tags(result.run_id, {WILL_RETRY_TAG: will_retry})
-        assert [status for status, *_ in watch.poll()] == expected
+        alerts = watch.poll()
+        assert [status for status, *_ in alerts] == expected
+        assert all("connection reset" in text for *_, text in alerts)
 
 
 def test_a_failure_and_its_recovery_within_one_poll_both_reach_a_person(instance, watch):

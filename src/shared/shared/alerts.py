@@ -202,6 +202,8 @@ def _run_incident(instance: dg.DagsterInstance, run: dg.DagsterRun) -> tuple[str
 def _run_error(instance: dg.DagsterInstance, run_id: str) -> str:
     for record in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE):
         error = record.dagster_event.event_specific_data.error
+        while error is not None and error.cause is not None:  # what the code raised, not the wrapper
+            error = error.cause
         return f"{record.step_key}: {_first_line(error.message if error else None)}"
     for record in instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE):
         return _first_line(record.dagster_event.message)

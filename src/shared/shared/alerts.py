@@ -393,6 +393,7 @@ def main() -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s alerts %(levelname)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
+    log.propagate = False
     settings = Settings.from_env()
     log.info(
         "watching every %.0f s; alerts go to %s",

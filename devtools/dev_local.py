@@ -33,6 +33,7 @@ from devtools.locations import Location, UnknownLocation, discover, select
 from devtools.paths import embedded_pgdata, local_home, workspace_root
 from devtools.ports import PortInUse, ensure_free
 from devtools.progress import Reporter, command_start
+from devtools.webserver import location_states
 from shared import postgres
 
 DEFAULT_PORT = 3001
@@ -188,13 +189,18 @@ def run_dagster_dev(
             start_new_session=True,
             preexec_fn=_prepare_child,
         )
-    reporter = Reporter(f"http://127.0.0.1:{port}", locations, started, say)
+    url = f"http://127.0.0.1:{port}"
+    reporter = Reporter(url, locations, started, say)
     threading.Thread(target=_report, args=(reporter, process), daemon=True).start()
+    webserver_up = threading.Event()
+    threading.Thread(target=_wait_for_webserver, args=(url, process, webserver_up), daemon=True).start()
+    watcher = None
     stop_requested = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop_requested.set()) for sig in STOP_SIGNALS}
     try:
         while process.poll() is None and not stop_requested.wait(0.2):
-            pass
+            if watcher is None and webserver_up.is_set():
+                watcher = start_alerts_watcher(url, env, log)
         if stop_requested.is_set():
             say("stopping dagster dev")
             _stop(process)
@@ -203,6 +209,8 @@ def run_dagster_dev(
         return process.returncode
     finally:
         _kill_group(process)  # nothing of the session may outlive dev-local
+        if watcher is not None:
+            _kill_group(watcher)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
@@ -213,6 +221,34 @@ def _report(reporter: Reporter, process: subprocess.Popen) -> None:
 
     if reporter.watch_loading(process.pid, alive):
         reporter.watch_runs(alive)
+
+
+def _wait_for_webserver(url: str, process: subprocess.Popen, up: threading.Event) -> None:
+    """Set `up` once the webserver answers: Dagster's storage exists by then (a watcher creating it
+    while dagster dev does fails with `table ... already exists`)."""
+    while process.poll() is None:
+        try:
+            location_states(url)
+        except (OSError, RuntimeError, ValueError):
+            time.sleep(0.5)
+            continue
+        up.set()
+        return
+
+
+def start_alerts_watcher(url: str, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """The alerts watcher (docs/alerts.md): prints alerts in this terminal and sends them where the
+    environment's ALERTS_* say; its own log lines go to `log` with Dagster's. Started from the main
+    thread: its parent-death signal follows it."""
+    with open(log, "a") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "shared.alerts"],
+            env=env | {"ALERTS_WEBSERVER_URL": url},
+            stdin=subprocess.DEVNULL,
+            stderr=output,
+            start_new_session=True,
+            preexec_fn=_prepare_child,
+        )
 
 
 def _prepare_child() -> None:

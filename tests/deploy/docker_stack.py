@@ -172,6 +172,8 @@ def env_file_values(service: str, passwords: dict[str, str]) -> dict[str, str]:
         "DBT_TARGET": "prod",
         "MARTS_DBT_ARTIFACTS_DIR": "",  # empty: the image's prepared artifacts
     }
+    # The alerts watcher's settings: all empty, its defaults (alerts printed to its log).
+    known |= {name: "" for name in read_env_file(TEMPLATES / "alerts.env.template")}
     if service in passwords:  # a location: its own role, named after it, with its own password
         known |= {"WAREHOUSE_USER": service, "WAREHOUSE_PASSWORD": passwords[service]}
     template = TEMPLATES / f"{service}.env.template"

@@ -11,6 +11,8 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from shared.freshness import Freshness, FreshnessError
+
 #: Postgres types a column may be declared with; anything else is rejected when definitions load.
 COLUMN_TYPES = frozenset(
     {
@@ -168,6 +170,9 @@ class Source:
     #: Room a run of this source needs beyond the deployment's default run resources; None for the
     #: default (its location's `resources` in deploy/helm/values.yaml).
     run_resources: RunResources | None = None
+    #: How fresh the table must be (a maximum lag or a daily deadline); Dagster evaluates it and the
+    #: alerts watcher reports it. None for no freshness policy.
+    freshness: Freshness | None = None
 
     def __post_init__(self) -> None:
         check_identifier(self.name, "source name", self.name)
@@ -219,6 +224,11 @@ class Source:
             raise DeclarationError(f"source {self.name!r}: no input")
         if self.run_resources is not None:
             self.run_resources.check(self.name)
+        if self.freshness is not None:
+            try:
+                self.freshness.check(f"source {self.name!r}")
+            except FreshnessError as error:
+                raise DeclarationError(str(error)) from error
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -258,12 +268,17 @@ class Source:
                 values["partition"] = MonthlyPartition(**values["partition"])
             if values.get("run_resources") is not None:
                 values["run_resources"] = RunResources(**values["run_resources"])
+            if values.get("freshness") is not None:
+                declared = {key: value for key, value in values["freshness"].items() if value is not None}
+                values["freshness"] = Freshness.from_dict(declared, f"source {data['name']!r}")
             if values.get("program") is not None:
                 program = values["program"]
                 values["program"] = Program(tuple(program["command"]), program["kind"])
             return cls(**values)
         except DeclarationError:
             raise
+        except FreshnessError as error:
+            raise DeclarationError(str(error)) from error
         except (KeyError, TypeError, AttributeError) as error:
             raise DeclarationError(
                 f"not a source declaration: {error!r} in {json.dumps(data)[:200]}"

@@ -81,6 +81,7 @@ def source_asset(
         retry_policy=retry_policy(max_retries, retry_delay_seconds),
         pool=pool,
         op_tags=k8s_tags(source.run_resources),
+        freshness_policy=source.freshness.policy(f"source {source.name!r}") if source.freshness else None,
         check_specs=[
             dg.AssetCheckSpec(check.name, asset=key, description=check.description, blocking=check.blocking)
             for check in declared_checks(source)

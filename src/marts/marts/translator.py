@@ -7,6 +7,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtProject
 
 from marts.automation import follow_inputs, when_missing
+from shared.freshness import Freshness
 
 #: The dbt tag of models partitioned by month like raw.flights (shared.partitions.FLIGHTS_MONTHLY).
 MONTHLY_TAG = "monthly"
@@ -23,9 +24,13 @@ class FlightsTranslator(DagsterDbtTranslator):
     The key rule lives in `get_asset_key`, which dagster-dbt also uses for the events of source
     tests; were it only applied in `get_asset_spec`, those events would land on phantom keys."""
 
-    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+    @staticmethod
+    def _dagster_meta(dbt_resource_props: Mapping[str, Any]) -> Mapping[str, Any]:
         meta = dbt_resource_props.get("config", {}).get("meta") or dbt_resource_props.get("meta", {})
-        configured = meta.get("dagster", {}).get("asset_key")
+        return meta.get("dagster", {})
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        configured = self._dagster_meta(dbt_resource_props).get("asset_key")
         if configured:
             return dg.AssetKey(configured)
         if dbt_resource_props["resource_type"] == "source":
@@ -56,6 +61,11 @@ class FlightsTranslator(DagsterDbtTranslator):
         props = self.get_resource_props(manifest, unique_id)
         if props["resource_type"] != "model":
             return spec
+        declared = self._dagster_meta(props).get("freshness")
+        if declared is not None:
+            where = f"dbt model {unique_id} (meta.dagster.freshness)"
+            policy = Freshness.from_dict(declared, where).policy(where)
+            spec = spec.replace_attributes(freshness_policy=policy)
         if not is_monthly(props):
             if (
                 _read_by_monthly_models_only(manifest, unique_id)

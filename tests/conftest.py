@@ -17,6 +17,14 @@ from shared.postgres import WarehouseSettings
 from tests.warehouse_tools import scratch_database
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--snapshot-update",
+        action="store_true",
+        help="rewrite each location's definitions snapshot (tests/test_definitions_snapshot.py)",
+    )
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     if typescript.node() is not None:
         typescript.prepare()

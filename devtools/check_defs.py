@@ -113,7 +113,7 @@ def diff(ref: str, reports: dict[str, dict], locations: list[Location], root: Pa
             lines.append(f"{location.name}: new since {ref} (no snapshot there)")
             before = {}
         location_lines, changed[location.name] = _changes(before, report["definitions"])
-        lines.append(f"{location.name}: " + ("unchanged" if not location_lines else ""))
+        lines.append(f"{location.name}: " + ("unchanged" if not location_lines else "changed"))
         lines += location_lines
     for producer, keys in changed.items():
         for location in locations:
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
         lines += diff(args.diff, reports, locations, root)
     print("\n".join(lines))
     if failures:
-        print(f"check-defs: {failures} location(s) failed", file=sys.stderr)
+        print(f"check-defs: {failures} failure(s) (load, import time or contract)", file=sys.stderr)
         sys.exit(1)
 
 

@@ -231,6 +231,8 @@ def create_table_sql(source: Source) -> sql.Composed:
 def _connect(settings: postgres.WarehouseSettings) -> psycopg.Connection:
     try:
         return postgres.connect(settings, application_name="ingest-raw")
+    except postgres.WarehouseNotConfigured as error:
+        raise PermanentLoadError(str(error)) from error
     except psycopg.OperationalError as error:
         raise TransientLoadError(f"cannot connect to the warehouse: {shorten(str(error).strip())}") from error
 

@@ -114,3 +114,30 @@ def test_configuration_errors_fail_the_step_without_retries(warehouse, monkeypat
     assert _step_retries(result) == 0
     (failure,) = [event for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
     assert expected in failure.step_failure_data.error.message
+
+
+def test_plain_dbt_without_the_settings_names_the_variable(tmp_path):
+    """dbt run by hand (not through Dagster) with no WAREHOUSE_HOST: the error names the variable, not
+    a Unix socket path."""
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("WAREHOUSE_")}
+    done = subprocess.run(
+        [
+            Path(sys.executable).with_name("dbt"),
+            "debug",
+            "--profiles-dir",
+            PROFILE.parent,
+            "--project-dir",
+            PROFILE.parent,
+            "--log-path",
+            tmp_path,
+        ],
+        env=env | {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0
+    assert "WAREHOUSE_HOST-is-not-set" in done.stdout, done.stdout[-3000:]
+    assert ".s.PGSQL" not in done.stdout

@@ -160,9 +160,14 @@ def _measure(locations: list[Location], runs: int) -> tuple[float, dict[str, dic
 
 
 def check(
-    locations: list[Location], max_import_ratio: float | None, runs: int = 1, listing: bool = False
+    locations: list[Location],
+    max_import_ratio: float | None,
+    runs: int = 1,
+    listing: bool = False,
+    diff_ref: str | None = None,
 ) -> tuple[list[str], int]:
-    """Report lines and the number of failures; with `listing`, each location's asset and check keys."""
+    """Report lines and the number of failures; with `listing`, each location's asset and check keys;
+    with `diff_ref`, what changed since that git ref (`diff`)."""
     baseline, reports = _measure(locations, runs)
     header = f"{'location':<14}" + "".join(f"{name:>10}" for name in COUNTS)
     lines = [header + f"{'import s':>10}{'load s':>9}{'x dagster':>11}"]
@@ -191,7 +196,9 @@ def check(
     for problem in contract_violations(reports, locations):
         failures += 1
         lines.append(f"CONTRACT BROKEN: {problem}")
-    return lines, failures, reports
+    if diff_ref:
+        lines += diff(diff_ref, reports, locations, workspace_root())
+    return lines, failures
 
 
 def contract_violations(reports: dict[str, dict], locations: list[Location]) -> list[str]:
@@ -225,9 +232,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(error))
     if not locations:
         parser.error(f"no code location found under {root / 'src'}")
-    lines, failures, reports = check(locations, args.max_import_ratio, max(args.runs, 1), args.list)
-    if args.diff:
-        lines += diff(args.diff, reports, locations, root)
+    lines, failures = check(locations, args.max_import_ratio, max(args.runs, 1), args.list, args.diff)
     print("\n".join(lines))
     if failures:
         print(f"check-defs: {failures} failure(s) (load, import time or contract)", file=sys.stderr)

@@ -2,8 +2,14 @@
 
 Each location is imported as its image imports it: the installed package, not its source folder
 (a member missing from the root pyproject fails here as it would in dev-local). Exits non-zero when a
-location fails to load (naming it, the exception and the file and line) or, with --max-import-ratio,
-when its import takes longer than that multiple of a bare `import dagster`.
+location fails to load (naming it, the exception and the file and line), when a contract between
+locations is broken (devtools/contracts.py: a dbt source or staging cast against the ingest declaration
+of the same table) or, with --max-import-ratio, when its import takes longer than that multiple of a
+bare `import dagster`.
+
+`--diff REF` also prints what changed in each location's definitions against the snapshot committed at
+REF (src/<location>/definitions.snapshot.json, kept current by tests/test_definitions_snapshot.py), and
+which other locations read a changed asset.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ import json
 import statistics
 import subprocess
 import sys
+from pathlib import Path
 
+from devtools import contracts
 from devtools.locations import Location, UnknownLocation, discover, select
 from devtools.paths import workspace_root
 
@@ -38,6 +46,92 @@ def _run_child(*arguments: str) -> dict:
             "where": "?",
         }
     return json.loads(lines[-1])
+
+
+SNAPSHOT = "definitions.snapshot.json"
+#: How to rewrite every snapshot after an intended change (a new source, model, check, schedule...).
+SNAPSHOT_UPDATE = "uv run pytest tests/test_definitions_snapshot.py --snapshot-update"
+
+
+def snapshot_path(location: Location) -> Path:
+    return location.member_dir / SNAPSHOT
+
+
+def render_snapshot(definitions: dict) -> str:
+    return json.dumps(definitions, indent=2, sort_keys=True) + "\n"
+
+
+def snapshot_at(ref: str, location: Location, root: Path) -> dict | None:
+    """The location's snapshot as committed at git `ref`; None where it has none (a new location)."""
+    path = snapshot_path(location).relative_to(root).as_posix()
+    shown = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=root, capture_output=True, text=True)
+    if shown.returncode != 0:
+        verify = subprocess.run(["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=root)
+        if verify.returncode != 0:
+            raise SystemExit(f"check-defs: --diff {ref}: not a commit in {root}")
+        return None
+    return json.loads(shown.stdout)
+
+
+def _changes(before: dict, after: dict) -> tuple[list[str], set[str]]:
+    """Lines describing each added, removed or changed definition, and the asset keys that changed."""
+    lines, changed_assets = [], set()
+    for section in ("assets", "checks", "jobs", "schedules", "sensors"):
+        old, new = before.get(section, {}), after.get(section, {})
+        for name in sorted(old.keys() | new.keys()):
+            if name not in old:
+                lines.append(f"  + {section[:-1]} {name}")
+            elif name not in new:
+                lines.append(f"  - {section[:-1]} {name}")
+            elif old[name] != new[name]:
+                fields = sorted(
+                    field
+                    for field in (
+                        old[name].keys() | new[name].keys() if isinstance(old[name], dict) else [""]
+                    )
+                    if field == "" or old[name].get(field) != new[name].get(field)
+                )
+                lines.append(f"  ~ {section[:-1]} {name}" + (f": {', '.join(fields)}" if fields[0] else ""))
+            else:
+                continue
+            if section == "assets":
+                changed_assets.add(name)
+    return lines, changed_assets
+
+
+def diff(ref: str, reports: dict[str, dict], locations: list[Location], root: Path) -> list[str]:
+    """What changed in each location's definitions since `ref`, and who reads a changed asset."""
+    lines = [f"definitions changed since {ref}:"]
+    changed: dict[str, set[str]] = {}
+    for location in locations:
+        report = reports[location.name]
+        if "error" in report:
+            lines.append(f"{location.name}: not compared (failed to load)")
+            continue
+        before = snapshot_at(ref, location, root)
+        if before is None:
+            lines.append(f"{location.name}: new since {ref} (no snapshot there)")
+            before = {}
+        location_lines, changed[location.name] = _changes(before, report["definitions"])
+        lines.append(f"{location.name}: " + ("unchanged" if not location_lines else "changed"))
+        lines += location_lines
+    for producer, keys in changed.items():
+        for location in locations:
+            report = reports[location.name]
+            if location.name == producer or "error" in report:
+                continue
+            readers = {
+                key: sorted(
+                    asset for asset, spec in report["definitions"]["assets"].items() if key in spec["deps"]
+                )
+                for key in sorted(keys)
+                if key in report["definitions"]["reads"]
+            }
+            for key, assets in readers.items():
+                lines.append(
+                    f"blast radius: {producer} {key} is read by {location.name}: {', '.join(assets)}"
+                )
+    return lines
 
 
 def load_report(location: Location) -> dict:
@@ -66,9 +160,14 @@ def _measure(locations: list[Location], runs: int) -> tuple[float, dict[str, dic
 
 
 def check(
-    locations: list[Location], max_import_ratio: float | None, runs: int = 1, listing: bool = False
+    locations: list[Location],
+    max_import_ratio: float | None,
+    runs: int = 1,
+    listing: bool = False,
+    diff_ref: str | None = None,
 ) -> tuple[list[str], int]:
-    """Report lines and the number of failures; with `listing`, each location's asset and check keys."""
+    """Report lines and the number of failures; with `listing`, each location's asset and check keys;
+    with `diff_ref`, what changed since that git ref (`diff`)."""
     baseline, reports = _measure(locations, runs)
     header = f"{'location':<14}" + "".join(f"{name:>10}" for name in COUNTS)
     lines = [header + f"{'import s':>10}{'load s':>9}{'x dagster':>11}"]
@@ -94,7 +193,18 @@ def check(
             lines += [f"    check {key}" for key in report["check_keys"]]
     medians = f", medians of {runs} alternating runs" if runs > 1 else ""
     lines.append(f"baseline: import dagster {baseline:.2f} s (same run{medians})")
+    for problem in contract_violations(reports, locations):
+        failures += 1
+        lines.append(f"CONTRACT BROKEN: {problem}")
+    if diff_ref:
+        lines += diff(diff_ref, reports, locations, workspace_root())
     return lines, failures
+
+
+def contract_violations(reports: dict[str, dict], locations: list[Location]) -> list[str]:
+    """Contracts between the locations that loaded (a failed one is reported already)."""
+    loaded = {name: report["definitions"] for name, report in reports.items() if "error" not in report}
+    return contracts.violations(loaded, locations, workspace_root())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -108,6 +218,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--runs", type=int, default=1, help="measure N times, report medians (default 1)")
     parser.add_argument("--list", action="store_true", help="also print every asset key and check")
+    parser.add_argument(
+        "--diff",
+        metavar="REF",
+        help="also print what changed in each location's definitions since git REF (its committed"
+        " snapshots) and which other locations read a changed asset",
+    )
     args = parser.parse_args(argv)
     root = workspace_root()
     try:
@@ -116,10 +232,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(error))
     if not locations:
         parser.error(f"no code location found under {root / 'src'}")
-    lines, failures = check(locations, args.max_import_ratio, max(args.runs, 1), args.list)
+    lines, failures = check(locations, args.max_import_ratio, max(args.runs, 1), args.list, args.diff)
     print("\n".join(lines))
     if failures:
-        print(f"check-defs: {failures} location(s) failed", file=sys.stderr)
+        print(f"check-defs: {failures} failure(s) (load, import time or contract)", file=sys.stderr)
         sys.exit(1)
 
 

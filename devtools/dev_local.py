@@ -295,6 +295,11 @@ def main(argv: list[str] | None = None) -> None:
     started = command_start()
     if args.warehouse_only and postgres.WarehouseSettings.is_configured():
         parser.error("--warehouse-only starts the embedded Postgres, but WAREHOUSE_HOST names another one")
+    if postgres.WarehouseSettings.is_configured():
+        try:
+            postgres.WarehouseSettings.from_env()
+        except postgres.WarehouseNotConfigured as error:
+            parser.error(f"{error}, or unset every WAREHOUSE_* variable to use the embedded Postgres")
 
     root = workspace_root()
     all_locations = discover(root)

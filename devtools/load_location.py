@@ -29,6 +29,70 @@ def load_repository(module_name: str):
     return repository_def_from_target_def(target.target_definition)
 
 
+def _condition(condition) -> str | None:
+    """An automation condition as one line: its label (or kind) and, nested, its operands."""
+    if condition is None:
+        return None
+    name = condition.get_label() or type(condition).__name__.removesuffix("Condition")
+    for attribute in ("cron_schedule", "cron_timezone"):
+        if getattr(condition, attribute, None):
+            name += f" {getattr(condition, attribute)}"
+    children = [_condition(child) for child in condition.children]
+    return f"{name}({', '.join(children)})" if children else name
+
+
+def definitions(repository) -> dict:
+    """Everything a reviewer should see change in a location's definitions, as sorted plain data:
+    what `tests/test_definitions_snapshot.py` keeps per location and `check-defs --diff` compares."""
+    graph = repository.asset_graph
+    assets, reads = {}, []
+    for key in sorted(graph.get_all_asset_keys(), key=lambda key: key.to_user_string()):
+        node = graph.get(key)
+        if not node.is_materializable:
+            reads.append(key.to_user_string())
+            continue
+        schema = node.metadata.get("dagster/column_schema")
+        assets[key.to_user_string()] = {
+            "deps": sorted(parent.to_user_string() for parent in node.parent_keys),
+            "group": node.group_name,
+            "owners": sorted(node.owners),
+            "kinds": sorted(node.kinds),
+            "partitions": str(node.partitions_def) if node.partitions_def else None,
+            "automation": _condition(node.automation_condition),
+            "freshness": repr(node.freshness_policy) if node.freshness_policy else None,
+            "columns": {column.name: column.type for column in schema.columns} if schema else None,
+        }
+    checks = {
+        f"{key.asset_key.to_user_string()}:{key.name}": {"blocking": graph.get_check_spec(key).blocking}
+        for key in sorted(graph.asset_check_keys, key=lambda key: (key.asset_key.to_user_string(), key.name))
+    }
+    jobs = {
+        job.name: sorted(key.to_user_string() for key in job.asset_layer.selected_asset_keys)
+        for job in sorted(repository.get_all_jobs(), key=lambda job: job.name)
+        if not job.name.startswith("__")
+    }
+    schedules = {
+        schedule.name: {
+            "cron": schedule.cron_schedule,
+            "job": schedule.job_name,
+            "default_status": schedule.default_status.value,
+        }
+        for schedule in sorted(repository.schedule_defs, key=lambda schedule: schedule.name)
+    }
+    sensors = {
+        sensor.name: {"type": type(sensor).__name__, "default_status": sensor.default_status.value}
+        for sensor in sorted(repository.sensor_defs, key=lambda sensor: sensor.name)
+    }
+    return {
+        "assets": assets,
+        "reads": reads,
+        "checks": checks,
+        "jobs": jobs,
+        "schedules": schedules,
+        "sensors": sensors,
+    }
+
+
 class NotInstalled(RuntimeError):
     pass
 
@@ -62,6 +126,7 @@ def _describe(module_name: str, distribution: str) -> dict:
         "sensors": len(repository.sensor_defs),
         "import_seconds": import_seconds,
         "load_seconds": load_seconds,
+        "definitions": definitions(repository),
     }
 
 

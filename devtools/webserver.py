@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -11,7 +12,8 @@ from collections.abc import Callable
 LOCATIONS_QUERY = """
 { workspaceOrError { __typename
     ... on Workspace { locationEntries { name loadStatus
-        locationOrLoadError { __typename ... on PythonError { message } } } }
+        locationOrLoadError { __typename ... on PythonError {
+            message stack errorChain { error { message stack } } } } } }
     ... on PythonError { message } } }
 """
 
@@ -34,9 +36,26 @@ def location_states(url: str) -> dict[str, dict]:
     states = {}
     for entry in workspace["locationEntries"]:
         loaded = entry["locationOrLoadError"] or {}
-        error = loaded.get("message") if loaded.get("__typename") == "PythonError" else None
+        error = load_error(loaded) if loaded.get("__typename") == "PythonError" else None
         states[entry["name"]] = {"status": entry["loadStatus"], "error": error}
     return states
+
+
+_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
+
+
+def load_error(error: dict) -> str:
+    """The exception that made a location fail to load, as check-defs names it: the innermost error of
+    the chain (the user's, not the DagsterUserCodeLoadError around it) with the file and line it was
+    raised at."""
+    chain = [error, *(link["error"] for link in error.get("errorChain") or [])]
+    message = (chain[-1].get("message") or "").strip() or (error.get("message") or "").strip()
+    for item in reversed(chain):
+        frames = _FRAME.findall("".join(item.get("stack") or []))
+        if frames:
+            path, line = frames[-1]
+            return f"{message} ({path}:{line})"
+    return message
 
 
 def wait_until_loaded(

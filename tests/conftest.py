@@ -1,4 +1,6 @@
-"""Fixtures shared by the whole suite: one real Postgres (embedded, as dev-local runs it)."""
+"""Fixtures shared by the whole suite: one real Postgres (embedded, as dev-local runs it), and the
+TypeScript source programs installed and compiled before any test runs (only what changed since the
+last session; a file lock keeps concurrent sessions and xdist workers from colliding)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,23 @@ from pathlib import Path
 
 import pytest
 
+from devtools import typescript
 from devtools.embedded_postgres import embedded_postgres
 from shared.postgres import WarehouseSettings
 from tests.warehouse_tools import scratch_database
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--snapshot-update",
+        action="store_true",
+        help="rewrite each location's definitions snapshot (tests/test_definitions_snapshot.py)",
+    )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if typescript.node() is not None:
+        typescript.prepare()
 
 
 @pytest.fixture(scope="session")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import sysconfig
 import textwrap
 from pathlib import Path
 
+from devtools.check_defs import SNAPSHOT, render_snapshot
 from devtools.locations import discover
 
 CHECK_DEFS = str(Path(sys.executable).with_name("check-defs"))
@@ -90,7 +92,7 @@ def test_broken_location_is_named_and_the_healthy_one_still_reported(tmp_path):
     broken = next(line for line in result.stdout.splitlines() if line.startswith("broken"))
     assert "FAILED  KeyError: 'missing'" in broken
     assert "site-packages/broken/definitions.py:4" in broken, "loaded from the installed package"
-    assert "1 location(s) failed" in result.stderr
+    assert "check-defs: 1 failure(s)" in result.stderr
 
 
 def test_a_location_missing_from_the_environment_fails_with_the_fix(tmp_path):
@@ -126,3 +128,62 @@ def test_this_workspace_loads():
     assert result.returncode == 0, result.stdout + result.stderr
     names = [line.split()[0] for line in result.stdout.splitlines()[1:-1]]
     assert names == [location.name for location in discover(Path(__file__).parents[1])]
+
+
+def test_diff_names_what_changed_since_a_ref_and_who_reads_it(tmp_path):
+    """Against the snapshots committed at a ref: the changed asset, and the other location reading it."""
+    root = _workspace(tmp_path)
+    _member(
+        root,
+        "reader",
+        4102,
+        """
+        import dagster as dg
+
+        @dg.asset(deps=["numbers"])
+        def report():
+            return None
+
+        defs = dg.Definitions(assets=[report])
+        """,
+    )
+    python = _install(root, "healthy", "reader")
+    for name in ("healthy", "reader"):
+        loaded = subprocess.run(
+            [python, "-m", "devtools.load_location", f"{name}.definitions", name],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+        )
+        definitions = json.loads(loaded.stdout.splitlines()[-1])["definitions"]
+        (root / "src" / name / SNAPSHOT).write_text(render_snapshot(definitions))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], cwd=root, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", "before"], cwd=root, check=True)
+    definitions = root / "src" / "healthy" / "healthy" / "definitions.py"
+    definitions.write_text(definitions.read_text().replace("@dg.asset(", '@dg.asset(group_name="moved", '))
+    reinstalled = subprocess.run(
+        [
+            "uv",
+            "pip",
+            "install",
+            "-q",
+            "--python",
+            str(python),
+            "--no-deps",
+            "--reinstall",
+            root / "src/healthy",
+        ],
+        timeout=INSTALL_TIMEOUT_SECONDS,
+    )
+    assert reinstalled.returncode == 0
+    result = _check_defs(root, "--only", "healthy", "--only", "reader", "--diff", "HEAD", python=python)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "~ asset numbers: group" in result.stdout
+    assert "reader: unchanged" in result.stdout
+    assert "blast radius: healthy numbers is read by reader: report" in result.stdout
+    unknown = _check_defs(root, "--only", "healthy", "--diff", "no-such-ref", python=python)
+    assert unknown.returncode != 0
+    assert "not a commit" in unknown.stdout + unknown.stderr

@@ -1,6 +1,8 @@
-"""Day-2 changes as the README tells them, in a copy of this repository: add a source, a model and a
-location (new-location); then the tests they affect pass with no test edited, and remove-location puts
-every file back.
+"""Day-2 changes as the README tells them, in a copy of this repository, on top of a user's own earlier
+additions (a CSV source, its dbt source and a staging model): add a source, a model and a location
+(new-location), recording the definitions snapshots as the README says; then the tests they affect
+pass with no test edited, the user's additions are still there, and remove-location puts every file
+back. Prints each recipe's minutes and files touched (bench/README.md).
 
 The copy is the working tree's files (tracked and new, ignored ones left out) with a venv of its own
 synced from the shared uv cache. Only the affected tests run there, to keep the suite affordable."""
@@ -10,13 +12,17 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
+from devtools.check_defs import SNAPSHOT_UPDATE
 from devtools.repo_copy import copy_env, copy_working_tree
 
 ROOT = Path(__file__).resolve().parents[1]
+CATALOG = "src/ingest_raw/ingest_raw/catalog.py"
+DBT_PROJECT = "src/marts/marts/dbt_project"
 README = (ROOT / "README.md").read_text()
 STEP_TIMEOUT_SECONDS = 900
 #: The tests that copy or derive the sources, models and locations, selected for time.
@@ -26,6 +32,7 @@ AFFECTED_TESTS = [
     "tests/test_marts_definitions.py",
     "tests/test_lineage.py",
     "tests/deploy/test_deploy_static.py",
+    "tests/test_definitions_snapshot.py",
 ]
 
 
@@ -54,17 +61,32 @@ def _run(copy: Path, command: str) -> subprocess.CompletedProcess:
     return done
 
 
-def _add_the_readme_source(copy: Path) -> None:
-    (declaration,) = _blocks("Add a source", "python")
-    catalog = copy / "src/ingest_raw/ingest_raw/catalog.py"
-    statement = re.compile(r"^SOURCES\b[^\n]*(?:\n[ \t]+[^\n]*)*(?:\n\})?", re.MULTILINE)
-    text, replaced = statement.subn(lambda _: declaration.strip(), catalog.read_text())
-    assert replaced == 1, "catalog.py has one `SOURCES = ...` statement for the README's block to replace"
+def _append_to_sources(catalog: Path, name: str) -> None:
+    """Append `name` to the tuple `SOURCES` is built from, keeping whatever the user listed there."""
+    statement = re.compile(r"(^SOURCES\b.*?\bin \()(.*?)(\)\s*\n?\})", re.MULTILINE | re.DOTALL)
+    text, replaced = statement.subn(
+        lambda m: f"{m[1]}{m[2].rstrip().rstrip(',')}, {name}{m[3]}", catalog.read_text()
+    )
+    assert replaced == 1, "catalog.py builds SOURCES from one tuple of declarations"
     catalog.write_text(text)
 
 
+def _add_a_source(copy: Path, declaration: str) -> None:
+    """As "Add a source" says: the declaration above SOURCES, its name appended to SOURCES' tuple."""
+    catalog = copy / CATALOG
+    text = catalog.read_text()
+    at = re.search(r"^SOURCES\b", text, re.MULTILINE).start()
+    catalog.write_text(text[:at] + declaration.strip() + "\n\n\n" + text[at:])
+    _append_to_sources(catalog, re.match(r"\s*(\w+)\s*=", declaration)[1])
+
+
+def _add_the_readme_source(copy: Path) -> None:
+    (declaration,) = _blocks("Add a source", "python")
+    _add_a_source(copy, declaration)
+
+
 def _add_the_readme_model(copy: Path) -> None:
-    project = copy / "src/marts/marts/dbt_project"
+    project = copy / DBT_PROJECT
     (model,) = _blocks("Add a model", "sql")
     (documentation,) = _blocks("Add a model", "yaml")
     model_path = model.splitlines()[0].removeprefix("-- ")
@@ -74,8 +96,38 @@ def _add_the_readme_model(copy: Path) -> None:
         yml.write("\n" + "\n".join(documentation.splitlines()[1:]) + "\n")
 
 
+def _add_the_users_own_source_and_model(copy: Path) -> None:
+    """What a user added before following the README again: a CSV source, its dbt source and a staging
+    model casting its columns (the contract with the declaration is checked from then on)."""
+    data = copy / "user_data" / "events.csv"
+    data.parent.mkdir()
+    data.write_text("event_id,kind,amount\n1,click,2.5\n2,view,\n")
+    _add_a_source(
+        copy,
+        f"""
+EVENTS = Source(
+    name="events",
+    input="{data}",
+    columns=_columns("event_id bigint, kind text, amount double precision"),
+    primary_key=("event_id",),
+)
+""",
+    )
+    project = copy / DBT_PROJECT
+    with (project / "models/staging/sources.yml").open("a") as sources:
+        sources.write(
+            '\n      - name: events\n        meta: {dagster: {asset_key: ["raw", "events"]}}\n'
+            "        columns:\n          - name: event_id\n            data_tests: [not_null]\n"
+        )
+    (project / "models/staging/stg_events.sql").write_text(
+        "select cast(event_id as bigint) as event_id, kind, cast(amount as double precision) as amount\n"
+        "from {{ source('raw', 'events') }}\n"
+    )
+
+
 def _tree(root: Path) -> dict[str, bytes]:
     skipped = {".venv", "__pycache__", "target", "logs", ".pytest_cache", ".ruff_cache", "pt"}
+    skipped |= {"node_modules", "dist", ".build.lock"}  # the TypeScript build the suite makes
     return {
         str(path.relative_to(root)): path.read_bytes()
         for path in root.rglob("*")
@@ -91,36 +143,52 @@ def copy(tmp_path_factory) -> Path:
     return copy
 
 
-def test_source_model_and_location_from_the_readme_pass_the_affected_tests_unedited(copy):
-    tests_before = {name: data for name, data in _tree(copy).items() if name.startswith("tests/")}
-    _add_the_readme_source(copy)
-    _add_the_readme_model(copy)
-    before_location = _tree(copy)
+def _changed(before: dict[str, bytes], after: dict[str, bytes]) -> list[str]:
+    return sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
 
+
+def test_readme_recipes_on_top_of_a_users_additions_pass_the_affected_tests_unedited(copy):
+    _add_the_users_own_source_and_model(copy)
+    _run(copy, SNAPSHOT_UPDATE)
+    tests_before = {name: data for name, data in _tree(copy).items() if name.startswith("tests/")}
+    figures = []
+
+    def recipe(title: str, apply) -> None:
+        """Apply one README recipe as written, then record the definitions as the README says."""
+        before, started = _tree(copy), time.monotonic()
+        apply()
+        _run(copy, SNAPSHOT_UPDATE)
+        figures.append((title, time.monotonic() - started, _changed(before, _tree(copy))))
+
+    recipe("Add a source", lambda: _add_the_readme_source(copy))
+    recipe("Add a model", lambda: _add_the_readme_model(copy))
+    before_location = _tree(copy)
     (commands,) = _blocks("Add a location", "sh")[:1]
     new_location = commands.splitlines()[0].split("#")[0].strip()
     name = shlex.split(new_location)[3]
-    created = _run(copy, new_location)
-    assert "check-defs green" in created.stdout
-    assert f"uv run pytest tests/test_{name}.py" in created.stdout
+    created = []
+    recipe("Add a location", lambda: created.append(_run(copy, new_location)))
+    assert "check-defs green" in created[0].stdout
+    assert f"uv run pytest tests/test_{name}.py" in created[0].stdout
 
     listed = _run(copy, "uv run check-defs --list").stdout
-    for key in ("asset raw/trips", "check raw/trips:primary_key_unique", "asset marts/dim_planes",
+    for key in ("asset raw/events", "asset staging/stg_events", "asset raw/trips",
+                "check raw/trips:primary_key_unique", "asset marts/dim_planes",
                 "check marts/dim_planes:unique_dim_planes_tail_number", f"asset {name}/example"):  # fmt: skip
         assert key in listed, f"{key} missing from check-defs --list:\n{listed}"
 
+    started = time.monotonic()
     tested = _run(copy, f"uv run pytest -q -p no:cacheprovider --basetemp=pt {' '.join(AFFECTED_TESTS)} "
                         f"tests/test_{name}.py")  # fmt: skip
     assert " passed" in tested.stdout and "failed" not in tested.stdout
+    print(f"\nday-2 recipes on a copy (affected tests afterwards: {time.monotonic() - started:.0f} s)")
+    for title, seconds, files in figures:
+        print(f"  {title}: {seconds / 60:.1f} min, {len(files)} files: {', '.join(files)}")
     tests_after = {name: data for name, data in _tree(copy).items() if name.startswith("tests/")}
     assert {key for key in tests_after if tests_before.get(key) != tests_after[key]} == {
         f"tests/test_{name}.py"
     }, "no existing test was edited"
 
     _run(copy, f"uv run remove-location {name}")
-    after_removal = _tree(copy)
-    changed = sorted(
-        key for key in before_location.keys() | after_removal.keys()
-        if before_location.get(key) != after_removal.get(key)
-    )  # fmt: skip
+    changed = _changed(before_location, _tree(copy))
     assert changed == [], f"remove-location left these different from before new-location: {changed}"

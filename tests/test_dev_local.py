@@ -177,6 +177,14 @@ def test_unknown_location_lists_valid_names(tmp_path):
     assert f"valid names: {', '.join(dict.fromkeys(names))}" in result.stderr
 
 
+def test_a_partial_warehouse_setting_is_refused_naming_what_is_missing(tmp_path):
+    env = _env(tmp_path) | {"WAREHOUSE_HOST": "127.0.0.1"}
+    result = subprocess.run([DEV_LOCAL], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "set WAREHOUSE_USER, WAREHOUSE_DB (only WAREHOUSE_HOST is set)" in result.stderr
+    assert "ready" not in result.stdout
+
+
 def test_busy_port_is_a_clear_error(tmp_path):
     import socket
 
@@ -450,3 +458,24 @@ def test_readme_main_job_in_a_browser(tmp_path):
     assert any("raw/flights [2013-01-01…2013-12-01]" in line for line in started), terminal
     log = (home / "dagster.log").read_text()
     assert "dagster.daemon" in log and f"Dagster's own log: {home / 'dagster.log'}" in terminal
+
+
+def test_a_location_that_fails_to_load_is_named_with_exception_file_and_line(tmp_path):
+    """dev-local's summary reads the webserver's GraphQL answer: asked the same query of a real
+    workspace with a broken location, it names the user's exception and where it was raised."""
+    import dagster as dg
+    from dagster_graphql.test.utils import define_out_of_process_context, execute_dagster_graphql
+
+    from devtools.webserver import LOCATIONS_QUERY, load_error
+
+    broken = tmp_path / "broken_definitions.py"
+    broken.write_text("import dagster as dg\n\nSETTING = {}['missing']\n")
+    with (
+        dg.instance_for_test(temp_dir=str(tmp_path)) as instance,
+        define_out_of_process_context(str(broken), None, instance) as context,
+    ):
+        result = execute_dagster_graphql(context, LOCATIONS_QUERY)
+    (entry,) = result.data["workspaceOrError"]["locationEntries"]
+    error = load_error(entry["locationOrLoadError"])
+    assert error.startswith("KeyError: 'missing'"), error
+    assert error.endswith(f"({broken}:3)"), error

@@ -69,3 +69,75 @@ def test_resource_reads_env_at_run_time_only(warehouse, monkeypatch):
     result = dg.materialize([probe], resources={"warehouse": resource})
     assert result.output_for_node("probe") == 42
     assert "WAREHOUSE_PASSWORD" not in str(result.all_events)
+
+
+def test_a_partial_set_names_what_is_missing_and_what_is_set():
+    assert WarehouseSettings.is_configured({"WAREHOUSE_USER": "u"})
+    with pytest.raises(postgres.WarehouseNotConfigured) as raised:
+        WarehouseSettings.from_env({"WAREHOUSE_HOST": "h"})
+    assert "set WAREHOUSE_USER, WAREHOUSE_DB (only WAREHOUSE_HOST is set)" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "variable"),
+    [({"dbname": "no_such_database"}, "WAREHOUSE_DB"), ({"user": "no_such_role"}, "WAREHOUSE_USER")],
+)
+def test_settings_the_server_refuses_are_permanent_and_named(warehouse, change, variable):
+    with pytest.raises(postgres.WarehouseNotConfigured, match=f"refused the connection: .*check {variable}"):
+        postgres.connect(warehouse.replace(**change))
+
+
+def _step_retries(result) -> int:
+    return sum(1 for event in result.all_events if event.event_type_value == "STEP_UP_FOR_RETRY")
+
+
+@pytest.mark.parametrize("settings", ["missing", "partial", "refused"])
+def test_configuration_errors_fail_the_step_without_retries(warehouse, monkeypatch, settings):
+    """An asset with a RetryPolicy (as every source asset has): a setting error fails once, naming the
+    variable, instead of being retried like a dropped connection."""
+    for var in WarehouseSettings.ENVIRONMENT.values():
+        monkeypatch.delenv(var, raising=False)
+    expected = {"missing": "WAREHOUSE_HOST", "partial": "WAREHOUSE_DB", "refused": "WAREHOUSE_DB"}[settings]
+    if settings == "partial":
+        monkeypatch.setenv("WAREHOUSE_HOST", warehouse.host)
+        monkeypatch.setenv("WAREHOUSE_USER", warehouse.user)
+    if settings == "refused":
+        for var, value in warehouse.replace(dbname="no_such_database").to_env().items():
+            monkeypatch.setenv(var, value)
+
+    @dg.asset(retry_policy=dg.RetryPolicy(max_retries=3, delay=0))
+    def probe(warehouse: PostgresWarehouse) -> None:
+        warehouse.connect().close()
+
+    result = dg.materialize([probe], resources={"warehouse": PostgresWarehouse()}, raise_on_error=False)
+    assert not result.success
+    assert _step_retries(result) == 0
+    (failure,) = [event for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
+    assert expected in failure.step_failure_data.error.message
+
+
+def test_plain_dbt_without_the_settings_names_the_variable(tmp_path):
+    """dbt run by hand (not through Dagster) with no WAREHOUSE_HOST: the error names the variable, not
+    a Unix socket path."""
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("WAREHOUSE_")}
+    done = subprocess.run(
+        [
+            Path(sys.executable).with_name("dbt"),
+            "debug",
+            "--profiles-dir",
+            PROFILE.parent,
+            "--project-dir",
+            PROFILE.parent,
+            "--log-path",
+            tmp_path,
+        ],
+        env=env | {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0
+    assert "WAREHOUSE_HOST-is-not-set" in done.stdout, done.stdout[-3000:]
+    assert ".s.PGSQL" not in done.stdout

@@ -13,7 +13,7 @@ import pytest
 from ingest_raw.catalog import AIRLINES, SOURCES
 from ingest_raw.declarations import Column, DeclarationError, MonthlyPartition, RunResources, Source
 from ingest_raw.definitions import defs as load_definitions
-from ingest_raw.factory import K8S_CONFIG_TAG, WAREHOUSE_POOL, build_definitions
+from ingest_raw.factory import K8S_CONFIG_TAG, WAREHOUSE_POOL, build_definitions, partitions_def
 from shared.partitions import FLIGHTS_MONTHLY
 
 
@@ -106,11 +106,15 @@ def test_flights_share_the_monthly_partitions_of_marts():
 def test_refresh_schedules_exist_and_are_off_by_default():
     defs = load_definitions()
     schedules = {schedule.name: schedule for schedule in defs.schedules}
-    assert set(schedules) == {f"refresh_raw_{name}" for name in SOURCES}
+    assert set(schedules) == {
+        f"refresh_raw_{name}" for name, source in SOURCES.items() if source.cron_schedule
+    }
     assert all(schedule.default_status == dg.DefaultScheduleStatus.STOPPED for schedule in schedules.values())
     context = dg.build_schedule_context(repository_def=defs.get_repository_def())
-    request = schedules["refresh_raw_flights"].evaluate_tick(context).run_requests[0]
-    assert request.partition_key == "2013-12-01"
+    for name, source in SOURCES.items():
+        if source.partition and source.cron_schedule:
+            request = schedules[f"refresh_raw_{name}"].evaluate_tick(context).run_requests[0]
+            assert request.partition_key == partitions_def(source.partition).get_last_partition_key()
 
 
 def test_importing_definitions_reads_nothing_and_pulls_no_heavy_module():
@@ -167,5 +171,6 @@ def test_declared_run_resources_become_the_k8s_config_tag_of_its_steps_and_sched
     for name, source in SOURCES.items():
         asset = repository.assets_defs_by_key[dg.AssetKey(["raw", name])]
         assert k8s_resources(asset.op.tags) == declared_resources(source), name
-        (request,) = schedules[f"refresh_raw_{name}"].evaluate_tick(context).run_requests
-        assert k8s_resources(request.tags) == declared_resources(source), name
+        if source.cron_schedule:
+            (request,) = schedules[f"refresh_raw_{name}"].evaluate_tick(context).run_requests
+            assert k8s_resources(request.tags) == declared_resources(source), name

@@ -284,6 +284,8 @@ _PERMANENT_CONNECT = re.compile(
 def _connect(settings: postgres.WarehouseSettings) -> psycopg.Connection:
     try:
         return postgres.connect(settings, application_name="ingest-raw")
+    except postgres.WarehouseNotConfigured as error:
+        raise PermanentLoadError(str(error)) from error
     except psycopg.OperationalError as error:
         message = shorten(str(error).strip())
         if _PERMANENT_CONNECT.search(message):

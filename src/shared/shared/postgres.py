@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -16,7 +17,17 @@ if TYPE_CHECKING:
 
 
 class WarehouseNotConfigured(RuntimeError):
-    pass
+    """Missing, partial or rejected warehouse settings: permanent, a retry cannot fix them."""
+
+
+#: SQLSTATEs of a connection the server refused for its settings (bad password, unknown role or
+#: database, no permission to connect): a retry gives the same answer.
+REFUSED_SQLSTATES = {"28000": "WAREHOUSE_USER", "28P01": "WAREHOUSE_PASSWORD", "3D000": "WAREHOUSE_DB"}
+_REFUSED_MESSAGES = {
+    r"password authentication failed|no password supplied": "WAREHOUSE_PASSWORD",
+    r'role ".*" does not exist|permission denied for database': "WAREHOUSE_USER",
+    r'database ".*" does not exist': "WAREHOUSE_DB",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,8 +52,9 @@ class WarehouseSettings:
 
     @classmethod
     def is_configured(cls, env: Mapping[str, str] | None = None) -> bool:
+        """Whether any WAREHOUSE_* variable is set: then all required ones must be (`from_env`)."""
         env = os.environ if env is None else env
-        return bool(env.get(cls.ENVIRONMENT["host"]))
+        return any(env.get(var) for var in cls.ENVIRONMENT.values())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WarehouseSettings:
@@ -51,8 +63,11 @@ class WarehouseSettings:
         values = {field: env.get(var, "") for field, var in cls.ENVIRONMENT.items()}
         missing = [cls.ENVIRONMENT[field] for field in cls.REQUIRED if not values[field]]
         if missing:
+            given = [var for var in cls.ENVIRONMENT.values() if env.get(var)]
+            partial = f" (only {', '.join(given)} is set)" if given else ""
             raise WarehouseNotConfigured(
-                f"warehouse not configured: set {', '.join(missing)} (see environments/*.env.template)"
+                f"warehouse not configured: set {', '.join(missing)}{partial}"
+                " (see environments/*.env.template)"
             )
         port = values.pop("port") or cls.port
         try:
@@ -81,14 +96,37 @@ class WarehouseSettings:
         return dataclasses.replace(self, **changes)
 
 
+def refused(error: Exception, settings: WarehouseSettings) -> WarehouseNotConfigured | None:
+    """The permanent error for a connection the server refused because of its settings (naming the
+    variable to fix), or None when the failure may pass on a retry (server down, network)."""
+    state = getattr(error, "sqlstate", None)
+    text = str(error).strip()
+    variable = REFUSED_SQLSTATES.get(state or "")
+    if variable is None:
+        variable = next((var for pattern, var in _REFUSED_MESSAGES.items() if re.search(pattern, text)), None)
+    if variable is None:
+        return None
+    return WarehouseNotConfigured(
+        f"the warehouse at {settings.host}:{settings.port} refused the connection: {text.splitlines()[-1]}"
+        f" (check {variable})"
+    )
+
+
 def connect(
     settings: WarehouseSettings | None = None, application_name: str = "dagster-platform", **kwargs
 ) -> psycopg.Connection:
-    """A psycopg 3 connection to the warehouse, from `settings` or the environment."""
+    """A psycopg 3 connection to the warehouse, from `settings` or the environment. Settings the
+    server refuses raise WarehouseNotConfigured (permanent); other OperationalErrors pass through."""
     import psycopg
 
     settings = WarehouseSettings.from_env() if settings is None else settings
-    return psycopg.connect(application_name=application_name, **settings.libpq(), **kwargs)
+    try:
+        return psycopg.connect(application_name=application_name, **settings.libpq(), **kwargs)
+    except psycopg.OperationalError as error:
+        permanent = refused(error, settings)
+        if permanent is not None:
+            raise permanent from error
+        raise
 
 
 def create_schemas(conn: psycopg.Connection, schemas: Iterable[str]) -> None:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from shared.postgres import WarehouseSettings, connect
+from shared.postgres import WarehouseNotConfigured, WarehouseSettings, connect
 
 if TYPE_CHECKING:
     import psycopg
@@ -16,13 +16,20 @@ class PostgresWarehouse(dg.ConfigurableResource):
     """The Postgres warehouse, configured by the WAREHOUSE_* variables of `WarehouseSettings`.
 
     They are read when a run uses the resource, never when definitions load, so a location imports
-    and loads without them."""
+    and loads without them. Missing, partial or refused settings fail the step for good
+    (`allow_retries=False`): an asset's RetryPolicy would only repeat the same error."""
 
     def settings(self) -> WarehouseSettings:
-        return WarehouseSettings.from_env()
+        try:
+            return WarehouseSettings.from_env()
+        except WarehouseNotConfigured as error:
+            raise dg.Failure(description=str(error), allow_retries=False) from None
 
     def connect(self, **kwargs) -> psycopg.Connection:
-        return connect(self.settings(), **kwargs)
+        try:
+            return connect(self.settings(), **kwargs)
+        except WarehouseNotConfigured as error:
+            raise dg.Failure(description=str(error), allow_retries=False) from error
 
     def child_env(self) -> dict[str, str]:
         """Environment for a child process (Pipes). Passed as env, never as run config or logs."""

@@ -106,9 +106,11 @@ def refused(error: Exception, settings: WarehouseSettings) -> WarehouseNotConfig
         variable = next((var for pattern, var in _REFUSED_MESSAGES.items() if re.search(pattern, text)), None)
     if variable is None:
         return None
+    # libpq: "connection to server ... failed: FATAL:  <why>" then DETAIL/HINT lines: keep the why.
+    first, *details = text.splitlines()
+    why = " ".join(" ".join([first.rsplit("failed: ", 1)[-1], *details]).split())
     return WarehouseNotConfigured(
-        f"the warehouse at {settings.host}:{settings.port} refused the connection: {text.splitlines()[-1]}"
-        f" (check {variable})"
+        f"the warehouse at {settings.host}:{settings.port} refused the connection: {why} (check {variable})"
     )
 
 

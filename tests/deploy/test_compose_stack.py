@@ -39,7 +39,7 @@ pytestmark = pytest.mark.docker
 POSTGRES_IMAGE = read_platform(ROOT).postgres_image
 MONTH = "2013-01-01"
 LOCATIONS = discover(ROOT)
-SERVICES = {"postgres", "webserver", "daemon", *(location.name for location in LOCATIONS)}
+SERVICES = {"postgres", "webserver", "daemon", "alerts", *(location.name for location in LOCATIONS)}
 SECRET_ASSIGNMENT = re.compile(r"(PASSWORD|SECRET|TOKEN)\w*=[^\s\"']")
 QUICK_RUN = {"ingest_raw": [["raw", "airlines"]], "marts": [["marts", "dim_carriers"]]}
 
@@ -150,10 +150,22 @@ def secret_files(reference: str) -> list[str]:
 def test_every_service_is_running_and_healthy_after_one_migration(stack):
     states = {entry["Service"]: (entry["State"], entry["Health"]) for entry in stack.services()}
     migrate = states.pop("migrate")
-    assert states == dict.fromkeys(SERVICES, ("running", "healthy"))
+    # The alerts watcher has no health check of its own (its restart policy brings it back).
+    assert states.pop("alerts") == ("running", "")
+    assert states == dict.fromkeys(SERVICES - {"alerts"}, ("running", "healthy"))
     assert migrate == ("exited", "")
     (container,) = [c for c in stack.containers() if service_of(c) == "migrate"]
     assert container["State"]["ExitCode"] == 0
+
+
+def test_the_alerts_watcher_watches_with_its_own_settings_only(stack):
+    """The watcher runs in the platform image, reads the instance and the webserver, and only it
+    gets alerts.env (never platform.env, which every code server and run receives)."""
+    assert "watching every" in stack.logs("alerts")
+    for container in stack.containers():
+        mounted = {mount["Destination"] for mount in container["Mounts"]}
+        watcher = service_of(container) == "alerts"
+        assert ("/run/secrets/alerts.env" in mounted) == watcher, container["Name"]
 
 
 def service_of(container: dict) -> str:

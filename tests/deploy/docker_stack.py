@@ -172,8 +172,10 @@ def env_file_values(service: str, passwords: dict[str, str]) -> dict[str, str]:
         "DBT_TARGET": "prod",
         "MARTS_DBT_ARTIFACTS_DIR": "",  # empty: the image's prepared artifacts
     }
-    # The alerts watcher's settings: all empty, its defaults (alerts printed to its log).
+    # The alerts watcher's settings: its defaults, but a webhook whose URL carries a token (a secret
+    # that must show in no `docker inspect`); it points at the container's own closed port 9.
     known |= {name: "" for name in read_env_file(TEMPLATES / "alerts.env.template")}
+    known["ALERTS_WEBHOOK_URL"] = f"http://127.0.0.1:9/hooks/{passwords['alerts']}"
     if service in passwords:  # a location: its own role, named after it, with its own password
         known |= {"WAREHOUSE_USER": service, "WAREHOUSE_PASSWORD": passwords[service]}
     template = TEMPLATES / f"{service}.env.template"
@@ -183,11 +185,21 @@ def env_file_values(service: str, passwords: dict[str, str]) -> dict[str, str]:
     return {name: known[name] for name in read_env_file(template)}
 
 
+def secret_values(env_files: dict[str, dict[str, str]]) -> set[str]:
+    """The secrets among the values written to the env files: every password and the webhook URL."""
+    return {
+        value
+        for values in env_files.values()
+        for name, value in values.items()
+        if value and ("PASSWORD" in name or name == "ALERTS_WEBHOOK_URL")
+    }
+
+
 def write_env_files(folder: Path) -> dict[str, dict[str, str]]:
     """environments/<service>.env for every template, into `folder` (never the repository), with a
     fresh password per role; service -> the values written."""
     folder.mkdir(parents=True, exist_ok=True)
-    roles = ["postgres", DAGSTER_ROLE, *(location.name for location in discover(ROOT))]
+    roles = ["postgres", DAGSTER_ROLE, "alerts", *(location.name for location in discover(ROOT))]
     passwords = {role: secrets.token_urlsafe(18) for role in roles}
     written = {}
     for template in sorted(TEMPLATES.glob("*.env.template")):

@@ -14,7 +14,7 @@ import pytest
 from devtools import asset_runs
 from devtools.webserver import graphql
 from tests.deploy.deploy_helpers import LOCATIONS, instance_config
-from tests.deploy.docker_stack import DAGSTER_DB, ComposeProject, DockerError, docker
+from tests.deploy.docker_stack import DAGSTER_DB, ComposeProject, DockerError, docker, secret_values
 
 pytestmark = pytest.mark.docker
 
@@ -81,7 +81,7 @@ def stop_run(project: ComposeProject, run_id: str, timeout: float = 300) -> None
 
 
 def passwords(project: ComposeProject) -> set[str]:
-    return {v for values in project.env_files.values() for k, v in values.items() if "PASSWORD" in k}
+    return secret_values(project.env_files)
 
 
 def status(url: str, run_id: str) -> str:

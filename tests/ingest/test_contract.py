@@ -178,7 +178,8 @@ def test_a_wrong_password_is_permanent(source, fresh_warehouse):
         timeout=PROGRAM_TIMEOUT,
     )
     assert result.returncode == EXIT_PERMANENT, result.stderr
-    assert f"ingest error: source '{source.name}': the warehouse refused the connection" in result.stderr
+    assert f"ingest error: source '{source.name}': the warehouse at " in result.stderr
+    assert "refused the connection" in result.stderr and "(check WAREHOUSE_USER)" in result.stderr
 
 
 def test_http_redirects_deadlines_and_server_errors(source, fresh_warehouse):

@@ -274,22 +274,13 @@ def program_dir() -> Path:
     return Path(configured) if configured else Path(__file__).resolve().parents[1] / "typescript"
 
 
-#: Connection failures a retry cannot fix: wrong password, unknown role or database, refused by pg_hba.
-_PERMANENT_CONNECT = re.compile(
-    r"password authentication failed|authentication failed|role \S+ does not exist|"
-    r"database \S+ does not exist|no pg_hba\.conf entry|password must be|permission denied"
-)
-
-
 def _connect(settings: postgres.WarehouseSettings) -> psycopg.Connection:
     try:
         return postgres.connect(settings, application_name="ingest-raw")
-    except postgres.WarehouseNotConfigured as error:
+    except postgres.WarehouseNotConfigured as error:  # refused for its settings: a retry cannot help
         raise PermanentLoadError(str(error)) from error
     except psycopg.OperationalError as error:
         message = shorten(str(error).strip())
-        if _PERMANENT_CONNECT.search(message):
-            raise PermanentLoadError(f"the warehouse refused the connection: {message}") from error
         raise TransientLoadError(f"cannot connect to the warehouse: {message}") from error
 
 

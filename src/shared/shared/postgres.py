@@ -25,7 +25,7 @@ class WarehouseNotConfigured(RuntimeError):
 REFUSED_SQLSTATES = {"28000": "WAREHOUSE_USER", "28P01": "WAREHOUSE_PASSWORD", "3D000": "WAREHOUSE_DB"}
 _REFUSED_MESSAGES = {
     r"password authentication failed|no password supplied": "WAREHOUSE_PASSWORD",
-    r'role ".*" does not exist|permission denied for database': "WAREHOUSE_USER",
+    r'role ".*" does not exist|permission denied for database|no pg_hba\.conf entry': "WAREHOUSE_USER",
     r'database ".*" does not exist': "WAREHOUSE_DB",
 }
 

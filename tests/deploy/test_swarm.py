@@ -16,6 +16,7 @@ from devtools import asset_runs
 from devtools.webserver import location_states
 from tests.deploy.deploy_helpers import LOCATIONS
 from tests.deploy.docker_stack import (
+    TEMPLATES,
     SwarmStack,
     bake_images,
     docker,
@@ -67,8 +68,10 @@ def test_both_locations_load_and_a_source_and_the_marts_succeed(stack):
     secrets = docker(
         "secret", "ls", "--format", "{{.Name}}", "--filter", f"name={stack.name}_"
     ).stdout.split()
+    # One Swarm secret per env file, i.e. per env template (each location's, the platform's, ...).
     assert sorted(secrets) == sorted(
-        f"{stack.name}_{name}_env" for name in ("platform", "postgres", *(loc.name for loc in LOCATIONS))
+        f"{stack.name}_{template.name.removesuffix('.env.template')}_env"
+        for template in TEMPLATES.glob("*.env.template")
     )
 
 

@@ -31,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the main job's test harness
 from devtools import typescript
 from devtools.embedded_postgres import embedded_postgres
 from devtools.paths import LOCAL_HOME_ENV
@@ -42,27 +43,12 @@ from marts.assets import WINDOW_ENV
 from marts.project import PROJECT_DIR
 from shared.partitions import FLIGHTS_MONTHLY
 from shared.postgres import WarehouseSettings
+from tests.main_job import RAW_GROUP, is_done, launch_raw_backfill, materializable_assets
 
 BIN = Path(sys.executable).parent
 POLL_SECONDS = 1
-RAW_GROUP = "raw"
 WHOLE_RANGE = dict(zip(WINDOW_ENV, ("2013-01-01", "2014-01-01"), strict=True))
 
-ASSETS_QUERY = """
-{ assetNodes { assetKey { path } groupName isMaterializable isPartitioned
-    partitionStats { numMaterialized numPartitions }
-    assetMaterializations(limit: 1) { timestamp runId } } }
-"""
-BACKFILL_MUTATION = """
-mutation Backfill($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-    ... on UnauthorizedError { message }
-  }
-}
-"""
 RUNS_QUERY = """
 { runsOrError { __typename ... on Runs { results {
     runId status creationTime startTime endTime tags { key value } assetSelection { path } } } } }
@@ -77,17 +63,6 @@ query Events($runId: ID!, $cursor: String) {
 #: (the queue writes no event when it dequeues: launching is RUN_STARTING).
 RUN_PHASES = (("queued until launched", "RUN_STARTING"), ("run worker start", "RUN_START"))
 FINISHED = ("SUCCESS", "FAILURE", "CANCELED")
-
-
-def _assets(url: str) -> list[dict]:
-    return [node for node in graphql(url, ASSETS_QUERY)["assetNodes"] if node["isMaterializable"]]
-
-
-def _done(node: dict) -> bool:
-    if node["isPartitioned"]:
-        stats = node["partitionStats"]
-        return stats["numPartitions"] > 0 and stats["numMaterialized"] == stats["numPartitions"]
-    return bool(node["assetMaterializations"])
 
 
 def _runs(url: str, events: bool = True) -> list[dict]:
@@ -113,14 +88,6 @@ def _events(url: str, run_id: str) -> list[tuple[str, str | None, float]]:
         cursor = page["cursor"]
 
 
-def _launch_raw_backfill(url: str, raw_keys: list[list[str]]) -> str:
-    params = {"assetSelection": [{"path": key} for key in raw_keys], "allPartitions": True}
-    result = graphql(url, BACKFILL_MUTATION, {"params": params})["launchPartitionBackfill"]
-    if result["__typename"] != "LaunchBackfillSuccess":
-        raise RuntimeError(f"backfill not launched: {result}")
-    return result["backfillId"]
-
-
 def _burners(count: int) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
 
@@ -143,20 +110,20 @@ def run_main_job(timeout: float) -> dict:
         try:
             wait_until_loaded(url, timeout=timeout)
             loaded = time.monotonic() - started
-            nodes = _assets(url)
+            nodes = materializable_assets(url)
             raw_keys = [node["assetKey"]["path"] for node in nodes if node["groupName"] == RAW_GROUP]
             clicked, clicked_at = time.monotonic(), time.time()
-            backfill = _launch_raw_backfill(url, raw_keys)
+            backfill = launch_raw_backfill(url, raw_keys)
             raw_done = None
             while time.monotonic() - started < timeout:
-                nodes = _assets(url)
-                if raw_done is None and all(_done(n) for n in nodes if n["groupName"] == RAW_GROUP):
+                nodes = materializable_assets(url)
+                if raw_done is None and all(is_done(n) for n in nodes if n["groupName"] == RAW_GROUP):
                     raw_done = time.monotonic() - clicked
-                if all(_done(node) for node in nodes):
+                if all(is_done(node) for node in nodes):
                     break
                 time.sleep(POLL_SECONDS)
             finished = time.monotonic() - clicked
-            missing = ["/".join(n["assetKey"]["path"]) for n in nodes if not _done(n)]
+            missing = ["/".join(n["assetKey"]["path"]) for n in nodes if not is_done(n)]
             # The last run's closing events come after its last materialization: wait for them.
             while any(r["status"] not in FINISHED for r in _runs(url, events=False)):
                 if time.monotonic() - started > timeout:

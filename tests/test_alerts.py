@@ -331,3 +331,25 @@ def test_a_failure_and_its_recovery_within_one_poll_both_reach_a_person(instance
     incident = "check:raw/flapping:flaps"
     alerts = [(status, name) for status, name, _ in watch.poll()]
     assert alerts == [("open", incident), ("resolved", incident)]
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({}, "OPENLINEAGE_WAREHOUSE_URL"),
+        ({"OPENLINEAGE_WAREHOUSE_URL": "mysql://db:3306/x"}, "postgres://host:port/database"),
+        ({"OPENLINEAGE_WAREHOUSE_URL": "postgres://db:5432/warehouse"}, "ALERTS_WEBSERVER_URL"),
+    ],
+    ids=["no-warehouse", "not-postgres", "no-webserver"],
+)
+def test_lineage_turned_on_without_what_it_needs_stops_the_watcher_naming_it(
+    instance, tmp_path, settings, named
+):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WAREHOUSE_", "ALERTS_", "OPENLINEAGE_"))}
+    env |= {"DAGSTER_HOME": instance.root_directory, "OPENLINEAGE_URL": "http://127.0.0.1:9", **settings}
+    watcher = subprocess.run(
+        [sys.executable, "-m", "shared.alerts"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert watcher.returncode == 1
+    assert watcher.stderr.startswith("shared.alerts: ") and named in watcher.stderr, watcher.stderr
+    assert "Traceback" not in watcher.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shlex
@@ -10,7 +11,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,7 @@ from devtools.ports import free_port
 from devtools.progress import queue_reason
 from devtools.webserver import graphql, wait_until_loaded
 from shared.postgres import WarehouseSettings
+from tests.main_job import RAW_GROUP, is_done, launch_raw_backfill, materializable_assets
 from tests.process_tools import processes_mentioning, wait_until_gone
 
 DEV_LOCAL = str(Path(sys.executable).with_name("dev-local"))
@@ -41,13 +45,13 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _start(home: Path, *args: str) -> subprocess.Popen:
+def _start(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """Started as `dev-local &` from a script starts it: SIGINT ignored, inherited by what it runs."""
     home.mkdir(parents=True, exist_ok=True)
     with open(home.parent / "dev-local.log", "a") as log:
         return subprocess.Popen(
             [DEV_LOCAL, *args],
-            env=_env(home),
+            env=_env(home) | (env or {}),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -365,16 +369,9 @@ def follow(page, actions: list[dict[str, str]], url: str) -> None:
 
 def _main_job_done(url: str) -> tuple[bool, dict]:
     nodes = [node for node in graphql(url, ASSETS_QUERY)["assetNodes"] if node["isMaterializable"]]
-    missing = {}
-    for node in nodes:
-        stats = node["partitionStats"]
-        done = (
-            stats["numPartitions"] == stats["numMaterialized"] > 0
-            if node["isPartitioned"]
-            else bool(node["assetMaterializations"])
-        )
-        if not done:
-            missing["/".join(node["assetKey"]["path"])] = stats
+    missing = {
+        "/".join(node["assetKey"]["path"]): node["partitionStats"] for node in nodes if not is_done(node)
+    }
     return not missing, {"not materialized": missing, "nodes": nodes}
 
 
@@ -479,3 +476,112 @@ def test_a_location_that_fails_to_load_is_named_with_exception_file_and_line(tmp
     error = load_error(entry["locationOrLoadError"])
     assert error.startswith("KeyError: 'missing'"), error
     assert error.endswith(f"({broken}:3)"), error
+
+
+class _LineageReceiver(BaseHTTPRequestHandler):
+    """An OpenLineage HTTP endpoint (POST /api/v1/lineage) keeping what it receives."""
+
+    received: list[dict]
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path == "/api/v1/lineage":
+            self.received.append(json.loads(body))
+        self.send_response(201 if self.path == "/api/v1/lineage" else 404)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+LINEAGE_GRAPH_QUERY = """{ assetNodes { assetKey { path } dependencyKeys { path }
+  metadataEntries { label ... on TextMetadataEntry { text } } } }"""
+RUNS_QUERY = "{ runsOrError { ... on Runs { results { runId status } } } }"
+
+
+def _runs(url: str) -> dict[str, str]:
+    return {run["runId"]: run["status"] for run in graphql(url, RUNS_QUERY)["runsOrError"]["results"]}
+
+
+@pytest.mark.timeout(MAIN_JOB_TIMEOUT + 300)
+def test_the_main_job_s_lineage_reaches_a_catalog_as_the_asset_graph(tmp_path):
+    """OPENLINEAGE_URL set: every run of the main job reaches the endpoint, which is down for the first
+    runs, and the datasets and edges the events describe are the warehouse tables and the asset graph
+    the webserver shows across both locations, no more, no less."""
+    lineage_port = free_port()
+    home = tmp_path / "home"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = {"OPENLINEAGE_URL": f"http://127.0.0.1:{lineage_port}", "ALERTS_POLL_SECONDS": "2"}
+    process = _start(home, "--port", str(port), env=settings)
+    server = None
+    try:
+        _wait_loaded(port, home)
+        raw = [
+            node["assetKey"]["path"] for node in materializable_assets(url) if node["groupName"] == RAW_GROUP
+        ]
+        launch_raw_backfill(url, raw)
+        deadline = time.monotonic() + MAIN_JOB_TIMEOUT
+        # The endpoint is down until the watcher has failed to send a finished run's lineage.
+        while "not sent to 127.0.0.1" not in (home / "dagster.log").read_text():
+            assert process.poll() is None and time.monotonic() < deadline, "no lineage was tried"
+            time.sleep(1)
+        _LineageReceiver.received = received = []
+        server = ThreadingHTTPServer(("127.0.0.1", lineage_port), _LineageReceiver)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        while not (
+            all(is_done(node) for node in materializable_assets(url))
+            and all(status in ("SUCCESS", "FAILURE", "CANCELED") for status in _runs(url).values())
+        ):
+            assert process.poll() is None and time.monotonic() < deadline, "the main job did not finish"
+            time.sleep(2)
+        runs = _runs(url)
+
+        def ended() -> set[str]:
+            return {e["run"]["runId"] for e in received if e["eventType"] in ("COMPLETE", "FAIL")}
+
+        while not runs.keys() <= ended():
+            assert time.monotonic() < deadline, f"no lineage for runs {runs.keys() - ended()}"
+            time.sleep(1)
+        nodes = graphql(url, LINEAGE_GRAPH_QUERY)["assetNodes"]
+    finally:
+        terminal = _interrupt(process, home)
+        if server is not None:
+            server.shutdown()
+    assert process.returncode == 0, terminal
+    export = re.search(r"^export (.*)$", terminal, re.MULTILINE).group(1)
+    warehouse = dict(item.split("=", 1) for item in shlex.split(export))
+    host = warehouse["WAREHOUSE_HOST"]  # a socket folder is this machine: libpq's localhost
+    namespace = (
+        f"postgres://{'localhost' if host.startswith('/') else host}:{warehouse.get('WAREHOUSE_PORT', 5432)}"
+    )
+
+    def dataset(table: str) -> tuple[str, str]:
+        return namespace, f"{warehouse['WAREHOUSE_DB']}.{table}"
+
+    tables = {
+        "/".join(node["assetKey"]["path"]): entry["text"]
+        for node in nodes
+        for entry in node["metadataEntries"]
+        if entry["label"] == "dagster/table_name"
+    }
+    shown = {
+        (dataset(tables["/".join(dep["path"])]), dataset(tables["/".join(node["assetKey"]["path"])]))
+        for node in nodes
+        for dep in node["dependencyKeys"]
+    }
+    sent = {
+        ((i["namespace"], i["name"]), (o["namespace"], o["name"]))
+        for event in received
+        for i in event["inputs"]
+        for o in event["outputs"]
+    }
+    assert sent == shown
+    named = {(d["namespace"], d["name"]) for e in received for d in (*e["inputs"], *e["outputs"])}
+    assert named == {dataset(table) for table in tables.values()}
+    # Each Dagster run: a START, then its end; each asset's event names that run as its parent.
+    for run_id, status in runs.items():
+        types = [e["eventType"] for e in received if e["run"]["runId"] == run_id]
+        assert types[0] == "START" and types[-1] == ("COMPLETE" if status == "SUCCESS" else "FAIL"), types
+    parents = {e["run"]["facets"]["parent"]["run"]["runId"] for e in received if e["outputs"]}
+    assert parents <= runs.keys()

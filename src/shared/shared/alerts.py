@@ -13,6 +13,7 @@ webserver's GraphQL, and notifies once per incident and once when it is resolved
 A process rather than sensors: a sensor runs inside the daemon and a code location, so it cannot say
 that the daemon is dead or that its own location failed to load; one mechanism covers all five.
 Open incidents and event cursors live in a JSON state file, so a restart does not alert again.
+With OPENLINEAGE_URL set, it also sends every finished run's lineage (`shared.lineage`).
 Secrets (a webhook URL holding a token, the SMTP password) come from the environment or `<NAME>_FILE`
 and are never logged: log lines name the host only.
 """
@@ -39,11 +40,15 @@ from dagster._core.events import DagsterEventType
 from dagster._core.storage.event_log.base import EventLogCursor
 from dagster._core.storage.tags import WILL_RETRY_TAG
 
+from shared.lineage import ASSET_GRAPH_QUERY, Lineage, asset_graph
+
 log = logging.getLogger("shared.alerts")
 
 #: A failed run without `dagster/will_retry` is judged after this long when run retries are enabled
 #: (the daemon tags it); earlier, it may still be retried.
 RETRY_DECISION_SECONDS = 120
+#: Finished runs whose lineage waits for the endpoint; past this many the oldest are dropped.
+LINEAGE_BACKLOG = 1000
 LOCATIONS_QUERY = """{ workspaceOrError { __typename ... on Workspace { locationEntries { name
   locationOrLoadError { __typename ... on PythonError { message errorChain { error { message } } } } } }
   ... on PythonError { message } } }"""
@@ -160,18 +165,21 @@ def deliver(settings: Settings, alert: Alert) -> None:
 
 
 class State:
-    """Open incidents and event cursors, kept in a JSON file written atomically."""
+    """Open incidents, event cursors and runs whose lineage is not sent yet, kept in a JSON file
+    written atomically."""
 
     def __init__(self, path: Path):
         self.path = path
         data = json.loads(path.read_text()) if path.is_file() else {}
         self.open: dict[str, str] = data.get("open", {})
         self.cursors: dict[str, int] = data.get("cursors", {})
+        self.lineage: list[str] = data.get("lineage", [])
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_suffix(".tmp")
-        partial.write_text(json.dumps({"open": self.open, "cursors": self.cursors}, indent=1))
+        data = {"open": self.open, "cursors": self.cursors, "lineage": self.lineage}
+        partial.write_text(json.dumps(data, indent=1))
         partial.replace(self.path)
 
 
@@ -211,9 +219,10 @@ def _run_error(instance: dg.DagsterInstance, run_id: str) -> str:
 
 
 class Watcher:
-    def __init__(self, instance: dg.DagsterInstance, settings: Settings):
+    def __init__(self, instance: dg.DagsterInstance, settings: Settings, lineage: Lineage | None = None):
         self.instance = instance
         self.settings = settings
+        self.lineage = lineage
         self.state = State(settings.state_file)
         #: Until the daemon and webserver have had time to start with us, their silence is not news.
         self.quiet_until = time.time() + settings.daemon_stale_seconds
@@ -240,6 +249,7 @@ class Watcher:
                     self.state.open[alert.incident] = title
                 continue
             delivered.append(alert)
+        self._send_lineage()
         self.state.save()
         return delivered
 
@@ -288,6 +298,8 @@ class Watcher:
             ):
                 break  # the retry daemon has not decided yet: look again next poll
             self.state.cursors[cursor] = record.storage_id
+            if self.lineage is not None:
+                self.state.lineage.append(run.run_id)
             alerts += self._checks(run.run_id)
             if failed and will_retry == "true":
                 continue
@@ -296,6 +308,41 @@ class Watcher:
             details = f"run {run.run_id}: {_run_error(self.instance, run.run_id)}" if failed else ""
             alerts += self._transition(incident, failed, title, details)
         return alerts
+
+    def _send_lineage(self) -> None:
+        """The lineage of finished runs not sent yet, oldest first. At the first failure it stops and
+        tries again next poll: an endpoint that is down loses nothing unless it stays down for
+        LINEAGE_BACKLOG runs."""
+        if self.lineage is None or not self.state.lineage:
+            return
+        host = urlsplit(os.environ.get("OPENLINEAGE_URL", "")).hostname
+        dropped = len(self.state.lineage) - LINEAGE_BACKLOG
+        if dropped > 0:
+            log.error("lineage of the %d oldest runs dropped: %s has not taken it", dropped, host)
+            del self.state.lineage[:dropped]
+        try:
+            graph = asset_graph(_graphql(self.settings.webserver_url, ASSET_GRAPH_QUERY))
+        except (OSError, ValueError) as error:
+            log.error("lineage waits for the webserver: %s", type(error).__name__)
+            return
+        while self.state.lineage:
+            record = self.instance.get_run_record_by_id(self.state.lineage[0])
+            if record is not None:
+                failed = record.dagster_run.status == dg.DagsterRunStatus.FAILURE
+                error = _run_error(self.instance, record.dagster_run.run_id) if failed else None
+                try:
+                    for event in self.lineage.events(self.instance, record, graph, error):
+                        self.lineage.client.emit(event)
+                except Exception as error:  # requests' and the client's own; the URL stays out
+                    status = getattr(getattr(error, "response", None), "status_code", None)
+                    log.error(
+                        "lineage of run %s not sent to %s (%s); trying again next poll",
+                        record.dagster_run.run_id,
+                        host,
+                        status or type(error).__name__,
+                    )
+                    return
+            self.state.lineage.pop(0)
 
     def _checks(self, run_id: str) -> list[tuple[Alert, str]]:
         alerts = []
@@ -394,14 +441,24 @@ def main() -> None:
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+        lineage = Lineage.from_env()
+        if lineage is not None and not settings.webserver_url:
+            raise ValueError(
+                "OPENLINEAGE_URL is set but ALERTS_WEBSERVER_URL is not: lineage reads the asset graph there"
+            )
+    except ValueError as error:
+        raise SystemExit(f"shared.alerts: {error}") from None
     log.info(
         "watching every %.0f s; alerts go to %s",
         settings.poll_seconds,
         "; ".join(settings.destinations()) or "this terminal only",
     )
+    if lineage is not None:
+        log.info("lineage goes to %s", urlsplit(os.environ["OPENLINEAGE_URL"]).hostname)
     with dg.DagsterInstance.get() as instance:
-        watcher = Watcher(instance, settings)
+        watcher = Watcher(instance, settings, lineage)
         while True:
             try:
                 watcher.poll()

@@ -217,14 +217,50 @@ def _import(path: Path):
     return module
 
 
-def test_a_silent_daemon_alerts_once_and_its_return_resolves(instance, watch):
-    silent = time.time() + watch.settings.daemon_stale_seconds + 5
-    [(status, incident, text)] = watch.poll(silent)
-    assert (status, incident) == ("open", "daemon") and "last heartbeat" in text
-    assert watch.poll(silent + 30) == []
-    _heartbeat(instance, silent + 31)
-    [(status, incident, _)] = watch.poll(silent + 31)
-    assert (status, incident) == ("resolved", "daemon")
+def _start_daemon(instance: dg.DagsterInstance, workspace: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [Path(sys.executable).with_name("dagster-daemon"), "run", "-w", workspace],
+        env=os.environ | {"DAGSTER_HOME": instance.root_directory},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _heartbeat_after(instance: dg.DagsterInstance, after: float, timeout: float = 120) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        beats = [beat.timestamp for beat in instance.get_daemon_heartbeats().values()]
+        if beats and max(beats) > after:
+            return max(beats)
+        time.sleep(0.5)
+    raise AssertionError(f"the daemon wrote no heartbeat within {timeout:.0f} s")
+
+
+def test_a_daemon_killed_alerts_once_and_its_restart_resolves(instance, watch, tmp_path):
+    """The real `dagster-daemon`, killed as a crash kills it, then started again. Time past the
+    stale limit is the `now` of the polls; the heartbeats are the daemon's own."""
+    (tmp_path / "defs.py").write_text("import dagster as dg\n\ndefs = dg.Definitions()\n")
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(f"load_from:\n  - python_file: {tmp_path / 'defs.py'}\n")
+    daemon = _start_daemon(instance, workspace)
+    try:
+        _heartbeat_after(instance, time.time())
+        daemon.kill()
+        daemon.wait(30)
+        last = max(beat.timestamp for beat in instance.get_daemon_heartbeats().values())
+        stale = watch.settings.daemon_stale_seconds
+        [(status, incident, text)] = watch.poll(last + stale + 5)
+        assert (status, incident) == ("open", "daemon") and "last heartbeat" in text
+        assert watch.poll(last + stale + 60) == []  # still dead: no second alert
+        watcher = Watcher(instance, watch.settings)  # its quiet start ends `stale` s from now
+        daemon = _start_daemon(instance, workspace)
+        _heartbeat_after(instance, time.time() + 1)
+        [alert] = watcher.poll(watcher.quiet_until + 1)  # a heartbeat fresher than the limit then
+        assert (alert.status, alert.incident) == ("resolved", "daemon")
+    finally:
+        daemon.kill()
+        daemon.wait(30)
 
 
 def test_secrets_never_reach_the_log(instance, watch, caplog, capsys):

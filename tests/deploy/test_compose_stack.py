@@ -386,6 +386,71 @@ def crash_until_the_error_shows(stack: ComposeProject, location: str, timeout: f
     raise AssertionError(f"{location} never showed an error within {timeout:.0f} s: last {seen}")
 
 
+# ---- alerts ------------------------------------------------------------------------------------
+
+#: A webhook receiver (the platform image's Python): each POSTed body on a line of its log.
+WEBHOOK_RECEIVER = """
+import http.server, sys
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        print(self.rfile.read(int(self.headers["Content-Length"])).decode(), flush=True)
+        self.send_response(200)
+        self.end_headers()
+http.server.HTTPServer(("", 8080), Hook).serve_forever()
+"""
+
+
+def webhook_alerts(container: str) -> list[dict]:
+    lines = docker("logs", container).stdout.splitlines()
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+def wait_for_alert(container: str, status: str, about: str, timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for alert in webhook_alerts(container):
+            if alert["status"] == status and about in alert["title"]:
+                return alert
+        time.sleep(2)
+    raise AssertionError(f"no {status} alert about {about} in {timeout:.0f} s: {webhook_alerts(container)}")
+
+
+def test_a_run_that_fails_for_good_reaches_a_webhook_once_and_its_fix_resolves_it(stack, runs):
+    """A fault met in production: raw.airlines dropped under marts. The alerts service, its webhook a
+    receiver container on the stack's network, tells of the failed run once, naming the run, location
+    and asset; loading the source again and rebuilding the model resolves it."""
+    receiver = f"{stack.name}-webhook"
+    platform = stack.images.by_target["platform"]
+    network = f"{stack.name}_default"
+    docker("run", "-d", "--name", receiver, "--network", network, "--network-alias", "webhook",
+           "--entrypoint", "python", platform, "-u", "-c", WEBHOOK_RECEIVER)  # fmt: skip
+    try:
+        stack.write_env_file(
+            "alerts", {"ALERTS_WEBHOOK_URL": "http://webhook:8080/hooks", "ALERTS_POLL_SECONDS": "2"}
+        )
+        stack.recreate("alerts")
+        stack.psql("drop table raw.airlines cascade")
+        model = [["staging", "stg_airlines"]]
+        with pytest.raises(asset_runs.RunError) as failed:
+            asset_runs.materialize(stack.url, "marts", model, partition=None, timeout=300)
+        run_id = re.search(r"run (\S+) ended FAILURE", str(failed.value)).group(1)
+        opened = wait_for_alert(receiver, "open", "staging/stg_airlines")
+        assert opened["title"].startswith("run of ") and " in marts failed" in opened["title"], opened
+        assert f"run {run_id}: " in opened["text"], opened
+        assert quick_run(stack, "ingest_raw").status == "SUCCESS"  # raw/airlines loaded again
+        assert (
+            asset_runs.materialize(stack.url, "marts", model, partition=None, timeout=300).status == "SUCCESS"
+        )
+        resolved = wait_for_alert(receiver, "resolved", "staging/stg_airlines")
+        assert resolved["incident"] == opened["incident"]
+        about = [
+            alert["status"] for alert in webhook_alerts(receiver) if alert["incident"] == opened["incident"]
+        ]
+        assert about == ["open", "resolved"]
+    finally:
+        docker("rm", "-f", receiver, check=False)
+
+
 # ---- volumes -----------------------------------------------------------------------------------
 
 

@@ -380,6 +380,23 @@ def test_platform_image_carries_both_instance_homes():
     assert os.access(ROOT / "deploy/docker/run-with-env", os.X_OK)
 
 
+def test_the_platform_image_installs_every_dependency_of_shared():
+    """shared goes in with --no-deps (no location's dependencies come with it): the packages listed
+    beside it must cover what the alerts watcher imports."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    declared = tomllib.loads((ROOT / "src/shared/pyproject.toml").read_text())["project"]["dependencies"]
+    runs = " ".join(run.shell for run in dockerfile("Dockerfile.platform").stage("builder").run_commands())
+    installed = {
+        Requirement(word.strip('"')).name
+        for word in runs.split("uv pip install")[1].split()
+        if re.fullmatch(r'"?[A-Za-z][\w.-]*(\[[\w,]+\])?"?', word)
+    }
+    assert {Requirement(dep).name for dep in declared} <= installed
+
+
 def test_run_containers_instance_is_valid_for_dagster(tmp_path, monkeypatch):
     from dagster._config import process_config
     from dagster._core.instance.config import dagster_instance_config

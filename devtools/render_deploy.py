@@ -34,6 +34,7 @@ SINGLE = {
     "compose.run-containers.yml.j2": "compose.run-containers.yml",
     "docker-stack.yml.j2": "docker-stack.yml",
     "values.yaml.j2": "deploy/helm/values.yaml",
+    "alerts.k8s.yaml.j2": "deploy/helm/alerts.yaml",
     "workspace.yaml.j2": "workspace.yaml",
     "init-platform.sh.j2": "deploy/postgres/init-platform.sh",
 }

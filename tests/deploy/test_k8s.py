@@ -395,13 +395,15 @@ def test_run_resources_are_set_where_they_apply(values):
 
 
 def documented_secret_commands() -> list[list[str]]:
-    """The `kubectl create secret` commands at the top of deploy/helm/values.yaml, a command written
-    with <distribution> and <location> once for every location."""
-    lines = (ROOT / "deploy" / "helm" / "values.yaml").read_text().splitlines()
+    """The `kubectl create secret` commands at the top of deploy/helm/values.yaml and alerts.yaml, a
+    command written with <distribution> and <location> once for every location."""
+    lines = [
+        line for path in (ROOT / "deploy" / "helm").glob("*.yaml") for line in path.read_text().splitlines()
+    ]
     documented = [
         line.lstrip("# ") for line in lines if line.lstrip("# ").startswith("kubectl create secret")
     ]
-    assert documented, "deploy/helm/values.yaml documents no `kubectl create secret` command"
+    assert documented, "deploy/helm/ documents no `kubectl create secret` command"
     commands = []
     for line in documented:
         if "<distribution>" in line or "<location>" in line:
@@ -451,4 +453,36 @@ def test_the_documented_secrets_render_and_are_the_ones_the_pods_reference(value
             f"deploy/helm/values.yaml documents no command creating {own} ({location.name})"
         )
         assert set(rendered[own]["data"]) == set(template(location.name)), own
-    assert set(rendered) == referenced
+    (watcher,) = [m for m in alerts_manifests() if m["kind"] == "Deployment"]
+    for name in secret_names(watcher) - referenced:
+        assert set(rendered[name]["data"]) == set(template("alerts")), name
+    assert set(rendered) == referenced | secret_names(watcher)
+
+
+def alerts_manifests() -> list[dict]:
+    return list(yaml.safe_load_all((ROOT / "deploy" / "helm" / "alerts.yaml").read_text()))
+
+
+def test_the_alerts_watcher_beside_the_chart_reads_what_the_daemon_reads(values):
+    """deploy/helm/alerts.yaml: valid Kubernetes, the platform image the daemon runs, the chart's
+    instance ConfigMap at DAGSTER_HOME and its Postgres secret, the chart's webserver service, its
+    state on a claim of its own; its settings only from its own secret."""
+    manifests = alerts_manifests()
+    for manifest in manifests:
+        validate(manifest)
+    (watcher,) = [m for m in manifests if m["kind"] == "Deployment"]
+    pod = watcher["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"] == ["python", "-m", "shared.alerts"]
+    assert container["image"] == chart_image(values["dagsterDaemon"])
+    env = {entry["name"]: entry for entry in container["env"]}
+    assert env["ALERTS_WEBSERVER_URL"]["value"] == f"http://{CHART_FULLNAME}-webserver:80"
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+    home = values.get("global", {}).get("dagsterHome", CHART_DEFAULTS["dagsterHome"])
+    assert volumes[mounts[f"{home}/dagster.yaml"]]["configMap"]["name"] == f"{CHART_FULLNAME}-instance"
+    state = mounts[str(Path(env["ALERTS_STATE_FILE"]["value"]).parent)]
+    claims = {m["metadata"]["name"] for m in manifests if m["kind"] == "PersistentVolumeClaim"}
+    assert volumes[state]["persistentVolumeClaim"]["claimName"] in claims
+    assert env["DAGSTER_PG_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == postgres_secret(values)
+    assert secret_names(watcher) == {postgres_secret(values), "dagster-alerts-env"}

@@ -233,11 +233,18 @@ def test_one_month_rebuilds_only_that_month(built):
     assert after["2013-03-01"][0] == before["2013-03-01"][0] == 28_834
 
 
-def test_duplicated_carrier_blocks_and_marts_keep_their_rows(built):
+def test_duplicated_carrier_blocks_marts_keep_their_rows_and_on_call_hears_once(built, tmp_path):
+    """A failing dbt test blocks what is built on it; the alerts watcher tells of the failed blocking
+    check once and, once the data is fixed and the models rebuilt, that it is resolved."""
+    from shared.alerts import Settings, Watcher
+
     snapshot = (
         "select *, xmin::text from marts.carrier_monthly_performance order by carrier_code, flight_month"
     )
     before = _query(built.settings, snapshot)
+    watcher = Watcher(built.instance, Settings(state_file=tmp_path / "alerts-state.json"))
+    assert watcher.poll() == []  # starts now: history is not news
+    incident = "check:staging/stg_airlines:unique_stg_airlines_carrier_code"
     with postgres.connect(built.settings) as conn:
         conn.execute("alter table raw.airlines drop constraint airlines_pkey")
         conn.execute("insert into raw.airlines (carrier, name) values ('UA', 'United, loaded twice')")
@@ -252,9 +259,17 @@ def test_duplicated_carrier_blocks_and_marts_keep_their_rows(built):
         assert not rebuilt & {"dim_carriers", "carrier_monthly_performance", "route_performance"}
         assert _query(built.settings, snapshot) == before
         assert _query(built.settings, "select count(*) from marts.dim_carriers") == [(16,)]
+        [alert] = [alert for alert in watcher.poll() if alert.incident.startswith("check:")]
+        assert (alert.status, alert.incident) == ("open", incident)
+        assert alert.title == "blocking check unique_stg_airlines_carrier_code on staging/stg_airlines failed"
     finally:
         with postgres.connect(built.settings) as conn:
             conn.execute("delete from raw.airlines where name = 'United, loaded twice'")
+    assert dg.materialize(whole, instance=built.instance, resources=built.defs.resources).success
+    checks = [
+        (alert.status, alert.incident) for alert in watcher.poll() if alert.incident.startswith("check:")
+    ]
+    assert checks == [("resolved", incident)]
 
 
 def test_failing_model_error_names_the_model_and_dbt_message(built, tmp_path):

@@ -144,12 +144,15 @@ def main(argv: list[str] | None = None) -> None:
             print("\n".join(lines))
             if failures:
                 raise workspace_commands.CommandFailed(f"check-defs --only {location.name} failed (above)")
+            snapshot = check_defs.snapshot_path(location)
+            snapshot.write_text(check_defs.render_snapshot(check_defs.load_report(location)["definitions"]))
+            print(f"create {snapshot.relative_to(root)} (its definitions as reviewed data)")
     except (workspace_commands.CommandFailed, KeyboardInterrupt) as error:
         reason = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
         workspace_commands.restore_environment(root, "new-location")
         sys.exit(f"new-location: {reason}\nnew-location: nothing was changed (every file is as it was)")
     seconds = time.monotonic() - started
-    print(f"new-location: {staged.written} files written, check-defs green in {seconds:.1f} s")
+    print(f"new-location: {staged.written + 1} files written, check-defs green in {seconds:.1f} s")
     print("next:")
     print(f"  uv run pytest tests/test_{location.name}.py")
     print(f"  uv run dev-local --only {location.short_name}")

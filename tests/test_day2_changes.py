@@ -167,7 +167,13 @@ def test_readme_recipes_on_top_of_a_users_additions_pass_the_affected_tests_uned
     new_location = commands.splitlines()[0].split("#")[0].strip()
     name = shlex.split(new_location)[3]
     created = []
-    recipe("Add a location", lambda: created.append(_run(copy, new_location)))
+
+    def add_location() -> None:
+        created.append(_run(copy, new_location))
+        # Recorded by new-location itself: the suite is green before the user touches anything.
+        assert (copy / "src" / name / "definitions.snapshot.json").is_file()
+
+    recipe("Add a location", add_location)
     assert "check-defs green" in created[0].stdout
     assert f"uv run pytest tests/test_{name}.py" in created[0].stdout
 

@@ -9,6 +9,7 @@ import functools
 import importlib.util
 import io
 import json
+import re
 import shutil
 import statistics
 import subprocess
@@ -291,6 +292,8 @@ def test_failing_model_error_names_the_model_and_dbt_message(built, tmp_path):
     message = str(failure.value)
     assert "broken_mart" in message
     assert 'column "no_such_column" does not exist' in message
+    (log,) = re.findall(r"view the dbt debug log: (/\S+?/dbt\.log)", message)
+    assert "no_such_column" in Path(log).read_text()  # the path the error names is there afterwards
 
 
 def test_packaged_project_is_the_source_tree_or_an_installed_copy():

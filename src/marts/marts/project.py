@@ -46,6 +46,7 @@ PARSE_INPUT_FILES = (
     "package-lock.yml",
 )
 MANIFEST = "manifest.json"
+DBT_LOG = "dbt.log"
 PARTIAL_PARSE = "partial_parse.msgpack"
 
 
@@ -87,7 +88,8 @@ def parse_state(project: DbtProject) -> Path:
 @contextlib.contextmanager
 def invocation_target(project: DbtProject, name: str) -> Iterator[Path]:
     """A fresh target folder for one dbt invocation, beside the prepared one, seeded with the
-    partial-parse state; when done, its state is kept if there was none, and the folder goes."""
+    partial-parse state; when done, its state is kept if there was none, and the folder goes. A
+    failed invocation keeps its `dbt.log` there: dagster-dbt's error names that path."""
     runs = project.target_path.parent / "invocations"
     runs.mkdir(parents=True, exist_ok=True)
     target = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=runs))
@@ -98,8 +100,14 @@ def invocation_target(project: DbtProject, name: str) -> Iterator[Path]:
         yield target
         if not state.is_file() and (target / PARTIAL_PARSE).is_file():
             (target / PARTIAL_PARSE).replace(state)
-    finally:
-        shutil.rmtree(target, ignore_errors=True)
+    except BaseException:
+        for path in target.iterdir():
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.name != DBT_LOG:
+                path.unlink()
+        raise
+    shutil.rmtree(target, ignore_errors=True)
 
 
 def _parse_once(project_dir: Path, target: Path) -> None:

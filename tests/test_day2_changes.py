@@ -9,9 +9,11 @@ synced from the shared uv cache. Only the affected tests run there, to keep the 
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
+import textwrap
 import time
 from pathlib import Path
 
@@ -34,6 +36,7 @@ AFFECTED_TESTS = [
     "tests/deploy/test_deploy_static.py",
     "tests/test_definitions_snapshot.py",
 ]
+TYPESCRIPT = "src/ingest_raw/typescript"
 
 
 def _section(title: str) -> str:
@@ -83,6 +86,30 @@ def _add_a_source(copy: Path, declaration: str) -> None:
 def _add_the_readme_source(copy: Path) -> None:
     (declaration,) = _blocks("Add a source", "python")
     _add_a_source(copy, declaration)
+
+
+def _add_the_readme_typescript_source(copy: Path) -> str:
+    """As "Add a TypeScript source" says: the reader program where it says, the declaration in the
+    catalog; and the local sample it says to keep, a JSON-stat dataset of the declared dimensions (the
+    user's data, made up here). Returns the source's name."""
+    section = _section("Add a TypeScript source")
+    (program,) = _blocks("Add a TypeScript source", "ts")
+    (declaration,) = (textwrap.dedent(block) for block in _blocks("Add a TypeScript source", "python"))
+    path = re.search(rf"`({TYPESCRIPT}/src/sources/\w+\.ts)`", section)[1]
+    (copy / path).write_text(textwrap.dedent(program))
+    _add_a_source(copy, declaration)
+    key = re.search(r"primary_key=\(([^)]*)\)", declaration)[1]
+    dimensions = re.findall(r'"(\w+)"', key)
+    sample = {
+        "version": "2.0",
+        "class": "dataset",
+        "id": dimensions,
+        "size": [2] * len(dimensions),
+        "dimension": {d: {"category": {"index": [f"{d}1", f"{d}2"]}} for d in dimensions},
+        "value": [float(i) for i in range(2 ** len(dimensions))],
+    }
+    (copy / TYPESCRIPT / re.search(r'input="([^"]+)"', declaration)[1]).write_text(json.dumps(sample))
+    return re.search(r'name="(\w+)"', declaration)[1]
 
 
 def _add_the_readme_model(copy: Path) -> None:
@@ -162,6 +189,8 @@ def test_readme_recipes_on_top_of_a_users_additions_pass_the_affected_tests_uned
 
     recipe("Add a source", lambda: _add_the_readme_source(copy))
     recipe("Add a model", lambda: _add_the_readme_model(copy))
+    reader = []
+    recipe("Add a TypeScript source", lambda: reader.append(_add_the_readme_typescript_source(copy)))
     before_location = _tree(copy)
     (commands,) = _blocks("Add a location", "sh")[:1]
     new_location = commands.splitlines()[0].split("#")[0].strip()
@@ -180,13 +209,22 @@ def test_readme_recipes_on_top_of_a_users_additions_pass_the_affected_tests_uned
     listed = _run(copy, "uv run check-defs --list").stdout
     for key in ("asset raw/events", "asset staging/stg_events", "asset raw/trips",
                 "check raw/trips:primary_key_unique", "asset marts/dim_planes",
-                "check marts/dim_planes:unique_dim_planes_tail_number", f"asset {name}/example"):  # fmt: skip
+                "check marts/dim_planes:unique_dim_planes_tail_number", f"asset raw/{reader[0]}",
+                f"asset {name}/example"):  # fmt: skip
         assert key in listed, f"{key} missing from check-defs --list:\n{listed}"
 
     started = time.monotonic()
     tested = _run(copy, f"uv run pytest -q -p no:cacheprovider --basetemp=pt {' '.join(AFFECTED_TESTS)} "
                         f"tests/test_{name}.py")  # fmt: skip
     assert " passed" in tested.stdout and "failed" not in tested.stdout
+    # The load contract over the new reader program only (the shipped ones are the suite's).
+    contract = _run(
+        copy,
+        f"uv run pytest -q -p no:cacheprovider --basetemp=pt tests/ingest/test_contract.py -k {reader[0]}",
+    )
+    assert (
+        " passed" in contract.stdout and "failed" not in contract.stdout and "skipped" not in contract.stdout
+    )
     print(f"\nday-2 recipes on a copy (affected tests afterwards: {time.monotonic() - started:.0f} s)")
     for title, seconds, files in figures:
         print(f"  {title}: {seconds / 60:.1f} min, {len(files)} files: {', '.join(files)}")

@@ -18,7 +18,7 @@ from shared.partitions import FLIGHTS_MONTHLY
 
 
 def _declare(**overrides) -> Source:
-    fields = {"name": "feed", "input": "feed.csv", "columns": (Column("id", "integer"),)} | overrides
+    fields = {"name": "feed", "input": "/data/feed.csv", "columns": (Column("id", "integer"),)} | overrides
     return Source(**fields)
 
 
@@ -36,6 +36,7 @@ def _declare(**overrides) -> Source:
         ({"primary_key": ("key",)}, "primary key names undeclared column(s) 'key'"),
         ({"partition": MonthlyPartition("y", "m", "2013-01-01", "2014-01-01")}, "partition names undeclared"),
         ({"columns": ()}, "no columns declared"),
+        ({"input": "data/feed.csv"}, "source 'feed': input 'data/feed.csv' is a relative path"),
         (
             {"run_resources": RunResources("500m", "1 GB", "2", "4Gi")},
             "run_resources memory_request '1 GB' is not a Kubernetes quantity",

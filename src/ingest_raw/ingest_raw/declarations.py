@@ -134,8 +134,9 @@ class RunResources:
 
 @dataclass(frozen=True)
 class Source:
-    """One source table. `input` is a path, an http(s) URL or `package:<module>/<file>` (a data file
-    shipped inside an installed package, found without importing it)."""
+    """One source table. `input` is an absolute path, an http(s) URL or `package:<module>/<file>` (a
+    data file shipped inside an installed package, found without importing it); a reader program's
+    may be relative to its project folder."""
 
     name: str
     input: str
@@ -222,6 +223,12 @@ class Source:
             raise DeclarationError(f"source {self.name!r}: the program has an empty command")
         if not self.input:
             raise DeclarationError(f"source {self.name!r}: no input")
+        if self.program is None and not self.input.startswith(("http://", "https://", "package:", "/")):
+            raise DeclarationError(
+                f"source {self.name!r}: input {self.input!r} is a relative path, which names one folder to"
+                " the command line and another to dev-local's code servers: give an absolute path, an"
+                " http(s) URL or package:<module>/<file>"
+            )
         if self.run_resources is not None:
             self.run_resources.check(self.name)
         if self.freshness is not None:

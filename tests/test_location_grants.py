@@ -98,3 +98,26 @@ def test_each_role_writes_its_schemas_and_reads_what_its_table_says(warehouse, i
             for schema, writer in sorted(written):
                 expected = writer == location.name or schema in location.reads
                 assert _readable(conn, schema, writer) == expected, (location.name, f"{schema}.{writer}")
+
+
+def test_a_writer_others_read_makes_views_only_where_no_other_location_reads(warehouse, initialised):
+    """reports reads marts, so marts' role may run no code in marts; its staging views, which no other
+    location can reach, it still builds (dbt's staging models are views)."""
+    locations, roles, database = initialised
+    readers = {schema for location in locations for schema in location.reads}
+    marts = next(location for location in locations if location.name == "marts")
+    with _as(warehouse, roles["marts"], database) as conn:
+        for schema in marts.writes:
+            create = sql.SQL("create view {}.{} as select 1 as x").format(
+                sql.Identifier(schema), sql.Identifier(f"v_{schema}")
+            )
+            if schema in readers:
+                with pytest.raises(psycopg.errors.InsufficientPrivilege, match=f"reads schema {schema}"):
+                    conn.execute(create)
+            else:
+                conn.execute(create)
+                assert conn.execute(
+                    sql.SQL("select x from {}.{}").format(
+                        sql.Identifier(schema), sql.Identifier(f"v_{schema}")
+                    )
+                ).fetchone() == (1,)

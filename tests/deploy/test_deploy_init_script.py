@@ -123,7 +123,6 @@ CODE = {
     "temporary function": "create function pg_temp.h() returns int language sql as 'select 1'",
     "procedure": "create procedure raw.p() language sql as 'select 1'",
     "view": "create view raw.v as select 1 as x",
-    "temporary view": "create temporary view tv as select 1 as x",
     "materialized view": "create materialized view raw.mv as select 1 as x",
     "trigger": (
         "create trigger t before update on raw.owned for each row "

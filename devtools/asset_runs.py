@@ -115,8 +115,8 @@ mutation Reset($selector: SensorSelector!) {
 """
 
 
-RUN_IDS_QUERY = """
-{ runsOrError { __typename ... on Runs { results { runId } } ... on PythonError { message } } }
+RUNS_QUERY = """
+{ runsOrError { __typename ... on Runs { results { runId status } } ... on PythonError { message } } }
 """
 
 
@@ -152,12 +152,17 @@ def reload_location(url: str, location: str) -> dict:
     return graphql(url, RELOAD_MUTATION, {"location": location}, timeout=120)["reloadRepositoryLocation"]
 
 
-def run_ids(url: str) -> set[str]:
-    """Every run the instance holds."""
-    runs = graphql(url, RUN_IDS_QUERY, timeout=30)["runsOrError"]
+def run_statuses(url: str) -> dict[str, str]:
+    """Every run the instance holds, with its status."""
+    runs = graphql(url, RUNS_QUERY, timeout=30)["runsOrError"]
     if runs["__typename"] != "Runs":
         raise RunError(f"listing runs failed: {runs}")
-    return {run["runId"] for run in runs["results"]}
+    return {run["runId"]: run["status"] for run in runs["results"]}
+
+
+def run_ids(url: str) -> set[str]:
+    """Every run the instance holds."""
+    return set(run_statuses(url))
 
 
 def sensor_statuses(url: str, location: str) -> dict[str, str]:

@@ -20,12 +20,14 @@ import pytest
 import yaml
 
 from devtools import typescript
+from devtools.asset_runs import TERMINAL_STATUSES, run_statuses
 from devtools.dev_local import DEV_INSTANCE_OVERLAY, instance_config, write_instance_config
 from devtools.locations import discover
 from devtools.paths import LOCAL_HOME_ENV, workspace_root
 from devtools.ports import free_port
 from devtools.progress import queue_reason
 from devtools.webserver import graphql, wait_until_loaded
+from shared.lineage import ASSET_GRAPH_QUERY
 from shared.postgres import WarehouseSettings
 from tests.main_job import RAW_GROUP, is_done, launch_raw_backfill, materializable_assets
 from tests.process_tools import processes_mentioning, wait_until_gone
@@ -494,15 +496,6 @@ class _LineageReceiver(BaseHTTPRequestHandler):
         pass
 
 
-LINEAGE_GRAPH_QUERY = """{ assetNodes { assetKey { path } dependencyKeys { path }
-  metadataEntries { label ... on TextMetadataEntry { text } } } }"""
-RUNS_QUERY = "{ runsOrError { ... on Runs { results { runId status } } } }"
-
-
-def _runs(url: str) -> dict[str, str]:
-    return {run["runId"]: run["status"] for run in graphql(url, RUNS_QUERY)["runsOrError"]["results"]}
-
-
 @pytest.mark.timeout(MAIN_JOB_TIMEOUT + 300)
 def test_the_main_job_s_lineage_reaches_a_catalog_as_the_asset_graph(tmp_path):
     """OPENLINEAGE_URL set: every run of the main job reaches the endpoint, which is down for the first
@@ -531,11 +524,11 @@ def test_the_main_job_s_lineage_reaches_a_catalog_as_the_asset_graph(tmp_path):
         threading.Thread(target=server.serve_forever, daemon=True).start()
         while not (
             all(is_done(node) for node in materializable_assets(url))
-            and all(status in ("SUCCESS", "FAILURE", "CANCELED") for status in _runs(url).values())
+            and set(run_statuses(url).values()) <= TERMINAL_STATUSES
         ):
             assert process.poll() is None and time.monotonic() < deadline, "the main job did not finish"
             time.sleep(2)
-        runs = _runs(url)
+        runs = run_statuses(url)
 
         def ended() -> set[str]:
             return {e["run"]["runId"] for e in received if e["eventType"] in ("COMPLETE", "FAIL")}
@@ -543,7 +536,7 @@ def test_the_main_job_s_lineage_reaches_a_catalog_as_the_asset_graph(tmp_path):
         while not runs.keys() <= ended():
             assert time.monotonic() < deadline, f"no lineage for runs {runs.keys() - ended()}"
             time.sleep(1)
-        nodes = graphql(url, LINEAGE_GRAPH_QUERY)["assetNodes"]
+        nodes = graphql(url, ASSET_GRAPH_QUERY)["assetNodes"]
     finally:
         terminal = _interrupt(process, home)
         if server is not None:

@@ -198,10 +198,14 @@ def _run_assets(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
     return sorted(key.to_user_string() for key in keys)
 
 
+def _run_location(run: dg.DagsterRun) -> str:
+    origin = run.remote_job_origin
+    return origin.location_name if origin else run.tags.get("dagster/code_location", "-")
+
+
 def _run_incident(instance: dg.DagsterInstance, run: dg.DagsterRun) -> tuple[str, str, list[str]]:
     """One incident per location, schedule (or job) and assets: a schedule failing every night is one."""
-    origin = run.remote_job_origin
-    location = origin.location_name if origin else run.tags.get("dagster/code_location", "-")
+    location = _run_location(run)
     assets = _run_assets(instance, run)
     what = run.tags.get("dagster/schedule_name") or run.tags.get("dagster/sensor_name") or run.job_name
     return f"run:{location}:{what}:{','.join(assets)}", location, assets
@@ -315,10 +319,11 @@ class Watcher:
         LINEAGE_BACKLOG runs."""
         if self.lineage is None or not self.state.lineage:
             return
-        host = urlsplit(os.environ.get("OPENLINEAGE_URL", "")).hostname
         dropped = len(self.state.lineage) - LINEAGE_BACKLOG
         if dropped > 0:
-            log.error("lineage of the %d oldest runs dropped: %s has not taken it", dropped, host)
+            log.error(
+                "lineage of the %d oldest runs dropped: %s has not taken it", dropped, self.lineage.host
+            )
             del self.state.lineage[:dropped]
         try:
             graph = asset_graph(_graphql(self.settings.webserver_url, ASSET_GRAPH_QUERY))
@@ -328,17 +333,24 @@ class Watcher:
         while self.state.lineage:
             record = self.instance.get_run_record_by_id(self.state.lineage[0])
             if record is not None:
-                failed = record.dagster_run.status == dg.DagsterRunStatus.FAILURE
-                error = _run_error(self.instance, record.dagster_run.run_id) if failed else None
+                run = record.dagster_run
+                error = (
+                    _run_error(self.instance, run.run_id)
+                    if run.status == dg.DagsterRunStatus.FAILURE
+                    else None
+                )
+                planned = _run_assets(self.instance, run)
                 try:
-                    for event in self.lineage.events(self.instance, record, graph, error):
+                    for event in self.lineage.events(
+                        self.instance, record, _run_location(run), planned, graph, error
+                    ):
                         self.lineage.client.emit(event)
                 except Exception as error:  # requests' and the client's own; the URL stays out
                     status = getattr(getattr(error, "response", None), "status_code", None)
                     log.error(
                         "lineage of run %s not sent to %s (%s); trying again next poll",
-                        record.dagster_run.run_id,
-                        host,
+                        run.run_id,
+                        self.lineage.host,
                         status or type(error).__name__,
                     )
                     return
@@ -456,7 +468,7 @@ def main() -> None:
         "; ".join(settings.destinations()) or "this terminal only",
     )
     if lineage is not None:
-        log.info("lineage goes to %s", urlsplit(os.environ["OPENLINEAGE_URL"]).hostname)
+        log.info("lineage goes to %s", lineage.host)
     with dg.DagsterInstance.get() as instance:
         watcher = Watcher(instance, settings, lineage)
         while True:

@@ -100,26 +100,34 @@ def _time(timestamp: float) -> str:
 
 
 class Lineage:
-    def __init__(self, client: OpenLineageClient, warehouse: Warehouse, namespace: str):
+    def __init__(self, client: OpenLineageClient, warehouse: Warehouse, namespace: str, host: str | None):
         self.client = client
         self.warehouse = warehouse
         self.namespace = namespace
+        #: The endpoint's host: what log lines name (its URL may carry a token).
+        self.host = host
 
     @classmethod
     def from_env(cls) -> Lineage | None:
         """None unless OPENLINEAGE_URL is set; raises ValueError naming a missing or wrong setting."""
-        if not os.environ.get("OPENLINEAGE_URL"):
+        url = os.environ.get("OPENLINEAGE_URL")
+        if not url:
             return None
         namespace = os.environ.get("OPENLINEAGE_NAMESPACE") or "dagster"
-        return cls(OpenLineageClient(), Warehouse.from_env(), namespace)
+        return cls(OpenLineageClient(), Warehouse.from_env(), namespace, urlsplit(url).hostname)
 
     def events(
-        self, instance: dg.DagsterInstance, record, graph: Mapping[str, Asset], error: str | None
+        self,
+        instance: dg.DagsterInstance,
+        record,
+        location: str,
+        planned: list[str],
+        graph: Mapping[str, Asset],
+        error: str | None,
     ) -> list[RunEvent]:
-        """The events of a finished run (a RunRecord); `error` is the first error line of a failed one."""
+        """The events of a finished run (a RunRecord) of `location`, which was to materialize
+        `planned`; `error` is the first error line of a failed one."""
         run = record.dagster_run
-        origin = run.remote_job_origin
-        location = origin.location_name if origin else run.tags.get("dagster/code_location", "-")
         started = record.start_time or record.create_timestamp.timestamp()
         ended = record.end_time or record.update_timestamp.timestamp()
         job = self._job(f"{location}.{run.job_name}", "JOB")
@@ -130,10 +138,6 @@ class Lineage:
             event.dagster_event.asset_key.to_user_string(): event.timestamp
             for event in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
         }
-        planned = {
-            event.dagster_event.asset_key.to_user_string()
-            for event in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
-        }
         events = [
             RunEvent(
                 eventType=RunState.START,
@@ -143,7 +147,7 @@ class Lineage:
                 producer=PRODUCER,
             )
         ]
-        for key in sorted(built.keys() | (planned if error is not None else set())):
+        for key in sorted(built.keys() | (set(planned) if error is not None else set())):
             asset = graph.get(key)
             if asset is None or asset.table is None:
                 continue  # not a warehouse table: nothing a catalog could name

@@ -165,9 +165,9 @@ def check(
     runs: int = 1,
     listing: bool = False,
     diff_ref: str | None = None,
-) -> tuple[list[str], int]:
-    """Report lines and the number of failures; with `listing`, each location's asset and check keys;
-    with `diff_ref`, what changed since that git ref (`diff`)."""
+) -> tuple[list[str], int, dict[str, dict]]:
+    """Report lines, the number of failures and each location's report; with `listing`, each
+    location's asset and check keys; with `diff_ref`, what changed since that git ref (`diff`)."""
     baseline, reports = _measure(locations, runs)
     header = f"{'location':<14}" + "".join(f"{name:>10}" for name in COUNTS)
     lines = [header + f"{'import s':>10}{'load s':>9}{'x dagster':>11}"]
@@ -198,7 +198,7 @@ def check(
         lines.append(f"CONTRACT BROKEN: {problem}")
     if diff_ref:
         lines += diff(diff_ref, reports, locations, workspace_root())
-    return lines, failures
+    return lines, failures, reports
 
 
 def contract_violations(reports: dict[str, dict], locations: list[Location]) -> list[str]:
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(error))
     if not locations:
         parser.error(f"no code location found under {root / 'src'}")
-    lines, failures = check(locations, args.max_import_ratio, max(args.runs, 1), args.list, args.diff)
+    lines, failures, _ = check(locations, args.max_import_ratio, max(args.runs, 1), args.list, args.diff)
     print("\n".join(lines))
     if failures:
         print(f"check-defs: {failures} failure(s) (load, import time or contract)", file=sys.stderr)

@@ -140,12 +140,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with staged.applied(also_restore=("uv.lock",)):
             workspace_commands.lock_and_sync(root)
-            lines, failures = check_defs.check([location], None)
+            lines, failures, reports = check_defs.check([location], None)
             print("\n".join(lines))
             if failures:
                 raise workspace_commands.CommandFailed(f"check-defs --only {location.name} failed (above)")
             snapshot = check_defs.snapshot_path(location)
-            snapshot.write_text(check_defs.render_snapshot(check_defs.load_report(location)["definitions"]))
+            snapshot.write_text(check_defs.render_snapshot(reports[location.name]["definitions"]))
             print(f"create {snapshot.relative_to(root)} (its definitions as reviewed data)")
     except (workspace_commands.CommandFailed, KeyboardInterrupt) as error:
         reason = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)

@@ -178,27 +178,10 @@ select format('grant usage on language sql, plpgsql to %I', name)
     from unnest(string_to_array(nullif(:'coding', ''), ',')) as name \gexec
 create schema if not exists platform_guard;
 revoke all on schema platform_guard from public;
+-- Judged once the command has run (ddl_command_end: its schema is known; raising undoes it). A view
+-- runs in its reader's session, so views are allowed only in a schema no other role may use (marts'
+-- staging views when another location reads marts): the grants themselves say which.
 create or replace function platform_guard.refuse_code_from_no_code_roles() returns event_trigger
-language plpgsql as $$
-begin
-    if exists (
-        select from pg_auth_members m
-        join pg_roles g on g.oid = m.roleid and g.rolname = 'platform_no_code'
-        join pg_roles r on r.oid = m.member and r.rolname in (session_user, current_user)
-    ) then
-        raise exception using
-            errcode = 'insufficient_privilege',
-            message = format('%s is not allowed for role %s', tg_tag, session_user),
-            hint = 'Another location reads what this role writes, so it may create and load tables only:'
-                ' nothing that runs code (functions, procedures, triggers, rules, policies, operators;'
-                ' views only in a schema no other location reads).';
-    end if;
-end
-$$;
--- A view runs in its reader's session: a code-free role may make views only in a schema that no
--- other role may use (marts' staging views when another location reads marts). Which schemas others
--- read is the grants' own answer, judged once the view exists (its schema is known then).
-create or replace function platform_guard.refuse_views_others_read() returns event_trigger
 language plpgsql as $$
 declare
     made record;
@@ -211,7 +194,7 @@ begin
         return;
     end if;
     for made in select * from pg_event_trigger_ddl_commands() loop
-        if made.schema_name is null or exists (
+        if made.command_tag not like '% VIEW' or made.schema_name is null or exists (
             select from pg_namespace n, aclexplode(n.nspacl) a
             where n.nspname = made.schema_name and a.privilege_type = 'USAGE' and a.grantee <> n.nspowner
               and a.grantee not in (select oid from pg_roles where rolname in (session_user, current_user))
@@ -219,23 +202,25 @@ begin
             raise exception using
                 errcode = 'insufficient_privilege',
                 message = format('%s %s is not allowed for role %s', tg_tag, made.object_identity, session_user),
-                hint = format('Another location reads schema %s: views there would run code in its sessions.',
-                              made.schema_name);
+                hint = case when made.command_tag like '% VIEW' and made.schema_name is not null
+                    then format('Another location reads schema %s: a view there would run code in its'
+                        ' sessions.', made.schema_name)
+                    else 'Another location reads what this role writes, so it may create and load tables'
+                        ' only: nothing that runs code (functions, procedures, triggers, rules, policies,'
+                        ' operators; views only in a schema no other location reads).' end;
         end if;
     end loop;
 end
 $$;
 drop event trigger if exists platform_refuse_code;
-create event trigger platform_refuse_code on ddl_command_start
+drop event trigger if exists platform_refuse_shared_views;
+create event trigger platform_refuse_code on ddl_command_end
     when tag in (
         'CREATE FUNCTION', 'ALTER FUNCTION', 'CREATE PROCEDURE', 'ALTER PROCEDURE', 'CREATE AGGREGATE',
-        'ALTER AGGREGATE', 'CREATE TRIGGER', 'CREATE RULE', 'CREATE POLICY', 'ALTER POLICY',
+        'ALTER AGGREGATE', 'CREATE VIEW', 'ALTER VIEW', 'CREATE MATERIALIZED VIEW',
+        'ALTER MATERIALIZED VIEW', 'CREATE TRIGGER', 'CREATE RULE', 'CREATE POLICY', 'ALTER POLICY',
         'CREATE OPERATOR', 'CREATE CAST', 'CREATE CONVERSION', 'CREATE TRANSFORM',
         'CREATE OPERATOR CLASS', 'CREATE OPERATOR FAMILY'
     )
     execute function platform_guard.refuse_code_from_no_code_roles();
-drop event trigger if exists platform_refuse_shared_views;
-create event trigger platform_refuse_shared_views on ddl_command_end
-    when tag in ('CREATE VIEW', 'ALTER VIEW', 'CREATE MATERIALIZED VIEW', 'ALTER MATERIALIZED VIEW')
-    execute function platform_guard.refuse_views_others_read();
 SQL

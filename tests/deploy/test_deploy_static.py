@@ -381,19 +381,23 @@ def test_platform_image_carries_both_instance_homes():
 
 
 def test_the_platform_image_installs_every_dependency_of_shared():
-    """shared goes in with --no-deps (no location's dependencies come with it): the packages listed
-    beside it must cover what the alerts watcher imports."""
+    """shared goes in with --no-deps (no location's dependencies come with it): the dependency layer
+    must cover what the alerts watcher imports, the packages it names and the requirement files it
+    reads (`-r <pyproject>`)."""
+    import itertools
     import tomllib
 
     from packaging.requirements import Requirement
 
-    declared = tomllib.loads((ROOT / "src/shared/pyproject.toml").read_text())["project"]["dependencies"]
+    def dependencies(pyproject: str) -> list[str]:
+        return tomllib.loads((ROOT / pyproject).read_text())["project"]["dependencies"]
+
+    declared = dependencies("src/shared/pyproject.toml")
     runs = " ".join(run.shell for run in dockerfile("Dockerfile.platform").stage("builder").run_commands())
-    installed = {
-        Requirement(word.strip('"')).name
-        for word in runs.split("uv pip install")[1].split()
-        if re.fullmatch(r'"?[A-Za-z][\w.-]*(\[[\w,]+\])?"?', word)
-    }
+    words = runs.split("uv pip install")[1].split()
+    named = [word.strip('"') for word in words if re.fullmatch(r'"?[A-Za-z][\w.-]*(\[[\w,]+\])?"?', word)]
+    read = [dep for flag, path in itertools.pairwise(words) if flag == "-r" for dep in dependencies(path)]
+    installed = {Requirement(requirement).name for requirement in named + read}
     assert {Requirement(dep).name for dep in declared} <= installed
 
 

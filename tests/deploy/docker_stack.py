@@ -138,6 +138,12 @@ def bake_images(registry: str, log: Path, revision: str | None = None) -> Images
     return Images(registry=registry, tag=tag, revision=revision, by_target=by_target)
 
 
+def push_images(images: Images) -> None:
+    """`docker push` every image to the registry its name starts with (a swarm's nodes pull them)."""
+    for reference in images.by_target.values():
+        docker("push", "--quiet", reference, timeout=600)
+
+
 def tail(path: Path, characters: int = 4000) -> str:
     return path.read_text(errors="replace")[-characters:]
 
@@ -374,6 +380,33 @@ def swarm_state() -> str:
     return docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
 
 
+SWARM_NODES = ROOT.parent / "shared/docker-sandbox/swarm-nodes"
+
+
+def swarm_nodes() -> list[dict]:
+    """The swarm's nodes, ready or not: `docker node ls` entries (Hostname, ManagerStatus, ...)."""
+    listed = docker("node", "ls", "--format", "json", check=False)
+    return [json.loads(line) for line in listed.stdout.splitlines() if line.strip()]
+
+
+def worker_nodes() -> list[str]:
+    """Hostnames of the swarm's ready, active workers."""
+    return [
+        node["Hostname"]
+        for node in swarm_nodes()
+        if not node["ManagerStatus"] and node["Status"] == "Ready" and node["Availability"] == "Active"
+    ]
+
+
+def node_registry() -> str | None:
+    """The registry the swarm's nodes pull from (`swarm-nodes registry`, e.g. 172.31.250.1:5000) when
+    this machine's swarm has worker nodes; None for a single-node swarm."""
+    if not SWARM_NODES.exists() or not worker_nodes():
+        return None
+    done = subprocess.run([str(SWARM_NODES), "registry"], capture_output=True, text=True, timeout=60)
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
+
+
 @contextlib.contextmanager
 def single_node_swarm() -> Iterator[None]:
     """The engine in swarm mode for the block: `docker swarm init` when it was not, and `leave`
@@ -475,13 +508,38 @@ class SwarmStack:
             parts.append(f"--- {service}:\n{(logs.stdout + logs.stderr)[-3000:]}")
         return "\n".join(parts)
 
+    def psql(self, query: str, database: str = WAREHOUSE_DB) -> list[list[str]]:
+        """Rows of `query` run as the superuser inside the postgres task (on a manager: this engine)."""
+        label = f"com.docker.swarm.service.name={self.service('postgres')}"
+        (container,) = docker("ps", "-q", "--filter", f"label={label}").stdout.split()
+        psql = ["psql", "-U", "postgres", "-d", database, "-AtX", "-F", "\t", "-c", query]
+        done = docker("exec", container, *psql)
+        return [line.split("\t") for line in done.stdout.splitlines()]
+
     def remove(self) -> None:
         remove_stack(self.name)
 
 
+def run_services(network: str) -> dict[str, str]:
+    """Run id -> service name of every run service (SwarmRunLauncher's) attached to `network`."""
+    listed = docker("service", "ls", "-q", "--filter", "label=dagster/run_id").stdout.split()
+    if not listed:
+        return {}
+    network_id = docker("network", "inspect", "--format", "{{.Id}}", network, check=False).stdout.strip()
+    services = {}
+    for service in json.loads(docker("service", "inspect", *listed, check=False).stdout or "[]"):
+        attached = {n["Target"] for n in service["Spec"]["TaskTemplate"].get("Networks", [])}
+        if network in attached or network_id in attached:
+            services[service["Spec"]["Labels"]["dagster/run_id"]] = service["Spec"]["Name"]
+    return services
+
+
 def remove_stack(name: str) -> None:
-    """`docker stack rm`, then its network and volumes removed once its containers, run containers
-    included, have stopped (`stack rm` gives up on a network still in use)."""
+    """`docker stack rm` and the run services on its network, then its network and volumes removed
+    once their containers have stopped (`stack rm` gives up on a network still in use)."""
+    runs = run_services(f"{name}-platform")
+    if runs:
+        docker("service", "rm", *runs.values(), check=False)
     docker("stack", "rm", name, check=False)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:

@@ -340,7 +340,9 @@ def test_init_script_refuses_two_warehouses(tmp_path):
 
 # ---- scaling out: runs in containers of their own, Swarm, Kubernetes ---------------------------
 
+DAGSTER_HOME = "/opt/dagster/dagster_home"
 RUN_CONTAINERS_HOME = "/opt/dagster/dagster_home_run_containers"
+SWARM_HOME = "/opt/dagster/dagster_home_swarm"
 DOCKER_SOCKET = "/var/run/docker.sock"
 
 
@@ -365,14 +367,13 @@ def mounts_docker_socket(service: dict) -> bool:
     )
 
 
-def test_platform_image_carries_both_instance_homes():
-    """The second home is dagster.yaml plus the run launcher block, nothing else."""
+def test_platform_image_carries_its_instance_homes():
+    """The other homes are dagster.yaml plus a run launcher block, nothing else."""
     runs = [run.shell for run in dockerfile("Dockerfile.platform").final.run_commands()]
-    (build_home,) = [shell for shell in runs if RUN_CONTAINERS_HOME in shell]
-    assert (
-        f"cat /opt/dagster/dagster_home/dagster.yaml /opt/dagster/run-launcher.yaml > {RUN_CONTAINERS_HOME}"
-        "/dagster.yaml" in " ".join(build_home.split())
-    )
+    homes = ((RUN_CONTAINERS_HOME, "run-launcher.yaml"), (SWARM_HOME, "swarm-run-launcher.yaml"))
+    for home, launcher in homes:
+        (build_home,) = [" ".join(shell.split()) for shell in runs if home in shell]
+        assert f"cat {DAGSTER_HOME}/dagster.yaml /opt/dagster/{launcher} > {home}/dagster.yaml" in build_home
     for name in ("Dockerfile.platform", *(f"Dockerfile.{loc.short_name}" for loc in LOCATIONS)):
         copies = [i.arguments for i in dockerfile(name).final.all("COPY")]
         tools = "deploy/docker/run-with-env deploy/docker/migrate-instance"
@@ -419,6 +420,29 @@ def test_run_containers_instance_is_valid_for_dagster(tmp_path, monkeypatch):
     # No value goes from the daemon's environment into a run container's configuration.
     assert "env_vars" not in processed.value
     assert processed.value["container_kwargs"]["auto_remove"] is True
+
+
+def test_swarm_instance_is_valid_for_dagster(tmp_path, monkeypatch):
+    from dagster._config import process_config
+    from dagster._core.instance.config import dagster_instance_config
+    from dagster_docker_swarm.run_launcher import SWARM_CONFIG_SCHEMA
+
+    base = (ROOT / "dagster.yaml").read_text()
+    launcher_block = (ROOT / "deploy/docker/swarm-run-launcher.yaml").read_text()
+    (tmp_path / "dagster.yaml").write_text(base + launcher_block)
+    config, _ = dagster_instance_config(str(tmp_path), "dagster.yaml")
+    assert {key: config[key] for key in instance_config()} == instance_config(), "the rest is unchanged"
+    launcher = config["run_launcher"]
+    assert (launcher["module"], launcher["class"]) == ("dagster_docker_swarm", "SwarmRunLauncher")
+    monkeypatch.setenv("DAGSTER_RUN_NETWORK", "issue20-net")
+    processed = process_config(SWARM_CONFIG_SCHEMA, launcher["config"])
+    assert processed.success, processed.errors
+    assert processed.value["networks"] == ["issue20-net"]
+    # No value goes from the daemon's environment or the launcher's config into a run's service.
+    assert not {"env_vars", "secrets", "mounts", "registry"} & set(processed.value)
+    kwargs = processed.value["service_kwargs"]
+    assert kwargs["healthcheck"] == {"Test": ["NONE"]}
+    assert kwargs["stop_grace_period"] == 60 * 10**9
 
 
 def test_default_compose_runs_in_the_code_servers_with_no_socket(compose):
@@ -544,15 +568,17 @@ def test_stack_file_agrees_with_bake_and_compose(location):
         "run-with-env", "/run/secrets/platform.env", f"/run/secrets/{location.name}.env", "--",
         "migrate-instance", "--", *code_server_command(location),
     ]  # fmt: skip
-    context = json.loads(service["environment"]["DAGSTER_CONTAINER_CONTEXT"])["docker"]["container_kwargs"]
-    assert context == run_container_context(location, "${STACK_NAME:-dagster}")
-    volume = stack["volumes"][f"{location.name}-credentials"]
-    assert volume["name"] == f"${{STACK_NAME:-dagster}}_{location.name}-credentials"
-    assert volume["driver_opts"]["type"] == "tmpfs"
     targets = {secret["source"]: secret["target"] for secret in service["secrets"]}
     assert set(targets.values()) == {"platform.env", f"{location.name}.env"}
     for source, target in targets.items():
         assert stack["secrets"][source]["file"] == f"environments/{target}"
+    # Its runs get the same two secrets, by their Swarm names, and read them as the code server does.
+    context = json.loads(service["environment"]["DAGSTER_CONTAINER_CONTEXT"])["docker_swarm"]
+    assert {(s["secret_name"], s["filename"]) for s in context["secrets"]} == {
+        (stack["secrets"][source]["name"], target) for source, target in targets.items()
+    }
+    assert context["service_kwargs"] == {"command": service["command"][:4]}
+    assert not {name for name in stack["volumes"] if location.name in name}, "no credentials on a volume"
     update = service["deploy"]["update_config"]
     assert (update["order"], update["failure_action"]) == ("start-first", "rollback")
     assert service["deploy"]["resources"]["limits"]
@@ -571,28 +597,20 @@ def test_stack_file_platform_services():
         "--",
         *platform_cmd,
     ]
-    daemon = services["daemon"]["command"]
-    assert credentials_copy_loop(daemon) == [location.name for location in LOCATIONS]
-    assert daemon[2].endswith(
-        "exec run-with-env /run/secrets/platform.env -- migrate-instance -- "
-        + " ".join(compose_file()["services"]["daemon"]["command"][3:])
-    )
-    daemon_mounts = services["daemon"]["volumes"]
-    assert daemon_mounts == [
-        f"{DOCKER_SOCKET}:{DOCKER_SOCKET}",
-        *(f"{location.name}-credentials:/run/location/{location.name}" for location in LOCATIONS),
-    ]
-    assert {s["target"] for s in services["daemon"]["secrets"]} == {
-        "platform.env",
-        *(f"{location.name}.env" for location in LOCATIONS),
-    }
+    assert services["daemon"]["command"] == [
+        "run-with-env", "/run/secrets/platform.env", "--", "migrate-instance", "--",
+        *compose_file()["services"]["daemon"]["command"][3:],
+    ]  # fmt: skip
     network = stack["networks"]["platform"]
     assert network["driver"] == "overlay" and network["attachable"] is True
     for name in ("webserver", "daemon"):
         assert services[name]["image"] == f"${{REGISTRY:-}}{PLATFORM_IMAGE}:${{PLATFORM_TAG:?}}"
-        assert services[name]["environment"]["DAGSTER_HOME"] == RUN_CONTAINERS_HOME
+        assert services[name]["environment"]["DAGSTER_HOME"] == SWARM_HOME
         assert services[name]["environment"]["DAGSTER_RUN_NETWORK"] == network["name"]
-    assert services["webserver"]["volumes"] == [f"{DOCKER_SOCKET}:{DOCKER_SOCKET}"]
+        # They create and remove run services: a manager's API, through a manager's socket.
+        assert services[name]["volumes"] == [f"{DOCKER_SOCKET}:{DOCKER_SOCKET}"]
+        assert services[name]["deploy"]["placement"]["constraints"] == ["node.role == manager"]
+        assert {s["target"] for s in services[name]["secrets"]} == {"platform.env"}, "no location's"
     assert services["webserver"]["ports"] == [
         {"target": 3000, "published": "${WEBSERVER_PORT:-3000}", "mode": "host"}
     ]

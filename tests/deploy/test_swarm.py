@@ -1,7 +1,9 @@
-"""docker-stack.yml on a real single-node swarm: deployed with Swarm secrets, both locations LOADED,
-a source and the marts SUCCESS in run containers, and `docker service update --image` of one
-location rolls its code server while the other location keeps serving runs. The swarm is left as
-it was found (left again when this test created it)."""
+"""docker-stack.yml on a real swarm: a manager and two workers where `swarm-nodes up 2` has added
+them (.ci/run does), else a single-node swarm. Deployed with Swarm secrets from images its nodes
+pull; the main job's runs spread over the nodes as Swarm services with their location's secrets
+only, a worker drained mid-job loses nothing, a terminated run's service goes, and `docker service
+update --image` of one location rolls its code server while the other location keeps serving runs.
+The swarm is left as it was found (left again when this test created it)."""
 
 from __future__ import annotations
 
@@ -17,13 +19,20 @@ from devtools.webserver import location_states
 from tests.deploy.deploy_helpers import LOCATIONS
 from tests.deploy.docker_stack import (
     TEMPLATES,
+    Images,
     SwarmStack,
     bake_images,
     docker,
+    name_prefix,
+    node_registry,
+    push_images,
     remove_stale_stacks,
+    run_services,
     single_node_swarm,
     swarm_state,
+    worker_nodes,
 )
+from tests.deploy.swarm_runs import loaded_rows, run_main_job, running_on
 
 pytestmark = pytest.mark.docker
 
@@ -41,17 +50,29 @@ def materialize_location(url: str, location: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def stack(images, tmp_path_factory) -> Iterator[SwarmStack]:
+def swarm_images(images, tmp_path_factory) -> Iterator[Images]:
+    """The session's images on a single-node swarm; on one with workers, the same release built under
+    the nodes' registry and pushed there (an image names itself for its runs: a retag would not do)."""
+    registry = node_registry()
+    if registry is None:
+        yield images
+        return
+    built = bake_images(f"{registry}/{name_prefix()}/", tmp_path_factory.mktemp("bake") / "bake.log")
+    push_images(built)
+    yield built
+    docker("image", "rm", *built.by_target.values(), check=False)
+
+
+@pytest.fixture(scope="module")
+def stack(swarm_images, tmp_path_factory) -> Iterator[SwarmStack]:
     state = swarm_state()
     with single_node_swarm():
         stale = remove_stale_stacks()
         if stale:
             print(f"removed stacks left by an interrupted session: {', '.join(stale)}")
-        running = SwarmStack(tmp_path_factory.mktemp("swarm"), images)
+        running = SwarmStack(tmp_path_factory.mktemp("swarm"), swarm_images)
         try:
             running.deploy()
-            for location in LOCATIONS:
-                asset_runs.stop_running_sensors(running.url, location.name)
             yield running
         finally:
             running.remove()
@@ -60,7 +81,52 @@ def stack(images, tmp_path_factory) -> Iterator[SwarmStack]:
     assert swarm_state() == state, "the engine is left as it was found"
 
 
+def test_the_main_job_spreads_over_the_nodes_and_a_drained_worker_loses_nothing(stack):
+    """The README's main job with the automation on; a worker is drained while a run executes there."""
+    if len(worker_nodes()) < 2:
+        pytest.skip("needs a swarm of a manager and two workers: ../shared/docker-sandbox/swarm-nodes up 2")
+    job = run_main_job(stack, drain_a_worker=True)
+    print(f"main job {job.seconds:.0f} s, runs per node {dict(job.runs_per_node())}, drained {job.drained} "
+          f"-> done in {job.drain_to_done:.0f} s, retried {sorted(job.parents.values())}")  # fmt: skip
+    assert all(job.succeeded_in_the_end(run_id) for run_id in job.statuses), job.statuses
+    assert len(job.runs_per_node()) > 1, f"every run on one node: {job.nodes}"
+    assert job.drained and job.drained_run in job.statuses, "no run executed on a worker to drain"
+    assert job.succeeded_in_the_end(job.drained_run)
+    # Each run's service had its own location's secrets and the platform's, never another location's.
+    for run_id, secrets in job.secrets.items():
+        location = job.locations[run_id]
+        assert secrets == {f"{stack.name}_platform_env", f"{stack.name}_{location}_env"}, (run_id, secrets)
+    # Nothing half-written or lost: each raw table holds the rows its latest loads reported.
+    raw = [node for node in asset_runs.asset_nodes(stack.url, "ingest_raw") if node["isMaterializable"]]
+    for node in raw:
+        table, rows = loaded_rows(stack, node["assetKey"]["path"])
+        assert stack.psql(f"select count(*) from {table}") == [[str(rows)]], table
+    # Every run's service is removed once its run has ended.
+    deadline = time.monotonic() + 180
+    while run_services(stack.network) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert not run_services(stack.network)
+
+
+def test_a_terminated_run_ends_canceled_and_its_service_goes(stack):
+    for location in LOCATIONS:
+        asset_runs.stop_running_sensors(stack.url, location.name)
+    run_id = asset_runs.launch(stack.url, "ingest_raw", [["raw", "flights"]], MONTH)
+    deadline = time.monotonic() + 300
+    while not (run_services(stack.network).get(run_id) and running_on(run_services(stack.network)[run_id])):
+        assert time.monotonic() < deadline, "the run's task never ran"
+        time.sleep(0.5)
+    result = asset_runs.terminate(stack.url, run_id)
+    assert result["__typename"] == "TerminateRunSuccess", result
+    assert asset_runs.wait_for_run(stack.url, run_id, timeout=300) == "CANCELED"
+    while run_id in run_services(stack.network):
+        assert time.monotonic() < deadline + 120, "the terminated run's service is still there"
+        time.sleep(1)
+
+
 def test_both_locations_load_and_a_source_and_the_marts_succeed(stack):
+    for location in LOCATIONS:
+        asset_runs.stop_running_sensors(stack.url, location.name)
     states = location_states(stack.url)
     assert states == {location.name: {"status": "LOADED", "error": None} for location in LOCATIONS}
     statuses = [status for location in LOCATIONS for status in materialize_location(stack.url, location.name)]
@@ -76,11 +142,17 @@ def test_both_locations_load_and_a_source_and_the_marts_succeed(stack):
 
 
 def test_rolling_update_of_one_location_leaves_the_other_serving_and_runs_follow_it(stack, tmp_path):
-    """marts is rolled to a different image (a release of another commit) while ingest runs keep
-    launching and succeeding; marts is LOADED again, and its next run's container starts from the
-    new image: a run follows its code server's image, with nothing else to update."""
+    """marts is rolled to a different image (a release of another commit), onto a worker where the
+    swarm has workers, while ingest runs keep launching and succeeding; marts is LOADED again, and its
+    next run's service starts from the new image: a run follows its code server's image, with nothing
+    else to update."""
+    for location in LOCATIONS:
+        asset_runs.stop_running_sensors(stack.url, location.name)
     newer = bake_images(stack.images.registry, tmp_path / "bake.log", revision="f" * 40)
     stack.extra_images += newer.by_target.values()  # removed with the stack
+    workers = worker_nodes()
+    if workers:
+        push_images(newer)
     rolled = newer.by_target["marts"]
     assert rolled != stack.images.by_target["marts"]
     ingest_statuses: list[str] = []
@@ -97,6 +169,7 @@ def test_rolling_update_of_one_location_leaves_the_other_serving_and_runs_follow
     try:
         docker(
             "service", "update", "--detach=false", "--image", rolled,
+            *(["--constraint-add", "node.role == worker"] if workers else []),
             stack.service("marts"), timeout=600,
         )  # fmt: skip
         stack.wait_until_served(timeout=300)
@@ -110,6 +183,8 @@ def test_rolling_update_of_one_location_leaves_the_other_serving_and_runs_follow
     assert "UpdateStatus" not in ingest, "the other location was not updated"
     assert ingest_statuses and set(ingest_statuses) == {"SUCCESS"}
     assert location_states(stack.url)["marts"] == {"status": "LOADED", "error": None}
+    if workers:
+        assert running_on(stack.service("marts")) in workers
 
     run_id = asset_runs.launch(stack.url, "marts", [["marts", "dim_carriers"]], None)
     image = run_container_image(run_id)
@@ -118,12 +193,13 @@ def test_rolling_update_of_one_location_leaves_the_other_serving_and_runs_follow
 
 
 def run_container_image(run_id: str, timeout: float = 300) -> str:
-    """The image of the container DockerRunLauncher started for `run_id` (read while it exists:
-    it is removed when the run ends)."""
+    """The image of the service SwarmRunLauncher created for `run_id`, without its digest (read while
+    it exists: it is removed after the run ends)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ids = docker("ps", "-aq", "--filter", f"label=dagster/run_id={run_id}").stdout.split()
+        ids = docker("service", "ls", "-q", "--filter", f"label=dagster/run_id={run_id}").stdout.split()
         if ids:
-            return json.loads(docker("inspect", ids[0]).stdout)[0]["Config"]["Image"]
+            image = json.loads(docker("service", "inspect", ids[0]).stdout)[0]["Spec"]["TaskTemplate"]
+            return image["ContainerSpec"]["Image"].partition("@")[0]
         time.sleep(0.2)
-    raise AssertionError(f"no container for run {run_id} within {timeout:.0f} s")
+    raise AssertionError(f"no service for run {run_id} within {timeout:.0f} s")

@@ -23,7 +23,8 @@ query Materializations($path: [String!]!) {
   assetOrError(assetKey: {path: $path}) {
     ... on Asset { assetMaterializations(limit: 1000) {
       partition
-      metadataEntries { label ... on IntMetadataEntry { intValue } ... on TextMetadataEntry { text } }
+      metadataEntries { label ... on IntMetadataEntry { intValue } ... on TextMetadataEntry { text }
+        ... on JsonMetadataEntry { jsonString } }
     } }
   }
 }
@@ -119,11 +120,19 @@ def run_main_job(stack: SwarmStack, drain_a_worker: bool = False, timeout: float
 
 
 def loaded_rows(stack: SwarmStack, path: list[str]) -> tuple[str, int]:
-    """An asset's table and the rows its latest load of each partition reported (rows_loaded)."""
+    """An asset's table and the rows its latest load of each partition reported (rows_loaded, or a
+    partition's share of a range load: partition_rows)."""
     asset = graphql(stack.url, MATERIALIZATIONS_QUERY, {"path": path}, timeout=30)["assetOrError"]
     latest: dict[str | None, dict] = {}
     for materialization in asset["assetMaterializations"]:  # newest first
-        entries = {e["label"]: e.get("intValue", e.get("text")) for e in materialization["metadataEntries"]}
+        entries = {
+            e["label"]: e.get("intValue", e.get("text", e.get("jsonString")))
+            for e in materialization["metadataEntries"]
+        }
         latest.setdefault(materialization["partition"], entries)
     (table,) = {entries["dagster/table_name"] for entries in latest.values()}
-    return table, sum(entries["rows_loaded"] for entries in latest.values())
+    rows = [
+        json.loads(entries["partition_rows"])[partition] if partition else entries["rows_loaded"]
+        for partition, entries in latest.items()
+    ]
+    return table, sum(rows)

@@ -582,6 +582,7 @@ def test_stack_file_agrees_with_bake_and_compose(location):
     update = service["deploy"]["update_config"]
     assert (update["order"], update["failure_action"]) == ("start-first", "rollback")
     assert service["deploy"]["resources"]["limits"]
+    assert service["deploy"]["placement"]["constraints"] == ["node.role == manager"], "drained with no run"
     assert "volumes" not in service, "code servers mount nothing, the socket least of all"
 
 

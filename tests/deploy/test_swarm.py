@@ -37,6 +37,8 @@ from tests.deploy.swarm_runs import loaded_rows, run_main_job, running_on
 pytestmark = pytest.mark.docker
 
 MONTH = "2013-01-01"
+# Code servers stay on managers by default (docker-stack.yml); a location may be moved to a worker.
+TO_A_WORKER = ["--constraint-rm", "node.role == manager", "--constraint-add", "node.role == worker"]
 
 
 def materialize_location(url: str, location: str) -> list[str]:
@@ -169,7 +171,7 @@ def test_rolling_update_of_one_location_leaves_the_other_serving_and_runs_follow
     try:
         docker(
             "service", "update", "--detach=false", "--image", rolled,
-            *(["--constraint-add", "node.role == worker"] if workers else []),
+            *(TO_A_WORKER if workers else []),
             stack.service("marts"), timeout=600,
         )  # fmt: skip
         stack.wait_until_served(timeout=300)

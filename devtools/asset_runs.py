@@ -10,6 +10,7 @@ from devtools.webserver import graphql
 REPOSITORY = "__repository__"
 ASSET_JOB = "__ASSET_JOB"
 PARTITION_TAG = "dagster/partition"
+RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
 TERMINAL_STATUSES = {"SUCCESS", "FAILURE", "CANCELED"}
 
 ASSETS_QUERY = """
@@ -193,8 +194,14 @@ def reset_sensor(url: str, location: str, name: str) -> None:
         raise RunError(f"resetting sensor {name} of {location} failed: {result}")
 
 
-def launch(url: str, location: str, asset_paths: list[list[str]], partition: str | None) -> str:
-    """Submit one run of the implicit asset job; its run id."""
+def launch(
+    url: str, location: str, asset_paths: list[list[str]], partition: str | tuple[str, str] | None
+) -> str:
+    """Submit one run of the implicit asset job, of one partition or a (first, last) range; its run id."""
+    if isinstance(partition, tuple):
+        tags = dict(zip(RANGE_TAGS, partition, strict=True))
+    else:
+        tags = {PARTITION_TAG: partition} if partition else {}
     params = {
         "selector": {
             "repositoryLocationName": location,
@@ -202,7 +209,7 @@ def launch(url: str, location: str, asset_paths: list[list[str]], partition: str
             "jobName": ASSET_JOB,
             "assetSelection": [{"path": path} for path in asset_paths],
         },
-        "executionMetadata": {"tags": [{"key": PARTITION_TAG, "value": partition}] if partition else []},
+        "executionMetadata": {"tags": [{"key": key, "value": value} for key, value in tags.items()]},
     }
     result = graphql(url, LAUNCH_MUTATION, {"params": params}, timeout=60)["launchRun"]
     if result["__typename"] != "LaunchRunSuccess":

@@ -113,11 +113,13 @@ def test_the_main_job_spreads_over_the_nodes_and_a_drained_worker_loses_nothing(
 def test_a_terminated_run_ends_canceled_and_its_service_goes(stack):
     for location in LOCATIONS:
         asset_runs.stop_running_sensors(stack.url, location.name)
-    run_id = asset_runs.launch(stack.url, "ingest_raw", [["raw", "flights"]], MONTH)
+    # The year in one run: its load is still going when the run has started.
+    run_id = asset_runs.launch(stack.url, "ingest_raw", [["raw", "flights"]], (MONTH, "2013-12-01"))
     deadline = time.monotonic() + 300
-    while not (run_services(stack.network).get(run_id) and running_on(run_services(stack.network)[run_id])):
-        assert time.monotonic() < deadline, "the run's task never ran"
+    while asset_runs.run_statuses(stack.url)[run_id] != "STARTED":
+        assert time.monotonic() < deadline, "the run never started"
         time.sleep(0.5)
+    assert running_on(run_services(stack.network)[run_id])
     result = asset_runs.terminate(stack.url, run_id)
     assert result["__typename"] == "TerminateRunSuccess", result
     assert asset_runs.wait_for_run(stack.url, run_id, timeout=300) == "CANCELED"

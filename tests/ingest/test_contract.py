@@ -18,8 +18,8 @@ from devtools import peak_memory, typescript
 from ingest_raw.catalog import SOURCES
 from ingest_raw.declarations import CsvFormat, Source
 from ingest_raw.errors import EXIT_INTERRUPTED, EXIT_PERMANENT, EXIT_TRANSIENT
-from ingest_raw.loader import PAUSE_ENV, program_dir
-from ingest_raw.reader import resolve_package_location
+from ingest_raw.loader import PAUSE_ENV
+from ingest_raw.reader import program_dir, resolve_package_location
 from shared import postgres
 from tests.ingest.ingest_helpers import (
     PROGRAM_TIMEOUT,

@@ -10,6 +10,7 @@ import pytest
 from ingest_raw.catalog import WEATHER
 from ingest_raw.errors import PermanentLoadError
 from ingest_raw.loader import load
+from ingest_raw.reader import open_source
 from tests.ingest.ingest_helpers import fingerprint, weather_csv, weather_rows
 
 ROWS = weather_rows(6)
@@ -20,7 +21,9 @@ def test_rows_within_the_tolerance_are_skipped_and_reported(fresh_warehouse, tmp
     path = tmp_path / "weather.csv"
     path.write_bytes(weather_csv(BAD))
 
-    report = load(replace(WEATHER, max_rejected_rows=2), fresh_warehouse, input=str(path))
+    source = replace(WEATHER, max_rejected_rows=2)
+    with open_source(source, str(path)) as stream:
+        report = load(source, fresh_warehouse, stream)
 
     assert (report.rows_loaded, report.rows_rejected) == (4, 2)
     assert 'at line 3 for column "temp": "warm"' in report.rejections[0]
@@ -33,8 +36,10 @@ def test_more_rejections_than_declared_fail_the_load(loaded_weather, tmp_path):
     path = tmp_path / "weather.csv"
     path.write_bytes(weather_csv(BAD))
 
-    with pytest.raises(
-        PermanentLoadError, match=r"2 rows rejected, more than the 1 allowed; first: .*line 3"
+    source = replace(WEATHER, max_rejected_rows=1)
+    with (
+        pytest.raises(PermanentLoadError, match=r"2 rows rejected, more than the 1 allowed; first: .*line 3"),
+        open_source(source, str(path)) as stream,
     ):
-        load(replace(WEATHER, max_rejected_rows=1), settings, input=str(path))
+        load(source, settings, stream)
     assert fingerprint(settings, "weather") == before

@@ -12,7 +12,7 @@ import pytest
 from devtools import typescript
 from ingest_raw.catalog import SOURCES
 from ingest_raw.errors import EXIT_PERMANENT
-from ingest_raw.loader import program_dir
+from ingest_raw.reader import program_dir
 from tests.ingest.ingest_helpers import (
     check_results,
     events_of,

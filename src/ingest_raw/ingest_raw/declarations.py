@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -110,6 +111,13 @@ class MonthlyPartition:
         if not match:
             raise DeclarationError(f"partition key {partition_key!r} is not a month start like 2013-01-01")
         return int(match[1]), int(match[2])
+
+
+def describe_partitions(partition_keys: Sequence[str]) -> str:
+    """ "2013-03-01", or "2013-01-01 … 2013-12-01 (12 partitions)" for several."""
+    if len(partition_keys) == 1:
+        return partition_keys[0]
+    return f"{partition_keys[0]} … {partition_keys[-1]} ({len(partition_keys)} partitions)"
 
 
 @dataclass(frozen=True)

@@ -31,19 +31,13 @@ def shorten(text: str, limit: int = QUOTE_LIMIT) -> str:
 
 
 class LoadError(Exception):
-    """A load that did not happen; the table keeps its previous contents.
-
-    `source` is filled in once, by `ingest_raw.loader.load`, so every message names the source."""
+    """A load that did not happen; the table keeps its previous contents. The source program names the
+    source in front of the message."""
 
     exit_code = EXIT_PERMANENT
 
     def __init__(self, message: str):
         super().__init__(shorten(message, MESSAGE_LIMIT))
-        self.source: str | None = None
-
-    def __str__(self) -> str:
-        message = super().__str__()
-        return f"source {self.source!r}: {message}" if self.source else message
 
 
 class PermanentLoadError(LoadError):

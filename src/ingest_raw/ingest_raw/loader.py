@@ -20,13 +20,12 @@ import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import psycopg
 from psycopg import errors, sql
 
 from ingest_raw import csvstream
-from ingest_raw.declarations import SCHEMA, CsvFormat, DeclarationError, Source
+from ingest_raw.declarations import SCHEMA, CsvFormat, DeclarationError, Source, describe_partitions
 from ingest_raw.errors import (
     CommitOutcomeUnknown,
     LoadError,
@@ -35,13 +34,11 @@ from ingest_raw.errors import (
     TransientLoadError,
     shorten,
 )
-from ingest_raw.reader import SOURCE_ENV, STDIN, open_input, open_program
+from ingest_raw.reader import SOURCE_ENV, STDIN, InputStream, program_dir
 from shared import postgres
 
 #: The CSV every reader program writes.
 READER_CSV = CsvFormat()
-#: The TypeScript project (package.json, dist/, data/) where reader programs run; the image sets it.
-TYPESCRIPT_DIR_ENV = "INGEST_TYPESCRIPT_DIR"
 #: Test hook: the stage name at which the program stops and waits to be killed (see `pause_if_asked`).
 PAUSE_ENV = "INGEST_PAUSE_AT"
 STAGES = ("locked", "copy", "validate", "commit")
@@ -97,85 +94,76 @@ def pause_if_asked(stage: str) -> None:
 def load(
     source: Source,
     settings: postgres.WarehouseSettings,
+    stream: InputStream,
     *,
     partition_keys: Sequence[str] = (),
-    input: str | None = None,
-    timeout: float | None = None,
 ) -> LoadReport:
-    """Replace `raw.<table>` (or those of its partitions) by the input; raise LoadError (naming the
-    source) leaving the table as it was. Several partitions load in one pass over the input and one
+    """Replace `raw.<table>` (or those of its partitions) by `stream` (`reader.open_source`); raise
+    LoadError leaving the table as it was. Several partitions load in one pass over the input and one
     transaction."""
-    input = input or source.input
     try:
-        return _load(source, settings, tuple(partition_keys), input, timeout or source.timeout_seconds)
-    except LoadError as error:
-        error.source = source.name
-        raise
+        return _load(source, settings, stream, tuple(partition_keys))
     except MemoryError:
         pass  # leave the handler first: its traceback keeps the frames, and their buffers, alive
     limit = csvstream.describe_size(source.max_record_bytes)
-    where = "standard input" if input == STDIN else input
-    error = OutOfMemoryLoadError(
-        f"{where}: ran out of memory (records may be up to {limit}, the source's max_record_bytes); "
-        f"the table keeps its previous rows"
+    raise OutOfMemoryLoadError(
+        f"{_where(stream)}: ran out of memory (records may be up to {limit}, the source's "
+        f"max_record_bytes); the table keeps its previous rows"
     )
-    error.source = source.name
-    raise error
+
+
+def _where(stream: InputStream) -> str:
+    return "standard input" if stream.description == STDIN else stream.description
 
 
 def _load(
-    source: Source,
-    settings: postgres.WarehouseSettings,
-    partition_keys: tuple[str, ...],
-    input: str,
-    timeout: float,
+    source: Source, settings: postgres.WarehouseSettings, stream: InputStream, partition_keys: tuple[str, ...]
 ) -> LoadReport:
     started = time.perf_counter()
-    where = "standard input" if input == STDIN else input
+    input, where = stream.description, _where(stream)
     partition = _partition_filter(source, partition_keys)
     committed = interrupted = False
     try:
-        with _open(source, input, timeout) as stream:
-            header, rest = csvstream.split_header(
-                stream.chunks(), rows_format(source), where, source.max_record_bytes
-            )
-            columns = _header_columns(source, header.names, where)
-            records = csvstream.Records(rest, rows_format(source), where, columns, source.max_record_bytes)
-            with _connect(settings) as conn:
-                rejections = _Rejections(source, conn, where)
-                xid = None  # set once only COMMIT remains
-                try:
-                    with conn.transaction():
-                        conn.execute(
-                            sql.SQL("set local lock_timeout = {}").format(
-                                sql.Literal(f"{round(source.lock_timeout_seconds * 1000)}ms")
-                            )
+        header, rest = csvstream.split_header(
+            stream.chunks(), rows_format(source), where, source.max_record_bytes
+        )
+        columns = _header_columns(source, header.names, where)
+        records = csvstream.Records(rest, rows_format(source), where, columns, source.max_record_bytes)
+        with _connect(settings) as conn:
+            rejections = _Rejections(source, conn, where)
+            xid = None  # set once only COMMIT remains
+            try:
+                with conn.transaction():
+                    conn.execute(
+                        sql.SQL("set local lock_timeout = {}").format(
+                            sql.Literal(f"{round(source.lock_timeout_seconds * 1000)}ms")
                         )
-                        table = sql.Identifier(SCHEMA, source.table)
-                        _ensure_table(conn, source)
-                        _lock(conn, source, partition_keys)
-                        pause_if_asked("locked")
-                        previous = _count(conn, table, partition)
-                        conn.execute(sql.SQL("delete from {}").format(table) + partition)
-                        rows = _copy(conn, source, table, columns, header, records, partition)
-                        table_rows = _count(conn, table, sql.SQL("")) if partition_keys else rows
-                        partition_rows = _partition_rows(conn, source, table, partition_keys, partition)
-                        pause_if_asked("validate")
-                        rejections.check()
-                        _check_not_empty(source, where, rows, partition_rows)
-                        pause_if_asked("commit")
-                        xid = conn.execute("select pg_current_xact_id()::text").fetchone()[0]
-                    committed = True
-                except (KeyboardInterrupt, psycopg.Error) as error:
-                    if xid is None or not was_committed(settings, xid, error):
-                        if isinstance(error, KeyboardInterrupt):
-                            raise
-                        raise _load_error(error, source, where, input) from error
-                    committed = interrupted = True
+                    )
+                    table = sql.Identifier(SCHEMA, source.table)
+                    _ensure_table(conn, source)
+                    _lock(conn, source, partition_keys)
+                    pause_if_asked("locked")
+                    previous = _count(conn, table, partition)
+                    conn.execute(sql.SQL("delete from {}").format(table) + partition)
+                    rows = _copy(conn, source, table, columns, header, records, partition)
+                    table_rows = _count(conn, table, sql.SQL("")) if partition_keys else rows
+                    partition_rows = _partition_rows(conn, source, table, partition_keys, partition)
+                    pause_if_asked("validate")
+                    rejections.check()
+                    _check_not_empty(source, where, rows, partition_rows)
+                    pause_if_asked("commit")
+                    xid = conn.execute("select pg_current_xact_id()::text").fetchone()[0]
+                committed = True
+            except (KeyboardInterrupt, psycopg.Error) as error:
+                if xid is None or not was_committed(settings, xid, error):
+                    if isinstance(error, KeyboardInterrupt):
+                        raise
+                    raise _load_error(error, source, where, input) from error
+                committed = interrupted = True
     except KeyboardInterrupt:
         if not committed:
             raise
-        interrupted = True  # while closing the connection or the input: the commit is done
+        interrupted = True  # while closing the connection: the commit is done
     return LoadReport(
         source=source.name,
         table=f"{SCHEMA}.{source.table}",
@@ -236,17 +224,6 @@ def create_table_sql(source: Source) -> sql.Composed:
     )
 
 
-def _open(source: Source, input: str, timeout: float):
-    """The CSV to load: the input itself, or the rows the source's reader program makes of it (`-`:
-    rows already made, on standard input)."""
-    if source.program is None or input == STDIN:
-        return open_input(input, timeout, source.deadline_seconds, source.redirect_hosts)
-    command = [*source.program.command, "--input", input, "--timeout", f"{timeout:g}"]
-    env = {**os.environ, SOURCE_ENV: json.dumps(source.to_dict())}
-    env = {key: value for key, value in env.items() if not key.startswith(("DAGSTER_PIPES", "WAREHOUSE_"))}
-    return open_program(command, program_dir(), env, input, source.deadline_seconds)
-
-
 def _row_origin(source: Source, input: str, line: int) -> str:
     """ " (cell 17 (region=R01, …))": where a reader program's row `line` came from in its input, as
     the program says (`--describe-row`); nothing for CSV read directly, whose lines are the input's."""
@@ -267,13 +244,6 @@ def rows_format(source: Source) -> CsvFormat:
     return source.format if isinstance(source.format, CsvFormat) else READER_CSV
 
 
-def program_dir() -> Path:
-    """Where reader programs run: INGEST_TYPESCRIPT_DIR, else the TypeScript project beside this
-    package in a checkout."""
-    configured = os.environ.get(TYPESCRIPT_DIR_ENV)
-    return Path(configured) if configured else Path(__file__).resolve().parents[1] / "typescript"
-
-
 def _connect(settings: postgres.WarehouseSettings) -> psycopg.Connection:
     try:
         return postgres.connect(settings, application_name="ingest-raw")
@@ -282,13 +252,6 @@ def _connect(settings: postgres.WarehouseSettings) -> psycopg.Connection:
     except psycopg.OperationalError as error:
         message = shorten(str(error).strip())
         raise TransientLoadError(f"cannot connect to the warehouse: {message}") from error
-
-
-def describe_partitions(partition_keys: Sequence[str]) -> str:
-    """ "2013-03-01", or "2013-01-01 … 2013-12-01 (12 partitions)" for several."""
-    if len(partition_keys) == 1:
-        return partition_keys[0]
-    return f"{partition_keys[0]} … {partition_keys[-1]} ({len(partition_keys)} partitions)"
 
 
 def _partition_filter(source: Source, partition_keys: tuple[str, ...]) -> sql.Composable:

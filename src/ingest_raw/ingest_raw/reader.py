@@ -14,6 +14,7 @@ import hashlib
 import http.client
 import importlib.util
 import io
+import json
 import os
 import shutil
 import stat
@@ -31,6 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from ingest_raw.declarations import Source
 from ingest_raw.errors import (
     EXIT_PERMANENT,
     EXIT_SOFTWARE,
@@ -47,6 +49,8 @@ _TRANSIENT_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
 STDIN = "-"
 #: The environment variable holding the declaration (`Source.to_dict()` as JSON) for a reader program.
 SOURCE_ENV = "INGEST_SOURCE"
+#: The TypeScript project (package.json, dist/, data/) where reader programs run; the image sets it.
+TYPESCRIPT_DIR_ENV = "INGEST_TYPESCRIPT_DIR"
 #: Seconds a reader program may run past the source's deadline before the loader kills it.
 _READER_GRACE_SECONDS = 10.0
 #: Bytes of a reader program's stderr kept for its error message.
@@ -237,6 +241,26 @@ def resolve_package_location(location: str) -> Path:
     if spec is None or spec.origin is None:
         raise PermanentLoadError(f"{location}: package {module!r} is not installed")
     return Path(spec.origin).parent / relative
+
+
+def open_source(source: Source, input: str | None = None, timeout: float | None = None):
+    """The CSV to load (the declared input unless `input` is given): the input itself, or the rows the
+    source's reader program makes of it (`-`: rows already made, on standard input)."""
+    input = input or source.input
+    timeout = timeout or source.timeout_seconds
+    if source.program is None or input == STDIN:
+        return open_input(input, timeout, source.deadline_seconds, source.redirect_hosts)
+    command = [*source.program.command, "--input", input, "--timeout", f"{timeout:g}"]
+    env = {**os.environ, SOURCE_ENV: json.dumps(source.to_dict())}
+    env = {key: value for key, value in env.items() if not key.startswith(("DAGSTER_PIPES", "WAREHOUSE_"))}
+    return open_program(command, program_dir(), env, input, source.deadline_seconds)
+
+
+def program_dir() -> Path:
+    """Where reader programs run: INGEST_TYPESCRIPT_DIR, else the TypeScript project beside this
+    package in a checkout."""
+    configured = os.environ.get(TYPESCRIPT_DIR_ENV)
+    return Path(configured) if configured else Path(__file__).resolve().parents[1] / "typescript"
 
 
 @contextlib.contextmanager

@@ -9,13 +9,17 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from ingest_raw.catalog import SOURCES
 from ingest_raw.checks import PREVIOUS_ROWS, ROWS_LOADED, ROWS_REJECTED
-from ingest_raw.declarations import DECLARATION_EXTRA, DeclarationError, Source
+from ingest_raw.declarations import DECLARATION_EXTRA, DeclarationError, Source, describe_partitions
 from ingest_raw.errors import EXIT_INTERRUPTED, EXIT_PERMANENT, LoadError
-from ingest_raw.loader import LoadReport, describe_partitions, load
+from ingest_raw.reader import open_source
 from shared.postgres import WarehouseNotConfigured, WarehouseSettings
+
+if TYPE_CHECKING:
+    from ingest_raw.loader import LoadReport
 
 #: Set by Dagster when it launches this program; its absence means "run standalone".
 PIPES_CONTEXT_ENV = "DAGSTER_PIPES_CONTEXT"
@@ -74,12 +78,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 source = declared_source(args, pipes)
                 settings = WarehouseSettings.from_env()
-                report = load(
-                    source, settings, partition_keys=args.partition, input=args.input, timeout=args.timeout
-                )
+                with open_source(source, args.input, args.timeout) as stream:
+                    # psycopg and the loader are imported while the reader program starts.
+                    from ingest_raw.loader import load
+
+                    report = load(source, settings, stream, partition_keys=args.partition)
             except (LoadError, WarehouseNotConfigured, DeclarationError) as error:
                 code = error.exit_code if isinstance(error, LoadError) else EXIT_PERMANENT
-                named = isinstance(error, LoadError | DeclarationError)
+                named = isinstance(error, DeclarationError)  # a declaration's errors name it already
                 message = str(error) if named else f"source {args.source!r}: {error}"
                 print(f"ingest error: {message}", file=sys.stderr, flush=True)
                 if pipes:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from devtools import peak_memory, typescript
+from devtools.ports import free_port
 from ingest_raw.catalog import SOURCES
 from ingest_raw.declarations import CsvFormat, Source
 from ingest_raw.errors import EXIT_INTERRUPTED, EXIT_PERMANENT, EXIT_TRANSIENT
@@ -35,6 +36,7 @@ from tests.ingest.ingest_helpers import (
     wait_until,
 )
 from tests.ingest.test_ingest_interrupt import commits_wait_for_a_standby  # noqa: F401 (a fixture)
+from tests.process_tools import processes_mentioning
 
 
 def _remote(source: Source) -> bool:
@@ -180,6 +182,29 @@ def test_a_wrong_password_is_permanent(source, fresh_warehouse):
     assert result.returncode == EXIT_PERMANENT, result.stderr
     assert f"ingest error: source '{source.name}': the warehouse at " in result.stderr
     assert "refused the connection" in result.stderr and "(check WAREHOUSE_USER)" in result.stderr
+
+
+def test_an_unreachable_warehouse_stops_the_reader_and_fails_as_transient(source, fresh_warehouse):
+    """The reader starts before the loader connects: when the connection fails, the error is the
+    connection's and the reader, still downloading, is not left running."""
+    data = declared_input(source)
+
+    def trickle(handler, _):
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(data.stat().st_size))
+        handler.end_headers()
+        for byte in data.read_bytes()[:200]:
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            time.sleep(0.05)
+
+    unreachable = fresh_warehouse.replace(host="127.0.0.1", port=free_port())
+    with http_server(trickle) as (base, _):
+        url = f"{base}/{data.name}"
+        result = run_source(unreachable, source.name, "--input", url)
+        assert processes_mentioning(url) == []
+    assert result.returncode == EXIT_TRANSIENT, result.stderr
+    assert f"ingest error: source '{source.name}': cannot connect to the warehouse" in result.stderr
 
 
 def test_http_redirects_deadlines_and_server_errors(source, fresh_warehouse):

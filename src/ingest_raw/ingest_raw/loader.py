@@ -119,16 +119,13 @@ def _where(stream: InputStream) -> str:
 def _load(
     source: Source, settings: postgres.WarehouseSettings, stream: InputStream, partition_keys: tuple[str, ...]
 ) -> LoadReport:
+    """Connects and takes the lock before reading the header: a reader program (started already)
+    parses its input meanwhile."""
     started = time.perf_counter()
     input, where = stream.description, _where(stream)
     partition = _partition_filter(source, partition_keys)
     committed = interrupted = False
     try:
-        header, rest = csvstream.split_header(
-            stream.chunks(), rows_format(source), where, source.max_record_bytes
-        )
-        columns = _header_columns(source, header.names, where)
-        records = csvstream.Records(rest, rows_format(source), where, columns, source.max_record_bytes)
         with _connect(settings) as conn:
             rejections = _Rejections(source, conn, where)
             xid = None  # set once only COMMIT remains
@@ -145,6 +142,13 @@ def _load(
                     pause_if_asked("locked")
                     previous = _count(conn, table, partition)
                     conn.execute(sql.SQL("delete from {}").format(table) + partition)
+                    header, rest = csvstream.split_header(
+                        stream.chunks(), rows_format(source), where, source.max_record_bytes
+                    )
+                    columns = _header_columns(source, header.names, where)
+                    records = csvstream.Records(
+                        rest, rows_format(source), where, columns, source.max_record_bytes
+                    )
                     rows = _copy(conn, source, table, columns, header, records, partition)
                     table_rows = _count(conn, table, sql.SQL("")) if partition_keys else rows
                     partition_rows = _partition_rows(conn, source, table, partition_keys, partition)

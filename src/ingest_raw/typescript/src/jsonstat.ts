@@ -180,21 +180,20 @@ export function describeCell(dataset: Dataset, index: number): string {
  * dataset cannot fill and every dimension without a column.
  */
 export function csvRecords(dataset: Dataset, columns: string[], where: string): (index: number) => string {
-  const fields: ((coordinates: number[], index: number) => string | null)[] = [];
+  // Each field as written, the categories' codes and labels encoded once rather than once per row.
+  const fields: ((coordinates: number[], index: number) => string)[] = [];
   const unknown: string[] = [];
   for (const column of columns) {
     const dimension = dataset.dimensions.findIndex((d) => d.column === column || `${d.column}_label` === column);
     if (column === "value") {
-      fields.push((_, index) => number(dataset.value(index)));
+      fields.push((_, index) => csvField(number(dataset.value(index))));
     } else if (column === "status") {
-      fields.push((_, index) => dataset.status(index));
+      fields.push((_, index) => csvField(dataset.status(index)));
     } else if (dimension >= 0) {
       const { codes, labels } = dataset.dimensions[dimension];
-      fields.push(
-        column.endsWith("_label") && dataset.dimensions[dimension].column !== column
-          ? (coordinates) => labels[codes[coordinates[dimension]]] ?? null
-          : (coordinates) => codes[coordinates[dimension]],
-      );
+      const label = column.endsWith("_label") && dataset.dimensions[dimension].column !== column;
+      const encoded = codes.map((code) => csvField(label ? (labels[code] ?? null) : code));
+      fields.push((coordinates) => encoded[coordinates[dimension]]);
     } else {
       unknown.push(column);
     }
@@ -217,7 +216,7 @@ export function csvRecords(dataset: Dataset, columns: string[], where: string): 
       coordinates[position] = rest % sizes[position];
       rest = Math.floor(rest / sizes[position]);
     }
-    return fields.map((field) => csvField(field(coordinates, index))).join(",") + "\n";
+    return fields.map((field) => field(coordinates, index)).join(",") + "\n";
   };
 }
 

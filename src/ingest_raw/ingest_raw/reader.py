@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import fcntl
 import gzip
 import hashlib
 import http.client
@@ -311,6 +312,10 @@ def open_program(
             f"{where}: cannot start the reader program {command[0]!r} in {cwd}: {error.strerror} "
             f"(set INGEST_TYPESCRIPT_DIR to the built TypeScript project)"
         ) from error
+    # A pipe of CHUNK_SIZE, not Linux's 64 KiB: the reader writes on while the loader waits on COPY
+    # (a user past its pipe memory limit keeps the default).
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(process.stdout.fileno(), fcntl.F_SETPIPE_SZ, CHUNK_SIZE)
     output = _ProgramOutput(process, where, deadline_seconds)
     try:
         yield InputStream(where, io.BufferedReader(output, CHUNK_SIZE), lambda: output.count)

@@ -54,6 +54,18 @@ query RunFailures($runId: ID!) {
 }
 """
 
+LOGS_CAPTURED_QUERY = """
+query Logs($runId: ID!) {
+  logsForRun(runId: $runId) { ... on EventConnection { events { ... on LogsCapturedEvent { fileKey } } } }
+}
+"""
+CAPTURED_LOGS_QUERY = """
+query Captured($logKey: [String!]!, $cursor: String, $limit: Int) {
+  capturedLogs(logKey: $logKey, cursor: $cursor, limit: $limit) { stdout stderr cursor }
+  capturedLogsMetadata(logKey: $logKey) { stdoutLocation stdoutDownloadUrl }
+}
+"""
+
 LAUNCH_MUTATION = """
 mutation Launch($params: ExecutionParams!) {
   launchRun(executionParams: $params) {
@@ -239,6 +251,18 @@ def run_failures(url: str, run_id: str) -> list[str]:
         if event["__typename"] in {"ExecutionStepFailureEvent", "RunFailureEvent"} or error:
             messages.append(f"{event.get('stepKey') or event['__typename']}: {error or event.get('message')}")
     return messages
+
+
+def captured_logs(url: str, run_id: str) -> dict[str, dict]:
+    """The step output (stdout, stderr) a run captured, as the UI shows it: file key -> capturedLogs."""
+    events = graphql(url, LOGS_CAPTURED_QUERY, {"runId": run_id}, timeout=30)["logsForRun"]["events"]
+    keys = {event["fileKey"] for event in events if event.get("fileKey")}
+    return {
+        key: graphql(url, CAPTURED_LOGS_QUERY, {"logKey": [run_id, "compute_logs", key]}, timeout=30)[
+            "capturedLogs"
+        ]
+        for key in keys
+    }
 
 
 def launch_plan(nodes: list[dict]) -> list[tuple[list[list[str]], bool]]:

@@ -16,6 +16,7 @@ from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import EmptyWorkspaceTarget
 from dagster_graphql.test.utils import execute_dagster_graphql
 
+from devtools.asset_runs import CAPTURED_LOGS_QUERY, LOGS_CAPTURED_QUERY
 from devtools.ports import free_port
 from shared import postgres
 from shared.compute_logs import CHUNK_BYTES, TABLE, ComputeLogStoreUnavailable, PostgresComputeLogManager
@@ -87,19 +88,6 @@ def _home(path: Path, settings: WarehouseSettings, local_dir: Path) -> Path:
     path.mkdir()
     (path / "dagster.yaml").write_text(yaml.safe_dump(config))
     return path
-
-
-LOGS_CAPTURED_QUERY = """
-query Logs($runId: ID!) {
-  logsForRun(runId: $runId) { ... on EventConnection { events { ... on LogsCapturedEvent { fileKey } } } }
-}
-"""
-CAPTURED_LOGS_QUERY = """
-query Captured($logKey: [String!]!, $cursor: String, $limit: Int) {
-  capturedLogs(logKey: $logKey, cursor: $cursor, limit: $limit) { stdout stderr cursor }
-  capturedLogsMetadata(logKey: $logKey) { stdoutLocation stdoutDownloadUrl }
-}
-"""
 
 
 def _graphql(instance: dg.DagsterInstance, query: str, variables: dict) -> dict:

@@ -370,7 +370,7 @@ def mounts_docker_socket(service: dict) -> bool:
 def test_platform_image_carries_its_instance_homes():
     """The other homes are dagster.yaml plus a run launcher block, nothing else."""
     runs = [run.shell for run in dockerfile("Dockerfile.platform").final.run_commands()]
-    homes = ((RUN_CONTAINERS_HOME, "run-launcher.yaml"), (SWARM_HOME, "swarm-run-launcher.yaml"))
+    homes = ((RUN_CONTAINERS_HOME, "run-launcher.yaml"), (SWARM_HOME, "swarm-instance.yaml"))
     for home, launcher in homes:
         (build_home,) = [" ".join(shell.split()) for shell in runs if home in shell]
         assert f"cat {DAGSTER_HOME}/dagster.yaml /opt/dagster/{launcher} > {home}/dagster.yaml" in build_home
@@ -402,47 +402,75 @@ def test_the_platform_image_installs_every_dependency_of_shared():
     assert {Requirement(dep).name for dep in declared} <= installed
 
 
-def test_run_containers_instance_is_valid_for_dagster(tmp_path, monkeypatch):
+def instance_home_config(tmp_path, block: str, schema_of: dict[str, object]) -> dict[str, dict]:
+    """dagster.yaml plus a block of deploy/docker (as the platform image builds a home), read by Dagster:
+    the rest of dagster.yaml unchanged, and each key of `schema_of` whose module and class are given
+    (run_launcher, compute_logs) processed against its schema; key -> processed config."""
     from dagster._config import process_config
     from dagster._core.instance.config import dagster_instance_config
-    from dagster_docker.utils import DOCKER_CONFIG_SCHEMA
 
     base = (ROOT / "dagster.yaml").read_text()
-    (tmp_path / "dagster.yaml").write_text(base + (ROOT / "deploy/docker/run-launcher.yaml").read_text())
+    (tmp_path / "dagster.yaml").write_text(base + (ROOT / "deploy/docker" / block).read_text())
     config, _ = dagster_instance_config(str(tmp_path), "dagster.yaml")
     assert {key: config[key] for key in instance_config()} == instance_config(), "the rest is unchanged"
-    launcher = config["run_launcher"]
-    assert (launcher["module"], launcher["class"]) == ("dagster_docker", "DockerRunLauncher")
+    processed = {}
+    for key, (module, cls, schema) in schema_of.items():
+        assert (config[key]["module"], config[key]["class"]) == (module, cls)
+        result = process_config(schema, config[key]["config"])
+        assert result.success, result.errors
+        processed[key] = result.value
+    return processed
+
+
+def test_run_containers_instance_is_valid_for_dagster(tmp_path, monkeypatch):
+    from dagster_docker.utils import DOCKER_CONFIG_SCHEMA
+
     monkeypatch.setenv("DAGSTER_RUN_NETWORK", "issue12-net")
-    processed = process_config(DOCKER_CONFIG_SCHEMA, launcher["config"])
-    assert processed.success, processed.errors
-    assert processed.value["network"] == "issue12-net"
+    launcher = instance_home_config(
+        tmp_path,
+        "run-launcher.yaml",
+        {"run_launcher": ("dagster_docker", "DockerRunLauncher", DOCKER_CONFIG_SCHEMA)},
+    )["run_launcher"]
+    assert launcher["network"] == "issue12-net"
     # No value goes from the daemon's environment into a run container's configuration.
-    assert "env_vars" not in processed.value
-    assert processed.value["container_kwargs"]["auto_remove"] is True
+    assert "env_vars" not in launcher
+    assert launcher["container_kwargs"]["auto_remove"] is True
 
 
 def test_swarm_instance_is_valid_for_dagster(tmp_path, monkeypatch):
-    from dagster._config import process_config
-    from dagster._core.instance.config import dagster_instance_config
     from dagster_docker_swarm.run_launcher import SWARM_CONFIG_SCHEMA
 
-    base = (ROOT / "dagster.yaml").read_text()
-    launcher_block = (ROOT / "deploy/docker/swarm-run-launcher.yaml").read_text()
-    (tmp_path / "dagster.yaml").write_text(base + launcher_block)
-    config, _ = dagster_instance_config(str(tmp_path), "dagster.yaml")
-    assert {key: config[key] for key in instance_config()} == instance_config(), "the rest is unchanged"
-    launcher = config["run_launcher"]
-    assert (launcher["module"], launcher["class"]) == ("dagster_docker_swarm", "SwarmRunLauncher")
-    monkeypatch.setenv("DAGSTER_RUN_NETWORK", "issue20-net")
-    processed = process_config(SWARM_CONFIG_SCHEMA, launcher["config"])
-    assert processed.success, processed.errors
-    assert processed.value["networks"] == ["issue20-net"]
+    from shared.compute_logs import PostgresComputeLogManager
+
+    settings = {
+        "DAGSTER_RUN_NETWORK": "issue20-net",
+        "DAGSTER_PG_HOST": "postgres",
+        "DAGSTER_PG_PORT": "5432",
+    }
+    settings |= {f"DAGSTER_PG_{name}": "dagster" for name in ("USER", "PASSWORD", "DB")}
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    processed = instance_home_config(
+        tmp_path,
+        "swarm-instance.yaml",
+        {
+            "run_launcher": ("dagster_docker_swarm", "SwarmRunLauncher", SWARM_CONFIG_SCHEMA),
+            "compute_logs": (
+                "shared.compute_logs",
+                "PostgresComputeLogManager",
+                PostgresComputeLogManager.config_type(),
+            ),
+        },
+    )
+    launcher = processed["run_launcher"]
+    assert launcher["networks"] == ["issue20-net"]
     # No value goes from the daemon's environment or the launcher's config into a run's service.
-    assert not {"env_vars", "secrets", "mounts", "registry"} & set(processed.value)
-    kwargs = processed.value["service_kwargs"]
+    assert not {"env_vars", "secrets", "mounts", "registry"} & set(launcher)
+    kwargs = launcher["service_kwargs"]
     assert kwargs["healthcheck"] == {"Test": ["NONE"]}
     assert kwargs["stop_grace_period"] == 60 * 10**9
+    # Step output goes to Dagster's own database, the one `storage` names.
+    assert processed["compute_logs"]["postgres_db"]["hostname"] == "postgres"
 
 
 def test_default_compose_runs_in_the_code_servers_with_no_socket(compose):

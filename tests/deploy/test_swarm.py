@@ -85,7 +85,8 @@ def stack(swarm_images, tmp_path_factory) -> Iterator[SwarmStack]:
 
 def test_the_main_job_spreads_over_the_nodes_and_a_drained_worker_loses_nothing(stack):
     """The README's main job with the automation on; a worker is drained while a run executes there."""
-    if len(worker_nodes()) < 2:
+    workers = worker_nodes()
+    if len(workers) < 2:
         pytest.skip("needs a swarm of a manager and two workers: ../shared/docker-sandbox/swarm-nodes up 2")
     job = run_main_job(stack, drain_a_worker=True)
     print(f"main job {job.seconds:.0f} s, runs per node {dict(job.runs_per_node())}, drained {job.drained} "
@@ -98,6 +99,16 @@ def test_the_main_job_spreads_over_the_nodes_and_a_drained_worker_loses_nothing(
     for run_id, secrets in job.secrets.items():
         location = job.locations[run_id]
         assert secrets == {f"{stack.name}_platform_env", f"{stack.name}_{location}_env"}, (run_id, secrets)
+    # What a run on a worker printed is readable through the webserver on the manager.
+    on_a_worker = next(
+        run_id
+        for run_id, nodes in job.nodes.items()
+        if job.locations[run_id] == "ingest_raw"
+        and job.statuses[run_id] == "SUCCESS"
+        and nodes <= set(workers)
+    )
+    printed = "".join(log["stderr"] for log in asset_runs.captured_logs(stack.url, on_a_worker).values())
+    assert "ingest: loaded raw." in printed, printed[-2000:]
     # Nothing half-written or lost: each raw table holds the rows its latest loads reported.
     raw = [node for node in asset_runs.asset_nodes(stack.url, "ingest_raw") if node["isMaterializable"]]
     for node in raw:

@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -218,6 +218,16 @@ def write_env_files(folder: Path) -> dict[str, dict[str, str]]:
     return written
 
 
+def psql_rows(
+    run: Callable[[list[str]], subprocess.CompletedProcess], query: str, database: str
+) -> list[list[str]]:
+    """Rows of `query`, run as the superuser by `run` (psql's argv in a stack's postgres container)."""
+    done = run(["psql", "-U", "postgres", "-d", database, "-AtX", "-F", "\t", "-c", query])
+    if done.returncode != 0:
+        raise DockerError(f"psql failed: {done.stderr}")
+    return [line.split("\t") for line in done.stdout.splitlines()]
+
+
 # ---- compose ---------------------------------------------------------------------------------
 
 
@@ -328,11 +338,7 @@ class ComposeProject:
 
     def psql(self, query: str, database: str = WAREHOUSE_DB) -> list[list[str]]:
         """Rows of `query` run as the superuser inside the postgres container."""
-        psql = ["psql", "-U", "postgres", "-d", database, "-AtX", "-F", "\t", "-c", query]
-        done = self.exec("postgres", *psql)
-        if done.returncode != 0:
-            raise DockerError(f"psql failed: {done.stderr}")
-        return [line.split("\t") for line in done.stdout.splitlines()]
+        return psql_rows(lambda argv: self.exec("postgres", *argv), query, database)
 
     def volumes(self) -> list[str]:
         done = docker("volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={self.name}")
@@ -512,9 +518,7 @@ class SwarmStack:
         """Rows of `query` run as the superuser inside the postgres task (on a manager: this engine)."""
         label = f"com.docker.swarm.service.name={self.service('postgres')}"
         (container,) = docker("ps", "-q", "--filter", f"label={label}").stdout.split()
-        psql = ["psql", "-U", "postgres", "-d", database, "-AtX", "-F", "\t", "-c", query]
-        done = docker("exec", container, *psql)
-        return [line.split("\t") for line in done.stdout.splitlines()]
+        return psql_rows(lambda argv: docker("exec", container, *argv, check=False), query, database)
 
     def remove(self) -> None:
         remove_stack(self.name)

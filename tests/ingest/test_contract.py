@@ -184,22 +184,23 @@ def test_a_wrong_password_is_permanent(source, fresh_warehouse):
     assert "refused the connection" in result.stderr and "(check WAREHOUSE_USER)" in result.stderr
 
 
+def trickle(handler, data: Path) -> None:
+    """Promise the whole file, then send its first 200 bytes one every 50 ms (a download that lasts)."""
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(data.stat().st_size))
+    handler.end_headers()
+    for byte in data.read_bytes()[:200]:
+        handler.wfile.write(bytes([byte]))
+        handler.wfile.flush()
+        time.sleep(0.05)
+
+
 def test_an_unreachable_warehouse_stops_the_reader_and_fails_as_transient(source, fresh_warehouse):
     """The reader starts before the loader connects: when the connection fails, the error is the
     connection's and the reader, still downloading, is not left running."""
     data = declared_input(source)
-
-    def trickle(handler, _):
-        handler.send_response(200)
-        handler.send_header("Content-Length", str(data.stat().st_size))
-        handler.end_headers()
-        for byte in data.read_bytes()[:200]:
-            handler.wfile.write(bytes([byte]))
-            handler.wfile.flush()
-            time.sleep(0.05)
-
     unreachable = fresh_warehouse.replace(host="127.0.0.1", port=free_port())
-    with http_server(trickle) as (base, _):
+    with http_server(lambda handler, _: trickle(handler, data)) as (base, _):
         url = f"{base}/{data.name}"
         result = run_source(unreachable, source.name, "--input", url)
         assert processes_mentioning(url) == []
@@ -227,13 +228,7 @@ def test_http_redirects_deadlines_and_server_errors(source, fresh_warehouse):
             handler.send_header("Content-Length", "0")
             handler.end_headers()
         elif path.startswith("/trickle/"):
-            handler.send_response(200)
-            handler.send_header("Content-Length", str(data.stat().st_size))
-            handler.end_headers()
-            for byte in data.read_bytes()[:200]:
-                handler.wfile.write(bytes([byte]))
-                handler.wfile.flush()
-                time.sleep(0.05)
+            trickle(handler, data)
         elif path.startswith("/busy/"):
             handler.send_response(500)
             handler.send_header("Content-Length", "0")

@@ -84,6 +84,7 @@ def run_main_job(stack: SwarmStack, drain_a_worker: bool = False, timeout: float
     started = time.monotonic()
     launch_raw_backfill(stack.url, raw)
     deadline = started + timeout
+    workers = worker_nodes()
     drained_at = None
     try:
         while True:
@@ -91,7 +92,7 @@ def run_main_job(stack: SwarmStack, drain_a_worker: bool = False, timeout: float
                 job.nodes.setdefault(run_id, set()).update(task_nodes(service))
                 job.secrets.setdefault(run_id, service_secrets(service))
                 node = running_on(service)
-                if drain_a_worker and job.drained is None and node in worker_nodes():
+                if drain_a_worker and job.drained is None and node in workers:
                     docker("node", "update", "--availability", "drain", node)
                     job.drained, job.drained_run, drained_at = node, run_id, time.monotonic()
             statuses = run_statuses(stack.url)

@@ -49,6 +49,7 @@ class Location:
     node_project: str | None = None  # a Node project folder in the member, built into the image
     node_env: str | None = None  # the variable naming where the image put that build
     node_files: tuple[str, ...] = ()  # folders of the Node project copied as they are
+    run: tuple[tuple[str, str], ...] = ()  # its [tool.platform.location.run] keys: its runs' own size
 
     @property
     def module(self) -> str:
@@ -79,6 +80,7 @@ def discover(root: Path) -> list[Location]:
                 node_project=table.get("node", {}).get("project"),
                 node_env=table.get("node", {}).get("env"),
                 node_files=tuple(table.get("node", {}).get("files", ())),
+                run=tuple(sorted(table.get("run", {}).items())),
             )
         )
     return sorted(found, key=lambda location: location.port)

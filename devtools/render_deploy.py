@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+from kubernetes.utils import parse_quantity
 
 from devtools.locations import Location, discover
 from devtools.paths import workspace_root
@@ -46,6 +47,52 @@ class PlatformTableError(ValueError):
 
 
 @dataclass(frozen=True)
+class RunSize:
+    """A run's CPU and memory as Kubernetes quantities ("250m", "1", "512Mi", "2Gi"), in the form each
+    deployment takes them."""
+
+    cpu_request: str
+    memory_request: str
+    cpu_limit: str
+    memory_limit: str
+
+    @classmethod
+    def from_table(cls, table: dict, where: str) -> RunSize:
+        keys = {field.replace("_", "-") for field in cls.__dataclass_fields__}
+        if unknown := sorted(set(table) - keys):
+            raise PlatformTableError(f"{where}: unknown key {unknown[0]!r}; keys: {', '.join(sorted(keys))}")
+        if missing := sorted(keys - set(table)):
+            raise PlatformTableError(f"{where}: missing key {missing[0]!r}")
+        for key, value in table.items():
+            try:
+                parse_quantity(value)
+            except ValueError:
+                raise PlatformTableError(
+                    f"{where}: {key} = {value!r} is not a Kubernetes quantity such as 500m, 2, 512Mi or 4Gi"
+                ) from None
+        return cls(**{key.replace("-", "_"): value for key, value in table.items()})
+
+    def swarm(self) -> dict[str, dict[str, int]]:
+        """The Docker API's TaskTemplate.Resources of a Swarm service."""
+
+        def amount(cpu: str, memory: str) -> dict[str, int]:
+            return {"NanoCPUs": int(parse_quantity(cpu) * 10**9), "MemoryBytes": int(parse_quantity(memory))}
+
+        return {
+            "Limits": amount(self.cpu_limit, self.memory_limit),
+            "Reservations": amount(self.cpu_request, self.memory_request),
+        }
+
+    def container(self) -> dict[str, int]:
+        """docker-py's create() arguments of a container (no CPU reservation exists for one)."""
+        return {
+            "nano_cpus": int(parse_quantity(self.cpu_limit) * 10**9),
+            "mem_limit": int(parse_quantity(self.memory_limit)),
+            "mem_reservation": int(parse_quantity(self.memory_request)),
+        }
+
+
+@dataclass(frozen=True)
 class Platform:
     """The root pyproject's [tool.platform] table: what every deployment file shares."""
 
@@ -53,6 +100,11 @@ class Platform:
     uv_image: str
     postgres_image: str
     webserver_port: int
+    run: dict  # [tool.platform.run]: every run's size, which a location's own run table overrides
+
+    def run_size(self, location: Location) -> RunSize:
+        where = f"{location.member_dir / 'pyproject.toml'} [tool.platform.location.run] (with the root's)"
+        return RunSize.from_table({**self.run, **dict(location.run)}, where)
 
 
 def read_platform(root: Path) -> Platform:
@@ -61,11 +113,13 @@ def read_platform(root: Path) -> Platform:
     if table is None:
         raise PlatformTableError(f"{path}: no [tool.platform] table")
     try:
+        RunSize.from_table(table["run"], f"{path} [tool.platform.run]")
         return Platform(
             python_image=table["python-image"],
             uv_image=table["uv-image"],
             postgres_image=table["postgres-image"],
             webserver_port=int(table["webserver-port"]),
+            run=table["run"],
         )
     except KeyError as error:
         raise PlatformTableError(f"{path} [tool.platform]: missing key {error.args[0]!r}") from None

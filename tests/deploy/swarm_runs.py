@@ -39,6 +39,7 @@ class MainJob:
     locations: dict[str, str] = field(default_factory=dict)  # run id -> its code location
     nodes: dict[str, set[str]] = field(default_factory=dict)  # run id -> hostnames its tasks ran on
     secrets: dict[str, set[str]] = field(default_factory=dict)  # run id -> Swarm secrets of its service
+    resources: dict[str, dict] = field(default_factory=dict)  # run id -> its service's Resources
     drained: str | None = None  # the worker drained mid-job
     drained_run: str | None = None  # the run whose task ran there when it was drained
     drain_to_done: float | None = None  # seconds from the drain to every asset materialized
@@ -60,10 +61,10 @@ def task_nodes(service: str) -> set[str]:
     return set(listed)
 
 
-def service_secrets(service: str) -> set[str]:
-    spec = docker("service", "inspect", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Secrets}}",
-                  service, check=False).stdout.strip()  # fmt: skip
-    return {secret["SecretName"] for secret in json.loads(spec or "null") or []}
+def task_template(service: str) -> dict:
+    """The service's TaskTemplate ({} once it is gone)."""
+    spec = docker("service", "inspect", "--format", "{{json .Spec.TaskTemplate}}", service, check=False)
+    return json.loads(spec.stdout.strip() or "null") or {}
 
 
 def running_on(service: str) -> str | None:
@@ -90,7 +91,10 @@ def run_main_job(stack: SwarmStack, drain_a_worker: bool = False, timeout: float
         while True:
             for run_id, service in run_services(stack.network).items():
                 job.nodes.setdefault(run_id, set()).update(task_nodes(service))
-                job.secrets.setdefault(run_id, service_secrets(service))
+                if run_id not in job.secrets and (template := task_template(service)):
+                    secrets = template["ContainerSpec"].get("Secrets", [])
+                    job.secrets[run_id] = {secret["SecretName"] for secret in secrets}
+                    job.resources[run_id] = template.get("Resources", {})
                 node = running_on(service)
                 if drain_a_worker and job.drained is None and node in workers:
                     docker("node", "update", "--availability", "drain", node)

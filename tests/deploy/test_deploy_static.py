@@ -4,6 +4,7 @@ must hold for the platform to work."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kubernetes.utils import parse_quantity
 
 from devtools import render_deploy
 from shared.postgres import WarehouseSettings
@@ -605,7 +607,7 @@ def test_stack_file_agrees_with_bake_and_compose(location):
     assert {(s["secret_name"], s["filename"]) for s in context["secrets"]} == {
         (stack["secrets"][source]["name"], target) for source, target in targets.items()
     }
-    assert context["service_kwargs"] == {"command": service["command"][:4]}
+    assert context["service_kwargs"]["command"] == service["command"][:4]
     assert not {name for name in stack["volumes"] if location.name in name}, "no credentials on a volume"
     update = service["deploy"]["update_config"]
     assert (update["order"], update["failure_action"]) == ("start-first", "rollback")
@@ -695,6 +697,71 @@ def test_helm_values_agree_with_the_other_deployment_files(location):
     assert deployment["codeServerArgs"] == ["-m", location.module]
     assert deployment["envSecrets"] == [{"name": f"{image_name(location)}-env"}]
     assert deployment["includeConfigInLaunchedRuns"] == {"enabled": True}
+
+
+@pytest.mark.parametrize("location", LOCATIONS, ids=lambda location: location.name)
+def test_a_run_gets_the_same_cpu_and_memory_in_every_deployment(location, run_containers):
+    """The run pods' resources in the Helm values are what Swarm reserves and limits for the
+    location's run services and what compose's run containers are limited to."""
+    deployments = helm_values()["dagster-user-deployments"]["deployments"]
+    (pod,) = [d["resources"] for d in deployments if d["name"] == location.distribution]
+    limits, requests = pod["limits"], pod["requests"]
+
+    def cpus(quantity: str) -> int:
+        return int(parse_quantity(quantity) * 10**9)
+
+    def memory(quantity: str) -> int:
+        return int(parse_quantity(quantity))
+
+    swarm = json.loads(stack_file()["services"][location.name]["environment"]["DAGSTER_CONTAINER_CONTEXT"])
+    assert swarm["docker_swarm"]["service_kwargs"]["resources"] == {
+        "Limits": {"NanoCPUs": cpus(limits["cpu"]), "MemoryBytes": memory(limits["memory"])},
+        "Reservations": {"NanoCPUs": cpus(requests["cpu"]), "MemoryBytes": memory(requests["memory"])},
+    }
+    environment = run_containers["services"][location.name]["environment"]
+    container = json.loads(environment["DAGSTER_CONTAINER_CONTEXT"])["docker"]["container_kwargs"]
+    assert (container["nano_cpus"], container["mem_limit"], container["mem_reservation"]) == (
+        cpus(limits["cpu"]),
+        memory(limits["memory"]),
+        memory(requests["memory"]),
+    )
+
+
+def test_run_size_converts_kubernetes_quantities():
+    size = render_deploy.RunSize(
+        cpu_request="250m", memory_request="512Mi", cpu_limit="1.5", memory_limit="2G"
+    )
+    assert size.swarm() == {
+        "Limits": {"NanoCPUs": 1_500_000_000, "MemoryBytes": 2_000_000_000},
+        "Reservations": {"NanoCPUs": 250_000_000, "MemoryBytes": 536_870_912},
+    }
+    assert size.container() == {
+        "nano_cpus": 1_500_000_000,
+        "mem_limit": 2_000_000_000,
+        "mem_reservation": 536_870_912,
+    }
+
+
+def test_a_location_s_run_table_sizes_its_runs_only():
+    """A location's [tool.platform.location.run] overrides the root's keys for its runs alone; a bad
+    quantity or key is refused naming the file and the key."""
+    big, other = LOCATIONS[0], LOCATIONS[1:]
+    resized = dataclasses.replace(big, run=(("memory-limit", "6Gi"),))
+    rendered = render_deploy.render(ROOT, [resized, *other])
+    values = yaml.safe_load(rendered["deploy/helm/values.yaml"])
+    limits = {d["name"]: d["resources"]["limits"] for d in values["dagster-user-deployments"]["deployments"]}
+    root_limit = render_deploy.read_platform(ROOT).run["memory-limit"]
+    assert limits[big.distribution]["memory"] == "6Gi"
+    assert {limits[location.distribution]["memory"] for location in other} == {root_limit}
+    stack = yaml.safe_load(rendered["docker-stack.yml"])
+    context = json.loads(stack["services"][big.name]["environment"]["DAGSTER_CONTAINER_CONTEXT"])
+    assert context["docker_swarm"]["service_kwargs"]["resources"]["Limits"]["MemoryBytes"] == 6 * 2**30
+
+    for bad, complaint in [(("memory-limit", "6 GB"), "memory-limit = '6 GB' is not a Kubernetes quantity"),
+                           (("memory", "6Gi"), "unknown key 'memory'")]:  # fmt: skip
+        with pytest.raises(render_deploy.PlatformTableError, match=complaint) as refused:
+            render_deploy.render(ROOT, [dataclasses.replace(big, run=(bad,)), *other])
+        assert str(big.member_dir / "pyproject.toml") in str(refused.value)
 
 
 def test_helm_values_platform_launcher_and_storage():

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 import pytest
 
 from devtools import asset_runs
+from devtools.render_deploy import read_platform
 from devtools.webserver import graphql
-from tests.deploy.deploy_helpers import LOCATIONS, instance_config
+from tests.deploy.deploy_helpers import LOCATIONS, ROOT, instance_config
 from tests.deploy.docker_stack import DAGSTER_DB, ComposeProject, DockerError, docker, secret_values
 
 pytestmark = pytest.mark.docker
@@ -115,6 +116,11 @@ def test_a_flights_month_runs_in_its_own_container_with_no_credential_in_sight(p
     assert mounts["/run/location"]["Name"] == f"{project.name}_ingest_raw-credentials"
     assert mounts["/run/location"]["RW"] is False
     assert not [m for m in container["Mounts"] if "marts" in m.get("Name", "")], "never marts' credentials"
+    # Its CPU and memory: the location's run size ([tool.platform.run]).
+    host = container["HostConfig"]
+    size = read_platform(ROOT).run_size(next(loc for loc in LOCATIONS if loc.name == "ingest_raw"))
+    applied = {"nano_cpus": "NanoCpus", "mem_limit": "Memory", "mem_reservation": "MemoryReservation"}
+    assert size.container() == {argument: host[field] for argument, field in applied.items()}
     inspected = json.dumps(container)
     assert not [secret for secret in passwords(project) if secret in inspected]
     for service in project.containers():  # the long-lived ones (and migrate) too

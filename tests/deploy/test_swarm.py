@@ -15,8 +15,9 @@ from collections.abc import Iterator
 import pytest
 
 from devtools import asset_runs
+from devtools.render_deploy import read_platform
 from devtools.webserver import location_states
-from tests.deploy.deploy_helpers import LOCATIONS
+from tests.deploy.deploy_helpers import LOCATIONS, ROOT
 from tests.deploy.docker_stack import (
     TEMPLATES,
     Images,
@@ -39,6 +40,8 @@ pytestmark = pytest.mark.docker
 MONTH = "2013-01-01"
 # Code servers stay on managers by default (docker-stack.yml); a location may be moved to a worker.
 TO_A_WORKER = ["--constraint-rm", "node.role == manager", "--constraint-add", "node.role == worker"]
+PLATFORM = read_platform(ROOT)
+BY_NAME = {location.name: location for location in LOCATIONS}
 
 
 def materialize_location(url: str, location: str) -> list[str]:
@@ -99,6 +102,8 @@ def test_the_main_job_spreads_over_the_nodes_and_a_drained_worker_loses_nothing(
     for run_id, secrets in job.secrets.items():
         location = job.locations[run_id]
         assert secrets == {f"{stack.name}_platform_env", f"{stack.name}_{location}_env"}, (run_id, secrets)
+        # and its CPU and memory: the location's run size ([tool.platform.run]), reserved by the swarm.
+        assert job.resources[run_id] == PLATFORM.run_size(BY_NAME[location]).swarm(), run_id
     # What a run on a worker printed is readable through the webserver on the manager.
     on_a_worker = next(
         run_id

@@ -15,7 +15,7 @@ import argparse
 import difflib
 import sys
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jinja2
@@ -46,6 +46,14 @@ class PlatformTableError(ValueError):
     pass
 
 
+def nano_cpus(quantity: str) -> int:
+    return int(parse_quantity(quantity) * 10**9)
+
+
+def byte_count(quantity: str) -> int:
+    return int(parse_quantity(quantity))
+
+
 @dataclass(frozen=True)
 class RunSize:
     """A run's CPU and memory as Kubernetes quantities ("250m", "1", "512Mi", "2Gi"), in the form each
@@ -57,11 +65,13 @@ class RunSize:
     memory_limit: str
 
     @classmethod
-    def from_table(cls, table: dict, where: str) -> RunSize:
+    def from_table(cls, table: dict, where: str, base: RunSize | None = None) -> RunSize:
+        """The size a [tool.platform.run]-shaped table gives; with `base`, the table may name only
+        the keys it changes."""
         keys = {field.replace("_", "-") for field in cls.__dataclass_fields__}
         if unknown := sorted(set(table) - keys):
             raise PlatformTableError(f"{where}: unknown key {unknown[0]!r}; keys: {', '.join(sorted(keys))}")
-        if missing := sorted(keys - set(table)):
+        if base is None and (missing := sorted(keys - set(table))):
             raise PlatformTableError(f"{where}: missing key {missing[0]!r}")
         for key, value in table.items():
             try:
@@ -70,25 +80,25 @@ class RunSize:
                 raise PlatformTableError(
                     f"{where}: {key} = {value!r} is not a Kubernetes quantity such as 500m, 2, 512Mi or 4Gi"
                 ) from None
-        return cls(**{key.replace("-", "_"): value for key, value in table.items()})
+        values = {key.replace("-", "_"): value for key, value in table.items()}
+        return replace(base, **values) if base else cls(**values)
 
     def swarm(self) -> dict[str, dict[str, int]]:
         """The Docker API's TaskTemplate.Resources of a Swarm service."""
-
-        def amount(cpu: str, memory: str) -> dict[str, int]:
-            return {"NanoCPUs": int(parse_quantity(cpu) * 10**9), "MemoryBytes": int(parse_quantity(memory))}
-
         return {
-            "Limits": amount(self.cpu_limit, self.memory_limit),
-            "Reservations": amount(self.cpu_request, self.memory_request),
+            "Limits": {"NanoCPUs": nano_cpus(self.cpu_limit), "MemoryBytes": byte_count(self.memory_limit)},
+            "Reservations": {
+                "NanoCPUs": nano_cpus(self.cpu_request),
+                "MemoryBytes": byte_count(self.memory_request),
+            },
         }
 
     def container(self) -> dict[str, int]:
         """docker-py's create() arguments of a container (no CPU reservation exists for one)."""
         return {
-            "nano_cpus": int(parse_quantity(self.cpu_limit) * 10**9),
-            "mem_limit": int(parse_quantity(self.memory_limit)),
-            "mem_reservation": int(parse_quantity(self.memory_request)),
+            "nano_cpus": nano_cpus(self.cpu_limit),
+            "mem_limit": byte_count(self.memory_limit),
+            "mem_reservation": byte_count(self.memory_request),
         }
 
 
@@ -100,11 +110,11 @@ class Platform:
     uv_image: str
     postgres_image: str
     webserver_port: int
-    run: dict  # [tool.platform.run]: every run's size, which a location's own run table overrides
+    run: RunSize  # [tool.platform.run]: every run's size, which a location's own run table overrides
 
     def run_size(self, location: Location) -> RunSize:
-        where = f"{location.member_dir / 'pyproject.toml'} [tool.platform.location.run] (with the root's)"
-        return RunSize.from_table({**self.run, **dict(location.run)}, where)
+        where = f"{location.member_dir / 'pyproject.toml'} [tool.platform.location.run]"
+        return RunSize.from_table(dict(location.run), where, base=self.run)
 
 
 def read_platform(root: Path) -> Platform:
@@ -113,13 +123,12 @@ def read_platform(root: Path) -> Platform:
     if table is None:
         raise PlatformTableError(f"{path}: no [tool.platform] table")
     try:
-        RunSize.from_table(table["run"], f"{path} [tool.platform.run]")
         return Platform(
             python_image=table["python-image"],
             uv_image=table["uv-image"],
             postgres_image=table["postgres-image"],
             webserver_port=int(table["webserver-port"]),
-            run=table["run"],
+            run=RunSize.from_table(table["run"], f"{path} [tool.platform.run]"),
         )
     except KeyError as error:
         raise PlatformTableError(f"{path} [tool.platform]: missing key {error.args[0]!r}") from None

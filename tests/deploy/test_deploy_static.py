@@ -750,7 +750,7 @@ def test_a_location_s_run_table_sizes_its_runs_only():
     rendered = render_deploy.render(ROOT, [resized, *other])
     values = yaml.safe_load(rendered["deploy/helm/values.yaml"])
     limits = {d["name"]: d["resources"]["limits"] for d in values["dagster-user-deployments"]["deployments"]}
-    root_limit = render_deploy.read_platform(ROOT).run["memory-limit"]
+    root_limit = render_deploy.read_platform(ROOT).run.memory_limit
     assert limits[big.distribution]["memory"] == "6Gi"
     assert {limits[location.distribution]["memory"] for location in other} == {root_limit}
     stack = yaml.safe_load(rendered["docker-stack.yml"])

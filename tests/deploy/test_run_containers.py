@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from devtools import asset_runs
+from devtools.locations import select
 from devtools.render_deploy import read_platform
 from devtools.webserver import graphql
 from tests.deploy.deploy_helpers import LOCATIONS, ROOT, instance_config
@@ -118,7 +119,8 @@ def test_a_flights_month_runs_in_its_own_container_with_no_credential_in_sight(p
     assert not [m for m in container["Mounts"] if "marts" in m.get("Name", "")], "never marts' credentials"
     # Its CPU and memory: the location's run size ([tool.platform.run]).
     host = container["HostConfig"]
-    size = read_platform(ROOT).run_size(next(loc for loc in LOCATIONS if loc.name == "ingest_raw"))
+    (ingest,) = select(LOCATIONS, ["ingest_raw"])
+    size = read_platform(ROOT).run_size(ingest)
     applied = {"nano_cpus": "NanoCpus", "mem_limit": "Memory", "mem_reservation": "MemoryReservation"}
     assert size.container() == {argument: host[field] for argument, field in applied.items()}
     inspected = json.dumps(container)

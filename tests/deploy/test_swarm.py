@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from devtools import asset_runs
+from devtools.locations import select
 from devtools.render_deploy import read_platform
 from devtools.webserver import location_states
 from tests.deploy.deploy_helpers import LOCATIONS, ROOT
@@ -40,8 +41,6 @@ pytestmark = pytest.mark.docker
 MONTH = "2013-01-01"
 # Code servers stay on managers by default (docker-stack.yml); a location may be moved to a worker.
 TO_A_WORKER = ["--constraint-rm", "node.role == manager", "--constraint-add", "node.role == worker"]
-PLATFORM = read_platform(ROOT)
-BY_NAME = {location.name: location for location in LOCATIONS}
 
 
 def materialize_location(url: str, location: str) -> list[str]:
@@ -98,12 +97,14 @@ def test_the_main_job_spreads_over_the_nodes_and_a_drained_worker_loses_nothing(
     assert len(job.runs_per_node()) > 1, f"every run on one node: {job.nodes}"
     assert job.drained and job.drained_run in job.statuses, "no run executed on a worker to drain"
     assert job.succeeded_in_the_end(job.drained_run)
-    # Each run's service had its own location's secrets and the platform's, never another location's.
+    platform = read_platform(ROOT)
+    # Each run's service had its own location's secrets and the platform's, never another location's,
     for run_id, secrets in job.secrets.items():
         location = job.locations[run_id]
         assert secrets == {f"{stack.name}_platform_env", f"{stack.name}_{location}_env"}, (run_id, secrets)
         # and its CPU and memory: the location's run size ([tool.platform.run]), reserved by the swarm.
-        assert job.resources[run_id] == PLATFORM.run_size(BY_NAME[location]).swarm(), run_id
+        (declared,) = select(LOCATIONS, [location])
+        assert job.resources[run_id] == platform.run_size(declared).swarm(), run_id
     # What a run on a worker printed is readable through the webserver on the manager.
     on_a_worker = next(
         run_id

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -317,6 +318,7 @@ def test_the_watcher_process_reports_a_location_that_fails_to_load(instance, rec
         env=alerts_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        preexec_fn=_ignore_stop_signals,  # as a parent shell's `cmd &` leaves them: it must stop anyway
     )
     try:
         wait_until_loaded(url, timeout=180)
@@ -335,6 +337,12 @@ def test_the_watcher_process_reports_a_location_that_fails_to_load(instance, rec
             process.wait(30)
     output = watcher.stdout.read().decode()
     assert "webhook to 127.0.0.1" in output and SECRET not in output
+    assert output.rstrip().endswith("alerts INFO stopped"), output[-2000:]
+
+
+def _ignore_stop_signals() -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def test_a_failure_the_retry_daemon_will_retry_is_not_news(instance, watch):

@@ -146,6 +146,8 @@ def test_ctrl_c_during_new_location_leaves_no_file_and_no_package_and_no_traceba
         ["uv", "run", "new-location", "reports"],
         cwd=copy, env=copy_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,
+        # A terminal's foreground command takes Ctrl-C, whatever this test's own parent ignores.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     deadline = time.monotonic() + 300
     while not list(installed.glob("reports-*.dist-info")):

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import re
+import signal
 import smtplib
 import time
 import urllib.request
@@ -448,6 +449,10 @@ def _graphql(url: str, query: str) -> dict[str, Any]:
 
 
 def main() -> None:
+    # A container stops the watcher with SIGTERM, a terminal with Ctrl-C; either ends it between polls
+    # even where a parent shell left them ignored (`cmd &`), which the child would otherwise inherit.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
     handler = logging.StreamHandler()  # this module's lines only, not every library's
     handler.setFormatter(logging.Formatter("%(asctime)s alerts %(levelname)s %(message)s"))
     log.addHandler(handler)
@@ -471,12 +476,15 @@ def main() -> None:
         log.info("lineage goes to %s", lineage.host)
     with dg.DagsterInstance.get() as instance:
         watcher = Watcher(instance, settings, lineage)
-        while True:
-            try:
-                watcher.poll()
-            except Exception:  # a storage hiccup must not end the watch; the next poll retries
-                log.exception("poll failed")
-            time.sleep(settings.poll_seconds)
+        try:
+            while True:
+                try:
+                    watcher.poll()
+                except Exception:  # a storage hiccup must not end the watch; the next poll retries
+                    log.exception("poll failed")
+                time.sleep(settings.poll_seconds)
+        except KeyboardInterrupt:
+            log.info("stopped")
 
 
 if __name__ == "__main__":

@@ -174,7 +174,7 @@ def build_figures(runs: int) -> dict[str, float]:
 
 def import_figure(runs: int) -> dict[str, float]:
     """Median import seconds, each in a fresh interpreter. With bytecode caching on, as in the images
-    (UV_COMPILE_BYTECODE): with PYTHONDONTWRITEBYTECODE set, compiling sources would dominate."""
+    (compile-bytecode): with PYTHONDONTWRITEBYTECODE set, compiling sources would dominate."""
     env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
     for probe in IMPORT_PROBES.values():
         import_seconds(probe, env)  # writes the bytecode caches once

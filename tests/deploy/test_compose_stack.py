@@ -125,6 +125,17 @@ def test_images_hold_no_secret_and_run_as_a_numeric_non_root_user(images: Images
         assert not secret_files(reference), f"{reference}: {secret_files(reference)}"
 
 
+def test_images_carry_compiled_bytecode(images: Images):
+    """Compiled at install ([tool.uv] compile-bytecode): no run worker compiles dagster at its start."""
+    probe = (
+        "import importlib.util as u; spec = u.find_spec('dagster'); "
+        "import os; print(os.path.exists(u.cache_from_source(spec.origin)))"
+    )
+    for reference in images.by_target.values():
+        found = docker("run", "--rm", "--entrypoint", "python", reference, "-c", probe).stdout.strip()
+        assert found == "True", f"{reference}: dagster has no compiled bytecode"
+
+
 def secret_files(reference: str) -> list[str]:
     """Paths in the image's filesystem that look like env files or local state: what .dockerignore
     must keep out."""

@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import re
-import signal
 import smtplib
 import time
 import urllib.request
@@ -42,6 +41,7 @@ from dagster._core.storage.event_log.base import EventLogCursor
 from dagster._core.storage.tags import WILL_RETRY_TAG
 
 from shared.lineage import ASSET_GRAPH_QUERY, Lineage, asset_graph
+from shared.signals import stop_on_signals
 
 log = logging.getLogger("shared.alerts")
 
@@ -449,10 +449,7 @@ def _graphql(url: str, query: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    # A container stops the watcher with SIGTERM, a terminal with Ctrl-C; either ends it between polls
-    # even where a parent shell left them ignored (`cmd &`), which the child would otherwise inherit.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.default_int_handler)
+    stop_on_signals()  # a stop ends the watch between polls
     handler = logging.StreamHandler()  # this module's lines only, not every library's
     handler.setFormatter(logging.Formatter("%(asctime)s alerts %(levelname)s %(message)s"))
     log.addHandler(handler)

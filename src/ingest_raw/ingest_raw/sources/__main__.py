@@ -1,10 +1,9 @@
-import signal
 import sys
 
-# First, before the slow imports: Dagster stops a run with SIGINT (a parent shell may have left it
-# ignored), a container with SIGTERM; either, at any moment, gets a message and exit 130, no traceback.
-signal.signal(signal.SIGINT, signal.default_int_handler)
-signal.signal(signal.SIGTERM, signal.default_int_handler)
+from shared.signals import stop_on_signals
+
+# First, before the slow imports: a stop, at any moment, gets a message and exit 130, no traceback.
+stop_on_signals()
 try:
     from ingest_raw.sources.program import main
 

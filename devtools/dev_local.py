@@ -2,7 +2,8 @@
 
 Writes a workspace file for the selected locations and a dagster.yaml under `.dagster_home/`,
 starts an embedded Postgres as the warehouse unless WAREHOUSE_HOST is set (and says where it is),
-then runs `dagster dev` (or, with --warehouse-only, nothing more) in `.dagster_home/`, so the
+then runs `dagster dev` (devtools.dagster_dev: with the stack's daemon, shared.daemon; or, with
+--warehouse-only, nothing more) in `.dagster_home/`, so the
 repository's production dagster.yaml is not in its way. It prints each location's progress, a
 "ready" line timed from the command's start, and a line per run started, finished or held in the
 queue; Dagster's own logs go to `.dagster_home/dagster.log`. Ctrl-C stops dagster and the embedded
@@ -174,8 +175,7 @@ def run_dagster_dev(
     One Ctrl-C reaches dev-local more than once (the terminal and `uv run` both pass it on): the first
     asks dagster dev to shut down, repeats are ignored, and whatever still runs after the grace period
     is killed, so dev-local never hangs on a stuck shutdown."""
-    dagster = Path(sys.executable).with_name("dagster")
-    command = [str(dagster), "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)]
+    command = [sys.executable, "-m", "devtools.dagster_dev", "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)]
     with open(log, "a") as output:
         output.write(f"\n==== dev-local {time.strftime('%Y-%m-%d %H:%M:%S')}: {shlex.join(command)}\n")
         output.flush()

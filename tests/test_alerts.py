@@ -220,7 +220,7 @@ def _import(path: Path):
 
 def _start_daemon(instance: dg.DagsterInstance, workspace: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [Path(sys.executable).with_name("dagster-daemon"), "run", "-w", workspace],
+        [sys.executable, "-m", "shared.daemon", "run", "-w", workspace],
         env=os.environ | {"DAGSTER_HOME": instance.root_directory},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -239,7 +239,7 @@ def _heartbeat_after(instance: dg.DagsterInstance, after: float, timeout: float 
 
 
 def test_a_daemon_killed_alerts_once_and_its_restart_resolves(instance, watch, tmp_path):
-    """The real `dagster-daemon`, killed as a crash kills it, then started again. Time past the
+    """The real daemon (the stack's `shared.daemon`), killed as a crash kills it, then started again. Time past the
     stale limit is the `now` of the polls; the heartbeats are the daemon's own."""
     (tmp_path / "defs.py").write_text("import dagster as dg\n\ndefs = dg.Definitions()\n")
     workspace = tmp_path / "workspace.yaml"

@@ -30,7 +30,7 @@ from devtools.webserver import graphql, wait_until_loaded
 from shared.lineage import ASSET_GRAPH_QUERY
 from shared.postgres import WarehouseSettings
 from tests.main_job import RAW_GROUP, is_done, launch_raw_backfill, materializable_assets
-from tests.process_tools import processes_mentioning, wait_until_gone
+from tests.process_tools import descendants, processes_mentioning, wait_until_gone
 
 DEV_LOCAL = str(Path(sys.executable).with_name("dev-local"))
 LOCATIONS = discover(Path(__file__).parents[1])
@@ -103,6 +103,9 @@ def test_dev_local_serves_selected_locations_and_stops_cleanly(tmp_path, args, e
         assert set(states) == expected
         assert all(state["error"] is None for state in states.values()), states
         assert processes_mentioning(str(home / "pgdata")), "the embedded Postgres should be running"
+        # One daemon, the stack's: Dagster's backfill loop every few seconds (shared.daemon).
+        daemons = [cmd for cmd in descendants(process.pid) if re.search(r"-m \S*daemon run", cmd)]
+        assert len(daemons) == 1 and "-m shared.daemon run " in daemons[0], daemons
         log = _wait_for_line(home, "dev-local: ready in ")
         ready = next(line for line in log.splitlines() if line.startswith("dev-local: ready in "))
         assert ready.endswith(f"http://127.0.0.1:{port} ({', '.join(sorted(expected))} loaded)")

@@ -1,6 +1,7 @@
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -9,6 +10,7 @@ import pytest
 from devtools.locations import discover, warehouse_schemas
 from devtools.paths import workspace_root
 from shared import postgres
+from shared.daemon import BACKFILL_INTERVAL_SECONDS
 from shared.postgres import WarehouseSettings
 from shared.resources import PostgresWarehouse
 
@@ -141,3 +143,38 @@ def test_plain_dbt_without_the_settings_names_the_variable(tmp_path):
     assert done.returncode != 0
     assert "WAREHOUSE_HOST-is-not-set" in done.stdout, done.stdout[-3000:]
     assert ".s.PGSQL" not in done.stdout
+
+
+BACKFILL_LOOP_WAIT = """
+import logging, sys, threading
+import dagster as dg
+from dagster._daemon.backfill import execute_backfill_iteration_loop
+from shared.daemon import shorten_backfill_loop
+
+shorten_backfill_loop()
+
+
+class FirstWait(threading.Event):
+    def wait(self, timeout=None):
+        print(timeout)
+        sys.exit(0)
+
+
+class Context:
+    instance = dg.DagsterInstance.ephemeral()
+
+
+for _ in execute_backfill_iteration_loop(Context(), logging.getLogger(), FirstWait()):
+    pass
+"""
+
+
+def test_the_platform_daemon_s_backfill_loop_waits_its_own_interval():
+    """Dagster's own backfill loop, in `shared.daemon` (dev-local's and the stack's daemon), waits
+    BACKFILL_INTERVAL_SECONDS after an iteration rather than Dagster's fixed 30 s. In a process of
+    its own: the setting is the daemon's, not this test process's."""
+    done = subprocess.run(
+        [sys.executable, "-c", BACKFILL_LOOP_WAIT], capture_output=True, text=True, timeout=120, check=True
+    )
+    waited = float(done.stdout.strip().splitlines()[-1])
+    assert BACKFILL_INTERVAL_SECONDS - 2 < waited <= BACKFILL_INTERVAL_SECONDS < 30

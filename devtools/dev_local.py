@@ -175,7 +175,18 @@ def run_dagster_dev(
     One Ctrl-C reaches dev-local more than once (the terminal and `uv run` both pass it on): the first
     asks dagster dev to shut down, repeats are ignored, and whatever still runs after the grace period
     is killed, so dev-local never hangs on a stuck shutdown."""
-    command = [sys.executable, "-m", "devtools.dagster_dev", "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "devtools.dagster_dev",
+        "dev",
+        "-w",
+        str(workspace),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
     with open(log, "a") as output:
         output.write(f"\n==== dev-local {time.strftime('%Y-%m-%d %H:%M:%S')}: {shlex.join(command)}\n")
         output.flush()

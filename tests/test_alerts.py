@@ -239,8 +239,8 @@ def _heartbeat_after(instance: dg.DagsterInstance, after: float, timeout: float 
 
 
 def test_a_daemon_killed_alerts_once_and_its_restart_resolves(instance, watch, tmp_path):
-    """The real daemon (the stack's `shared.daemon`), killed as a crash kills it, then started again. Time past the
-    stale limit is the `now` of the polls; the heartbeats are the daemon's own."""
+    """The real daemon (the stack's `shared.daemon`), killed as a crash kills it, then started
+    again. Time past the stale limit is the `now` of the polls; the heartbeats are the daemon's own."""
     (tmp_path / "defs.py").write_text("import dagster as dg\n\ndefs = dg.Definitions()\n")
     workspace = tmp_path / "workspace.yaml"
     workspace.write_text(f"load_from:\n  - python_file: {tmp_path / 'defs.py'}\n")

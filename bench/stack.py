@@ -57,7 +57,22 @@ def main() -> None:
                     run = asset_runs.materialize(full.url, "ingest_raw", [["raw", "flights"]], args.month)
                     month.append(run.launch_to_end_seconds)
                     started = time.monotonic()
-                    program = ["python", "-m", "ingest_raw.sources", "flights", "--partition", args.month]
+                    # The code server's own way to its settings: its env files, read at start.
+                    settings = [
+                        "run-with-env",
+                        "/run/secrets/platform.env",
+                        "/run/secrets/ingest_raw.env",
+                        "--",
+                    ]
+                    program = [
+                        *settings,
+                        "python",
+                        "-m",
+                        "ingest_raw.sources",
+                        "flights",
+                        "--partition",
+                        args.month,
+                    ]
                     done = full.exec("ingest_raw", *program, timeout=600)
                     month_base.append(time.monotonic() - started)
                     assert done.returncode == 0, done.stderr

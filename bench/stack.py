@@ -57,22 +57,10 @@ def main() -> None:
                     run = asset_runs.materialize(full.url, "ingest_raw", [["raw", "flights"]], args.month)
                     month.append(run.launch_to_end_seconds)
                     started = time.monotonic()
-                    # The code server's own way to its settings: its env files, read at start.
-                    settings = [
-                        "run-with-env",
-                        "/run/secrets/platform.env",
-                        "/run/secrets/ingest_raw.env",
-                        "--",
-                    ]
-                    program = [
-                        *settings,
-                        "python",
-                        "-m",
-                        "ingest_raw.sources",
-                        "flights",
-                        "--partition",
-                        args.month,
-                    ]
+                    # With the settings the code server has: its env files, read by run-with-env.
+                    secrets = ["/run/secrets/platform.env", "/run/secrets/ingest_raw.env"]
+                    source = ["python", "-m", "ingest_raw.sources", "flights", "--partition", args.month]
+                    program = ["run-with-env", *secrets, "--", *source]
                     done = full.exec("ingest_raw", *program, timeout=600)
                     month_base.append(time.monotonic() - started)
                     assert done.returncode == 0, done.stderr

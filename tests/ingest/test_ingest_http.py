@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import threading
 
-from ingest_raw.errors import EXIT_TRANSIENT
+from ingest_raw.errors import EXIT_PERMANENT, EXIT_TRANSIENT
 from tests.ingest.ingest_helpers import (
     at,
     events_of,
@@ -105,3 +105,22 @@ def test_gzip_over_http(fresh_warehouse):
         result = run_source(fresh_warehouse, "weather", "--input", f"{base}/weather.csv.gz")
     assert result.returncode == 0, result.stderr
     assert fingerprint(fresh_warehouse, "weather")[0] == 5
+
+
+def test_a_redirect_loop_is_permanent_on_one_line(loaded_weather):
+    """urllib words a redirect loop over three lines; the error stays one line."""
+    settings, before = loaded_weather
+
+    def respond(handler, _):
+        handler.send_response(302)
+        handler.send_header("Location", "/loop")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    with http_server(respond) as (base, _):
+        result = run_source(settings, "weather", "--input", f"{base}/loop")
+    assert result.returncode == EXIT_PERMANENT, result.stderr
+    assert result.stderr.startswith("ingest error: source 'weather': HTTP 302"), result.stderr
+    assert "infinite loop" in result.stderr and f"{base}/loop" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert fingerprint(settings, "weather") == before

@@ -3,7 +3,9 @@ rows every time, and no session or lock is left behind."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -20,8 +22,10 @@ from tests.ingest.ingest_helpers import (
     LineWatcher,
     fingerprint,
     loader_sessions,
+    program_env,
     run_source,
     sessions_waiting,
+    source_command,
     start_run,
     start_source,
     terminate_run_while_copying,
@@ -226,3 +230,45 @@ def test_terminating_the_run_while_commit_waits_records_the_materialization(
         event = instance.get_latest_materialization_event(dg.AssetKey(["raw", "weather"]))
     assert event is not None, stderr.text()
     assert event.asset_materialization.metadata["dagster/row_count"].value == NEW_ROWS
+
+
+def _load_from_a_pipe(settings, **env: str) -> subprocess.Popen:
+    """A weather load reading standard input, the rows not yet written: the test decides when they come."""
+    return subprocess.Popen(
+        source_command("weather", "--input", "-"),
+        env=program_env(settings, **env),
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _finish(load: subprocess.Popen, rest: bytes) -> tuple[int, str]:
+    with contextlib.suppress(BrokenPipeError):
+        load.stdin.write(rest)
+    with contextlib.suppress(BrokenPipeError):
+        load.stdin.close()
+    stderr = load.stderr.read().decode()
+    return load.wait(timeout=60), stderr
+
+
+def test_a_session_terminated_mid_copy_fails_as_transient_on_one_line(loaded_weather):
+    """The server ends the session while COPY runs (pg_terminate_backend, as a fast restart does): one
+    line on stderr, exit 75, the previous rows kept; not libpq's three lines nor psycopg's log record."""
+    settings, before = loaded_weather
+    data = weather_csv(weather_rows(NEW_ROWS, origin="LGA"))
+    load = _load_from_a_pipe(settings)
+    try:
+        load.stdin.write(data[: 2 * CHUNK_SIZE])
+        load.stdin.flush()
+        wait_until(lambda: sessions_waiting(settings, "a.query ilike 'copy%'"), 30, "COPY under way")
+        with postgres.connect(settings, autocommit=True) as conn:
+            conn.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'ingest-raw'"
+            )
+        code, stderr = _finish(load, data[2 * CHUNK_SIZE :])
+    finally:
+        load.kill()
+    assert code == EXIT_TRANSIENT, stderr
+    assert stderr.startswith("ingest error: source 'weather': standard input: warehouse error:"), stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert fingerprint(settings, "weather") == before

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import time
 import zipfile
 
 import pytest
@@ -229,4 +230,22 @@ def test_input_layer_errors_name_the_source(loaded_weather, tmp_path, case):
     assert "ingest error: source 'weather': " in result.stderr
     assert str(path) in result.stderr and fragment in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+    assert fingerprint(settings, "weather") == before
+
+
+def test_a_header_of_a_million_columns_is_refused_in_seconds(loaded_weather, tmp_path):
+    """The header check is linear: a million names (repeated or not) fail at once, not in hours."""
+    settings, before = loaded_weather
+    for name, header in {
+        "distinct": ",".join(f"c{i}" for i in range(1_000_000)),
+        "repeated": ",".join(["x"] * 1_000_000),
+    }.items():
+        path = tmp_path / f"{name}.csv"
+        path.write_bytes(weather_csv(weather_rows(2), header=header))
+        started = time.monotonic()
+        result = run_source(settings, "weather", "--input", str(path))
+        assert time.monotonic() - started < 30, name
+        assert result.returncode == EXIT_PERMANENT, result.stderr
+        assert f"{path} line 1 (header): missing column(s) origin" in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert fingerprint(settings, "weather") == before

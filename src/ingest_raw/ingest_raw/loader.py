@@ -11,6 +11,7 @@ Deleting rather than swapping tables keeps views that marts build on `raw.<table
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import re
@@ -285,9 +286,10 @@ def _header_columns(source: Source, names: tuple[str, ...], where: str) -> tuple
     """The header's columns in file order, when they are exactly the declared ones (any order)."""
     declared = source.column_names
     problems = []
-    missing = [name for name in declared if name not in names]
-    extra = [name for name in names if name not in declared]
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    counts = collections.Counter(names)  # linear: a header may hold a million names
+    missing = [name for name in declared if name not in counts]
+    extra = [name for name in counts if name not in declared]
+    repeated = sorted(name for name, count in counts.items() if count > 1)
     if missing:
         problems.append(f"missing column(s) {', '.join(missing)}")
     if extra:

@@ -272,3 +272,19 @@ def test_a_session_terminated_mid_copy_fails_as_transient_on_one_line(loaded_wea
     assert stderr.startswith("ingest error: source 'weather': standard input: warehouse error:"), stderr
     assert len(stderr.strip().splitlines()) == 1, stderr
     assert fingerprint(settings, "weather") == before
+
+
+def test_the_servers_idle_in_transaction_timeout_is_transient(loaded_weather):
+    """A slow input leaves the session idle in its transaction; the server's timeout ends it. The load
+    fails as transient (a retry, or a faster input, passes), keeping the previous rows."""
+    settings, before = loaded_weather
+    load = _load_from_a_pipe(settings, PGOPTIONS="-c idle_in_transaction_session_timeout=300")
+    try:
+        time.sleep(1.5)  # connected, the rows deleted, waiting for the header
+        code, stderr = _finish(load, weather_csv(weather_rows(3)))
+    finally:
+        load.kill()
+    assert code == EXIT_TRANSIENT, stderr
+    assert "standard input: warehouse error: terminating connection due to idle-in-transaction" in stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert fingerprint(settings, "weather") == before

@@ -80,6 +80,11 @@ CASES = {
         weather_csv(GOOD[:2]) + b"JFK" + b"\xff" + ("," + GOOD[2].split(",", 1)[1] + "\n").encode(),
         ["line 4", 'invalid byte sequence for encoding "UTF8": 0xff'],
     ),
+    "primary_key_value_too_long": (  # Postgres: 54000 program_limit_exceeded, an OperationalError
+        "weather.csv",
+        weather_csv([GOOD[0], _replace_field(GOOD[1], 0, "X" * 3_000_000), *GOOD[2:]]),
+        ["line 3: index row requires", "primary key (origin, time_hour) too long"],
+    ),
     "empty_file": ("weather.csv", b"", ["is empty", "expected a header line"]),
     "header_only": ("weather.csv", weather_csv([]), ["no rows in the input"]),
     "truncated_zip": ("weather.csv.zip", None, ["weather.csv.zip is not a valid archive"]),

@@ -48,7 +48,12 @@ STAGES = ("locked", "copy", "validate", "commit")
 _CATALOG_TYPES = {"timestamptz": "timestamp with time zone", "timestamp": "timestamp without time zone"}
 _COPY_CONTEXT = re.compile(r"line (\d+)(?:, column (\w+))?")
 _SAMPLE = 10
-_TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300"}
+#: SQLSTATEs a retry may clear, by class (08 connection, 40 rollback, 53 resources, 55 object in use or
+#: lock not available, 57 operator intervention: cancel, shutdown, 58 system error) or one by one (the
+#: server's idle-in-transaction and transaction timeouts). Anything else, 54 "program limit exceeded"
+#: (an index row too big) included, is the data's or the schema's: permanent.
+_TRANSIENT_SQLSTATE_CLASSES = {"08", "40", "53", "55", "57", "58"}
+_TRANSIENT_SQLSTATES = {"25P03", "25P04"}
 #: Seconds to learn a cut-off commit's outcome (a new connection, then waiting while still in progress).
 _OUTCOME_SECONDS = 10.0
 
@@ -491,7 +496,12 @@ def _load_error(error: psycopg.Error, source: Source, where: str, input: str) ->
     """A database error as a LoadError naming the line, the column and what was expected. Postgres
     quotes the offending value, whatever its size: every piece is shortened."""
     diag = error.diag
-    if isinstance(error, psycopg.OperationalError) or diag.sqlstate in _TRANSIENT_SQLSTATES:
+    state = diag.sqlstate
+    if (
+        (state is None and isinstance(error, psycopg.OperationalError))  # the connection, not the server
+        or (state or "")[:2] in _TRANSIENT_SQLSTATE_CLASSES
+        or state in _TRANSIENT_SQLSTATES
+    ):
         return TransientLoadError(f"{where}: warehouse error: {shorten(diag.message_primary or str(error))}")
     place = ""
     context = _COPY_CONTEXT.search(diag.context or "")
@@ -503,6 +513,8 @@ def _load_error(error: psycopg.Error, source: Source, where: str, input: str) ->
     message = shorten(diag.message_primary or str(error))
     if isinstance(error, errors.UniqueViolation):
         message = f"duplicate primary key: {shorten(diag.message_detail or message)}"
+    elif isinstance(error, errors.ProgramLimitExceeded) and source.primary_key:
+        message = f"{message} (a value of the primary key ({', '.join(source.primary_key)}) too long?)"
     elif isinstance(error, errors.NotNullViolation):
         message = f"primary key column {diag.column_name} is null; {message}"
     elif context and context.group(2) and diag.sqlstate and diag.sqlstate.startswith("22"):

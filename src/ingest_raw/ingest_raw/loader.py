@@ -142,6 +142,10 @@ def _load(
                             sql.Literal(f"{round(source.lock_timeout_seconds * 1000)}ms")
                         )
                     )
+                    # The same input gives the same rows whatever the server's or the client's (PGTZ,
+                    # PGDATESTYLE) settings: a timestamp without a zone is UTC, 01/02/2013 is January 2.
+                    conn.execute("set local timezone = 'UTC'")
+                    conn.execute("set local datestyle = 'ISO, MDY'")
                     table = sql.Identifier(SCHEMA, source.table)
                     _ensure_table(conn, source)
                     _lock(conn, source, partition_keys)

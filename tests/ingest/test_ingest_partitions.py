@@ -150,3 +150,22 @@ def test_a_partition_key_that_is_not_a_month_start_is_refused(fresh_warehouse, t
     assert (
         "source 'flights': partition key '2013-01-15' is not a month start like 2013-01-01" in result.stderr
     )
+
+
+def test_a_partition_key_outside_the_declared_months_is_refused(fresh_warehouse, tmp_path):
+    """2013-13-01 or 2014-01-01 (flights declares 2013-01-01 to 2014-01-01) names no partition: a load of
+    it would replace rows no partition holds."""
+    path = tmp_path / "flights.csv"
+    path.write_bytes(flights_csv({1: 3}))
+    assert run_source(fresh_warehouse, "flights", "--input", str(path)).returncode == 0
+    before = fingerprint(fresh_warehouse, "flights")
+    for key, fragment in {
+        "2013-13-01": "is not a month start like 2013-01-01",
+        "2013-00-01": "is not a month start like 2013-01-01",
+        "2014-01-01": "is outside the declared partitions, 2013-01-01 (included) to 2014-01-01 (excluded)",
+        "2012-12-01": "is outside the declared partitions",
+    }.items():
+        result = run_source(fresh_warehouse, "flights", "--input", str(path), "--partition", key)
+        assert result.returncode == EXIT_PERMANENT, (key, result.stderr)
+        assert f"ingest error: source 'flights': partition key '{key}' {fragment}" in result.stderr
+    assert fingerprint(fresh_warehouse, "flights") == before

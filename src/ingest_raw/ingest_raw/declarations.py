@@ -107,9 +107,14 @@ class MonthlyPartition:
         return (self.year_column, self.month_column)
 
     def values(self, partition_key: str) -> tuple[int, int]:
-        match = re.fullmatch(r"(\d{4})-(\d{2})-01", partition_key)
+        match = re.fullmatch(r"(\d{4})-(0[1-9]|1[0-2])-01", partition_key)
         if not match:
             raise DeclarationError(f"partition key {partition_key!r} is not a month start like 2013-01-01")
+        if not self.start <= partition_key < self.end:
+            raise DeclarationError(
+                f"partition key {partition_key!r} is outside the declared partitions, {self.start} "
+                f"(included) to {self.end} (excluded)"
+            )
         return int(match[1]), int(match[2])
 
 

@@ -159,7 +159,9 @@ def _load(
                     records = csvstream.Records(
                         rest, rows_format(source), where, columns, source.max_record_bytes
                     )
-                    rows = _copy(conn, source, table, columns, header, records, partition)
+                    rows = _copy(
+                        conn, source, table, columns, header, records, _copy_filter(source, partition_keys)
+                    )
                     table_rows = _count(conn, table, sql.SQL("")) if partition_keys else rows
                     partition_rows = _partition_rows(conn, source, table, partition_keys, partition)
                     pause_if_asked("validate")
@@ -277,6 +279,10 @@ def _partition_filter(source: Source, partition_keys: tuple[str, ...]) -> sql.Co
         raise PermanentLoadError(f"not partitioned; got partition {got}")
     if len(set(partition_keys)) != len(partition_keys):
         raise PermanentLoadError(f"partition keys repeated: {shorten(' '.join(partition_keys))}")
+    return sql.SQL(" where ") + _partition_condition(source, partition_keys)
+
+
+def _partition_condition(source: Source, partition_keys: tuple[str, ...]) -> sql.Composable:
     each = []
     for key in partition_keys:
         try:
@@ -288,7 +294,31 @@ def _partition_filter(source: Source, partition_keys: tuple[str, ...]) -> sql.Co
             for column, value in zip(source.partition.columns, values, strict=True)
         ]
         each.append(sql.SQL("(") + sql.SQL(" and ").join(conditions) + sql.SQL(")"))
-    return sql.SQL(" where ") + sql.SQL(" or ").join(each)
+    return sql.SQL("(") + sql.SQL(" or ").join(each) + sql.SQL(")")
+
+
+#: Marks the error COPY raises for a row of no declared partition (see `_copy_filter`).
+_NO_PARTITION = "ingest: row of no partition: "
+
+
+def _copy_filter(source: Source, partition_keys: tuple[str, ...]) -> sql.Composable:
+    """COPY's WHERE for a partitioned source: the rows of the partitions asked for (all, for a whole-table
+    load), and an error naming its line for a row of no declared partition (a NULL, month 13, a year past
+    the declared end): no partition load would ever load it, nor replace it after a whole-table load."""
+    if source.partition is None:
+        return sql.SQL("")
+    year, month = map(sql.Identifier, source.partition.columns)
+    first = tuple(map(int, source.partition.start.split("-")[:2]))
+    end = tuple(map(int, source.partition.end.split("-")[:2]))
+    declared = sql.SQL(
+        "coalesce(({y}, {m}) >= ({fy}, {fm}) and ({y}, {m}) < ({ey}, {em}) and {m} between 1 and 12, false)"
+    ).format(y=year, m=month, fy=first[0], fm=first[1], ey=end[0], em=end[1])
+    wanted = _partition_condition(source, partition_keys) if partition_keys else sql.SQL("true")
+    refuse = sql.SQL(
+        "({marker} || 'year ' || coalesce({y}::text, 'NULL') || ', month ' || coalesce({m}::text, 'NULL'))"
+        "::integer = 0"
+    ).format(marker=sql.Literal(_NO_PARTITION), y=year, m=month)
+    return sql.SQL(" where case when {} then {} else {} end").format(declared, wanted, refuse)
 
 
 def _header_columns(source: Source, names: tuple[str, ...], where: str) -> tuple[str, ...]:
@@ -515,6 +545,12 @@ def _load_error(error: psycopg.Error, source: Source, where: str, input: str) ->
             f" line {line}" + _row_origin(source, input, int(line)) + (f", column {column}" if column else "")
         )
     message = shorten(diag.message_primary or str(error))
+    if _NO_PARTITION in message and source.partition is not None:
+        found = message.split(_NO_PARTITION, 1)[1].rstrip('"')
+        return PermanentLoadError(
+            f"{where}{place}: the row belongs to no partition ({found}); the source's partitions are the "
+            f"months {source.partition.start} (included) to {source.partition.end} (excluded)"
+        )
     if isinstance(error, errors.UniqueViolation):
         message = f"duplicate primary key: {shorten(diag.message_detail or message)}"
     elif isinstance(error, errors.ProgramLimitExceeded) and source.primary_key:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import threading
+import time
 
 from ingest_raw.errors import EXIT_PERMANENT, EXIT_TRANSIENT
 from tests.ingest.ingest_helpers import (
@@ -123,4 +124,31 @@ def test_a_redirect_loop_is_permanent_on_one_line(loaded_weather):
     assert result.stderr.startswith("ingest error: source 'weather': HTTP 302"), result.stderr
     assert "infinite loop" in result.stderr and f"{base}/loop" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert fingerprint(settings, "weather") == before
+
+
+def test_response_headers_dripping_a_byte_a_second_stop_at_the_deadline(loaded_weather):
+    """The total deadline holds from the request on: a status line or header trickling in (a byte
+    every half second, never silent long enough for the per-read timeout) fails as transient once
+    deadline_seconds have passed, not after the 64 KiB header line limit (days)."""
+    settings, before = loaded_weather
+    released = threading.Event()
+
+    def respond(handler, _):
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        while not released.wait(0.5):
+            handler.wfile.write(b"a")
+
+    with http_server(respond) as (base, _):
+        started = time.monotonic()
+        result = run_source(
+            settings, "weather", "--input", f"{base}/weather.csv", "--timeout", "2", "--deadline", "3"
+        )
+        seconds = time.monotonic() - started
+        released.set()
+    assert result.returncode == EXIT_TRANSIENT, result.stderr
+    assert f"{base}/weather.csv: download not finished within 3 s (the source's deadline_seconds)" in (
+        result.stderr
+    )
+    assert seconds < 20
     assert fingerprint(settings, "weather") == before

@@ -85,6 +85,11 @@ CASES = {
         weather_csv([GOOD[0], _replace_field(GOOD[1], 0, "X" * 3_000_000), *GOOD[2:]]),
         ["line 3: index row requires", "primary key (origin, time_hour) too long"],
     ),
+    "clock_time": (
+        "weather.csv",
+        weather_csv([*GOOD[:2], _replace_field(GOOD[2], 14, "today"), *GOOD[3:]]),
+        ["line 4, column time_hour: 'today' is the clock's date or time", "expected a date or time"],
+    ),
     "empty_file": ("weather.csv", b"", ["is empty", "expected a header line"]),
     "header_only": ("weather.csv", weather_csv([]), ["no rows in the input"]),
     "truncated_zip": ("weather.csv.zip", None, ["weather.csv.zip is not a valid archive"]),

@@ -46,6 +46,7 @@ STAGES = ("locked", "copy", "validate", "commit")
 
 #: format_type() spelling of the declared column types.
 _CATALOG_TYPES = {"timestamptz": "timestamp with time zone", "timestamp": "timestamp without time zone"}
+_TIME_TYPES = frozenset({"date", "timestamp", "timestamptz"})
 _COPY_CONTEXT = re.compile(r"line (\d+)(?:, column (\w+))?")
 _SAMPLE = 10
 #: SQLSTATEs a retry may clear, by class (08 connection, 40 rollback, 53 resources, 55 object in use or
@@ -157,7 +158,12 @@ def _load(
                     )
                     columns = _header_columns(source, header.names, where)
                     records = csvstream.Records(
-                        rest, rows_format(source), where, columns, source.max_record_bytes
+                        rest,
+                        rows_format(source),
+                        where,
+                        columns,
+                        source.max_record_bytes,
+                        _time_columns(source),
                     )
                     rows = _copy(
                         conn, source, table, columns, header, records, _copy_filter(source, partition_keys)
@@ -319,6 +325,10 @@ def _copy_filter(source: Source, partition_keys: tuple[str, ...]) -> sql.Composa
         "::integer = 0"
     ).format(marker=sql.Literal(_NO_PARTITION), y=year, m=month)
     return sql.SQL(" where case when {} then {} else {} end").format(declared, wanted, refuse)
+
+
+def _time_columns(source: Source) -> frozenset[str]:
+    return frozenset(column.name for column in source.columns if column.type in _TIME_TYPES)
 
 
 def _header_columns(source: Source, names: tuple[str, ...], where: str) -> tuple[str, ...]:

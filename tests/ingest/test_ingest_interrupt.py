@@ -14,7 +14,13 @@ import pytest
 from psycopg import sql
 
 from devtools.ports import free_port
-from ingest_raw.errors import EXIT_INTERRUPTED, EXIT_OUTCOME_UNKNOWN, EXIT_TRANSIENT, CommitOutcomeUnknown
+from ingest_raw.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OUTCOME_UNKNOWN,
+    EXIT_PERMANENT,
+    EXIT_TRANSIENT,
+    CommitOutcomeUnknown,
+)
 from ingest_raw.loader import PAUSE_ENV, STAGES, was_committed
 from ingest_raw.reader import CHUNK_SIZE
 from shared import postgres
@@ -287,4 +293,32 @@ def test_the_servers_idle_in_transaction_timeout_is_transient(loaded_weather):
     assert code == EXIT_TRANSIENT, stderr
     assert "standard input: warehouse error: terminating connection due to idle-in-transaction" in stderr
     assert len(stderr.strip().splitlines()) == 1, stderr
+    assert fingerprint(settings, "weather") == before
+
+
+def test_a_lock_timeout_under_a_millisecond_still_times_out(loaded_weather, new_weather):
+    """0.0001 s rounds to 0 ms, which Postgres reads as "wait for ever": the load waits 1 ms at least."""
+    settings, before = loaded_weather
+    with postgres.connect(settings) as holder:
+        holder.execute("select pg_advisory_xact_lock(hashtextextended('raw.weather', 0))")
+        started = time.monotonic()
+        result = run_source(settings, "weather", "--input", str(new_weather), "--lock-timeout", "0.0001")
+        seconds = time.monotonic() - started
+        holder.rollback()
+    assert result.returncode == EXIT_TRANSIENT, result.stderr
+    assert "the load lock 'raw.weather' was not granted within 0.0001 s" in result.stderr
+    assert seconds < 30
+    assert fingerprint(settings, "weather") == before
+
+
+@pytest.mark.parametrize("option", ["--lock-timeout", "--timeout", "--deadline"])
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "-5"])
+def test_a_time_limit_that_is_no_limit_is_refused(loaded_weather, new_weather, option, value):
+    settings, before = loaded_weather
+    result = run_source(settings, "weather", "--input", str(new_weather), option, value)
+    assert result.returncode == EXIT_PERMANENT, result.stderr
+    assert "ingest error: source 'weather': max_record_bytes, lock_timeout_seconds, timeout_seconds and " in (
+        result.stderr
+    )
+    assert "must be finite numbers > 0" in result.stderr
     assert fingerprint(settings, "weather") == before

@@ -140,7 +140,8 @@ def _load(
                 with conn.transaction():
                     conn.execute(
                         sql.SQL("set local lock_timeout = {}").format(
-                            sql.Literal(f"{round(source.lock_timeout_seconds * 1000)}ms")
+                            # At least 1 ms: Postgres reads 0 as "wait for ever".
+                            sql.Literal(f"{max(1, round(source.lock_timeout_seconds * 1000))}ms")
                         )
                     )
                     # The same input gives the same rows whatever the server's or the client's (PGTZ,

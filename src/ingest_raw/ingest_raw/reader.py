@@ -19,6 +19,7 @@ import io
 import json
 import os
 import shutil
+import ssl
 import stat
 import subprocess
 import sys
@@ -296,9 +297,13 @@ def classify(error: BaseException, where: str) -> LoadError:
     if isinstance(error, TimeoutError):
         return TransientLoadError(f"timed out reading {where}: {error}")
     if isinstance(error, urllib.error.URLError):
+        if _refused_by_tls(error.reason):
+            return PermanentLoadError(f"cannot open {where}: TLS refused: {error.reason}")
         if isinstance(error.reason, OSError):  # refused, reset, unreachable, name lookup
             return TransientLoadError(f"cannot reach {where}: {error.reason}")
         return PermanentLoadError(f"cannot open {where}: {error.reason}")
+    if _refused_by_tls(error):
+        return PermanentLoadError(f"cannot open {where}: TLS refused: {error}")
     if isinstance(error, ConnectionError | http.client.IncompleteRead | http.client.RemoteDisconnected):
         return TransientLoadError(f"connection lost while reading {where}: {error!r}")
     if isinstance(error, zipfile.BadZipFile | zlib.error | EOFError | gzip.BadGzipFile):
@@ -308,6 +313,15 @@ def classify(error: BaseException, where: str) -> LoadError:
     if isinstance(error, OSError):
         return PermanentLoadError(f"cannot read {where}: {error}")
     return PermanentLoadError(f"cannot read {where}: {error!r}")
+
+
+def _refused_by_tls(error: object) -> bool:
+    """A certificate that does not verify, or a TLS handshake the server cannot speak (https to a plain
+    http port, no common protocol): the same on every retry. A TLS connection cut short (EOF, reset)
+    may pass on a retry and is not one of them."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return True
+    return type(error) is ssl.SSLError
 
 
 def resolve_package_location(location: str) -> Path:

@@ -145,9 +145,11 @@ def _load(
                         )
                     )
                     # The same input gives the same rows whatever the server's or the client's (PGTZ,
-                    # PGDATESTYLE) settings: a timestamp without a zone is UTC, 01/02/2013 is January 2.
+                    # PGDATESTYLE, PGOPTIONS) settings: a timestamp without a zone is UTC, 01/02/2013 is
+                    # January 2, IST is Israel's +02 (Postgres's default abbreviations).
                     conn.execute("set local timezone = 'UTC'")
                     conn.execute("set local datestyle = 'ISO, MDY'")
+                    conn.execute("set local timezone_abbreviations = 'Default'")
                     table = sql.Identifier(SCHEMA, source.table)
                     _ensure_table(conn, source)
                     _lock(conn, source, partition_keys)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from psycopg import sql
+from psycopg import errors, sql
 
 from devtools.ports import free_port
 from ingest_raw.errors import (
@@ -322,3 +322,39 @@ def test_a_time_limit_that_is_no_limit_is_refused(loaded_weather, new_weather, o
     )
     assert "must be finite numbers > 0" in result.stderr
     assert fingerprint(settings, "weather") == before
+
+
+@pytest.mark.parametrize(
+    "ddl", ["drop table raw.weather", "alter table raw.weather alter column temp type text"]
+)
+def test_ddl_while_a_load_waits_for_its_lock_waits_for_the_load(loaded_weather, tmp_path, ddl):
+    """A DROP or ALTER from elsewhere while a load waits for its load lock: the load has checked the
+    table against its declaration and holds it, so the DDL waits (here: times out) and the load commits
+    into the table it checked; it neither fails as permanent (no such table) nor loads a drifted one."""
+    settings, _ = loaded_weather
+    path = tmp_path / "new.csv"
+    path.write_bytes(weather_csv(weather_rows(3, origin="LGA")))
+    with postgres.connect(settings) as holder:
+        holder.execute("select pg_advisory_xact_lock(hashtextextended('raw.weather', 0))")
+        load = start_source(settings, "weather", "--input", str(path))
+        try:
+            wait_until(
+                lambda: sessions_waiting(settings, "l.locktype = 'advisory' and not l.granted"),
+                30,
+                "the load waiting for its lock",
+            )
+            with postgres.connect(settings, autocommit=True) as other, pytest.raises(errors.LockNotAvailable):
+                other.execute("set lock_timeout = '1s'")
+                other.execute(ddl)
+            holder.rollback()
+            code = load.wait(timeout=60)
+        finally:
+            load.kill()
+    assert code == 0, load.stderr.read()
+    with postgres.connect(settings) as conn:
+        temp = conn.execute(
+            "select format_type(atttypid, atttypmod) from pg_attribute "
+            "where attrelid = 'raw.weather'::regclass and attname = 'temp'"
+        ).fetchone()
+    assert temp == ("double precision",)
+    assert fingerprint(settings, "weather")[0] == 3

@@ -359,11 +359,18 @@ def _header_columns(source: Source, names: tuple[str, ...], where: str) -> tuple
 def _ensure_table(conn: psycopg.Connection, source: Source) -> None:
     """Create the table on first load (inside the load's transaction, holding the table lock alone, so a
     failed first load leaves nothing); refuse a table whose columns or primary key no longer match the
-    declaration (the key is what keeps duplicates out)."""
+    declaration (the key is what keeps duplicates out). The table is locked (ROW EXCLUSIVE, as the DELETE
+    and COPY would) before its columns are read: a DROP or ALTER from elsewhere, while the load waits
+    for its load lock, then waits for the load instead of changing the table under it."""
     name = f'{SCHEMA}."{source.table}"'
-    if conn.execute("select to_regclass(%s)", (name,)).fetchone()[0] is None:
+    lock = sql.SQL("lock table {} in row exclusive mode").format(sql.Identifier(SCHEMA, source.table))
+    try:
+        with conn.transaction():
+            conn.execute(lock)
+    except errors.UndefinedTable:
         _acquire(conn, source, "pg_advisory_xact_lock", _table_lock_key(source))
         conn.execute(create_table_sql(source))
+        conn.execute(lock)
     found = conn.execute(
         "select attname, format_type(atttypid, atttypmod) from pg_attribute "
         "where attrelid = %s::regclass and attnum > 0 and not attisdropped order by attnum",

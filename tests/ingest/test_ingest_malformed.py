@@ -148,3 +148,13 @@ def test_a_table_that_drifted_from_its_declaration_is_refused(loaded_weather, tm
     assert "raw.weather exists with columns (origin text, year integer" in result.stderr
     assert "and primary key (), which differ from the declaration" in result.stderr
     assert fingerprint(settings, "weather") == before
+
+
+def test_an_empty_input_option_is_refused_not_read_as_the_declared_input(loaded_weather):
+    """`--input "$UNSET"` must not load the declared input (the package's 26k rows) in its place."""
+    settings, before = loaded_weather
+    for empty in ("", " "):
+        result = run_source(settings, "weather", "--input", empty)
+        assert result.returncode == EXIT_PERMANENT, result.stderr
+        assert "ingest error: source 'weather': --input is empty" in result.stderr, result.stderr
+    assert fingerprint(settings, "weather") == before

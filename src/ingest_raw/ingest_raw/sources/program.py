@@ -61,6 +61,8 @@ def declared_source(args: argparse.Namespace, pipes) -> Source:
     """The declaration Dagster handed over (Pipes extras), else the catalog's, with the limits given on
     the command line."""
     source = _declaration(args.source, pipes)
+    if args.input is not None and not args.input.strip():  # e.g. --input "$UNSET": not the declared input
+        raise DeclarationError(f"source {source.name!r}: --input is empty; give a path, an http(s) URL or -")
     if args.lock_timeout is not None:
         source = replace(source, lock_timeout_seconds=args.lock_timeout)
     if args.max_record_bytes is not None:

@@ -9,6 +9,7 @@ import io
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -144,10 +145,10 @@ def failure_message(result: dg.ExecuteInProcessResult) -> str:
 
 @contextmanager
 def http_server(
-    respond: Callable[[http.server.BaseHTTPRequestHandler, int], None],
+    respond: Callable[[http.server.BaseHTTPRequestHandler, int], None], tls: ssl.SSLContext | None = None
 ) -> Iterator[tuple[str, list]]:
-    """A local HTTP server on 127.0.0.1; `respond(handler, n)` answers the n-th request (0-based).
-    Yields the base URL and the list of request paths seen."""
+    """A local HTTP server on 127.0.0.1 (HTTPS with `tls`); `respond(handler, n)` answers the n-th
+    request (0-based). Yields the base URL and the list of request paths seen."""
     seen: list[str] = []
 
     class RecordingHandler(Handler):
@@ -160,10 +161,12 @@ def http_server(
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RecordingHandler)
     server.daemon_threads = True
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}", seen
     finally:
         server.shutdown()
         server.server_close()

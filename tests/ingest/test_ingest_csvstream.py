@@ -56,3 +56,21 @@ def test_header_with_bom_and_crlf():
 def test_undecodable_header_is_named():
     with pytest.raises(PermanentLoadError, match=r"test.csv line 1 \(header\): invalid UTF-8"):
         split_header([b"a,\xff\n1,2\n"], NA_OR_EMPTY, "test.csv", LIMIT)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 20])
+def test_the_clocks_time_is_refused_in_a_time_column_only(chunk):
+    """now/today/tomorrow/yesterday: Postgres reads them in a date or timestamp as the moment of the load
+    (other rows from the same input every day). In a text column they are words like any other."""
+
+    def records(data: bytes) -> bytes:
+        chunks = [data[i : i + chunk] for i in range(0, len(data), chunk)]
+        header, rest = split_header(chunks, CsvFormat(), "test.csv", LIMIT)
+        return b"".join(Records(rest, CsvFormat(), "test.csv", header.names, LIMIT, frozenset({"at"})))
+
+    words = b'name,at\nnow,2013-01-01\n"Today,\nNow",2013-01-02\nTomorrow Air,2013-01-03\n'
+    assert records(words) == words.split(b"\n", 1)[1]
+    with pytest.raises(PermanentLoadError, match=r"test.csv line 5, column at: 'Tomorrow' is the clock's"):
+        records(b'name,at\n"a\nb",2013-01-01\nx,2013-01-02\nnow,  Tomorrow 10:00\n')
+    with pytest.raises(PermanentLoadError, match=r"test.csv line 2, column at: 'now'"):
+        records(b'at,name\n"now",x\n')

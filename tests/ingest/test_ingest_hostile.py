@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import time
 import zipfile
 
 import pytest
@@ -230,3 +231,51 @@ def test_input_layer_errors_name_the_source(loaded_weather, tmp_path, case):
     assert str(path) in result.stderr and fragment in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert fingerprint(settings, "weather") == before
+
+
+def test_a_header_of_a_million_columns_is_refused_in_seconds(loaded_weather, tmp_path):
+    """The header check is linear: a million names (repeated or not) fail at once, not in hours."""
+    settings, before = loaded_weather
+    for name, header in {
+        "distinct": ",".join(f"c{i}" for i in range(1_000_000)),
+        "repeated": ",".join(["x"] * 1_000_000),
+    }.items():
+        path = tmp_path / f"{name}.csv"
+        path.write_bytes(weather_csv(weather_rows(2), header=header))
+        started = time.monotonic()
+        result = run_source(settings, "weather", "--input", str(path))
+        assert time.monotonic() - started < 30, name
+        assert result.returncode == EXIT_PERMANENT, result.stderr
+        assert f"{path} line 1 (header): missing column(s) origin" in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert fingerprint(settings, "weather") == before
+
+
+def test_the_same_input_gives_the_same_rows_whatever_the_session_settings(fresh_warehouse, tmp_path):
+    """A timestamp without a zone, a date written 01/02/2013 and a zone abbreviation are read the same
+    way whatever the server's or the client's time zone, date style and abbreviations (PGTZ,
+    PGDATESTYLE, PGOPTIONS): UTC, month first, Postgres's default abbreviations (IST is +02)."""
+    rows = weather_rows(3)
+    rows[0] = ",".join([*rows[0].split(",")[:-1], "2013-01-01 06:00:00"])
+    rows[1] = ",".join([*rows[1].split(",")[:-1], "01/02/2013 07:00"])
+    rows[2] = ",".join([*rows[2].split(",")[:-1], "2013-01-03 10:00 IST"])
+    path = tmp_path / "zoneless.csv"
+    path.write_bytes(weather_csv(rows))
+    seen = set()
+    for env in (
+        {},
+        {"PGTZ": "Asia/Tokyo", "PGDATESTYLE": "ISO, DMY"},
+        {"PGTZ": "America/Los_Angeles", "PGOPTIONS": "-c timezone_abbreviations=India"},
+    ):
+        result = run_source(fresh_warehouse, "weather", "--input", str(path), **env)
+        assert result.returncode == 0, result.stderr
+        seen.add(fingerprint(fresh_warehouse, "weather"))
+        with postgres.connect(fresh_warehouse) as conn:
+            conn.execute("set timezone = 'UTC'")
+            stamps = conn.execute("select time_hour::text from raw.weather order by 1").fetchall()
+        assert stamps == [
+            ("2013-01-01 06:00:00+00",),
+            ("2013-01-02 07:00:00+00",),
+            ("2013-01-03 08:00:00+00",),
+        ], env
+    assert len(seen) == 1

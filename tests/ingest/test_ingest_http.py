@@ -3,10 +3,16 @@ fast, a stalled server times out."""
 
 from __future__ import annotations
 
+import datetime
 import gzip
+import ipaddress
+import ssl
 import threading
+import time
 
-from ingest_raw.errors import EXIT_TRANSIENT
+import pytest
+
+from ingest_raw.errors import EXIT_PERMANENT, EXIT_TRANSIENT
 from tests.ingest.ingest_helpers import (
     at,
     events_of,
@@ -105,3 +111,105 @@ def test_gzip_over_http(fresh_warehouse):
         result = run_source(fresh_warehouse, "weather", "--input", f"{base}/weather.csv.gz")
     assert result.returncode == 0, result.stderr
     assert fingerprint(fresh_warehouse, "weather")[0] == 5
+
+
+def test_a_redirect_loop_is_permanent_on_one_line(loaded_weather):
+    """urllib words a redirect loop over three lines; the error stays one line."""
+    settings, before = loaded_weather
+
+    def respond(handler, _):
+        handler.send_response(302)
+        handler.send_header("Location", "/loop")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    with http_server(respond) as (base, _):
+        result = run_source(settings, "weather", "--input", f"{base}/loop")
+    assert result.returncode == EXIT_PERMANENT, result.stderr
+    assert result.stderr.startswith("ingest error: source 'weather': HTTP 302"), result.stderr
+    assert "infinite loop" in result.stderr and f"{base}/loop" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert fingerprint(settings, "weather") == before
+
+
+def test_response_headers_dripping_a_byte_a_second_stop_at_the_deadline(loaded_weather):
+    """The total deadline holds from the request on: a status line or header trickling in (a byte
+    every half second, never silent long enough for the per-read timeout) fails as transient once
+    deadline_seconds have passed, not after the 64 KiB header line limit (days)."""
+    settings, before = loaded_weather
+    released = threading.Event()
+
+    def respond(handler, _):
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        while not released.wait(0.5):
+            handler.wfile.write(b"a")
+
+    with http_server(respond) as (base, _):
+        started = time.monotonic()
+        result = run_source(
+            settings, "weather", "--input", f"{base}/weather.csv", "--timeout", "2", "--deadline", "3"
+        )
+        seconds = time.monotonic() - started
+        released.set()
+    assert result.returncode == EXIT_TRANSIENT, result.stderr
+    assert f"{base}/weather.csv: download not finished within 3 s (the source's deadline_seconds)" in (
+        result.stderr
+    )
+    assert seconds < 20
+    assert fingerprint(settings, "weather") == before
+
+
+def _self_signed(folder) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 that no authority signed, and its key (PEM files)."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert, key_file = folder / "cert.pem", folder / "key.pem"
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return str(cert), str(key_file)
+
+
+def test_a_tls_handshake_that_cannot_succeed_is_permanent(loaded_weather, tmp_path):
+    """A certificate that does not verify, or https to a plain http port, fails alike on every retry."""
+    settings, before = loaded_weather
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*_self_signed(tmp_path))
+
+    def respond(handler, _):
+        serve_file(handler, tmp_path / "cert.pem")
+
+    with http_server(respond) as (base, _), http_server(respond, tls=context) as (tls_base, _):
+        plain = base.replace("http://", "https://") + "/weather.csv"
+        unverified = f"{tls_base}/weather.csv"
+        results = {
+            url: run_source(settings, "weather", "--input", url, "--timeout", "5")
+            for url in (plain, unverified)
+        }
+    for url, fragment in {plain: "WRONG_VERSION_NUMBER", unverified: "CERTIFICATE_VERIFY_FAILED"}.items():
+        result = results[url]
+        assert result.returncode == EXIT_PERMANENT, result.stderr
+        assert f"ingest error: source 'weather': cannot open {url}: TLS refused: " in result.stderr
+        assert fragment in result.stderr, result.stderr
+    assert fingerprint(settings, "weather") == before

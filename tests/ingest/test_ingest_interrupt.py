@@ -3,16 +3,24 @@ rows every time, and no session or lock is left behind."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from psycopg import sql
+from psycopg import errors, sql
 
 from devtools.ports import free_port
-from ingest_raw.errors import EXIT_INTERRUPTED, EXIT_OUTCOME_UNKNOWN, EXIT_TRANSIENT, CommitOutcomeUnknown
+from ingest_raw.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OUTCOME_UNKNOWN,
+    EXIT_PERMANENT,
+    EXIT_TRANSIENT,
+    CommitOutcomeUnknown,
+)
 from ingest_raw.loader import PAUSE_ENV, STAGES, was_committed
 from ingest_raw.reader import CHUNK_SIZE
 from shared import postgres
@@ -20,8 +28,10 @@ from tests.ingest.ingest_helpers import (
     LineWatcher,
     fingerprint,
     loader_sessions,
+    program_env,
     run_source,
     sessions_waiting,
+    source_command,
     start_run,
     start_source,
     terminate_run_while_copying,
@@ -226,3 +236,125 @@ def test_terminating_the_run_while_commit_waits_records_the_materialization(
         event = instance.get_latest_materialization_event(dg.AssetKey(["raw", "weather"]))
     assert event is not None, stderr.text()
     assert event.asset_materialization.metadata["dagster/row_count"].value == NEW_ROWS
+
+
+def _load_from_a_pipe(settings, **env: str) -> subprocess.Popen:
+    """A weather load reading standard input, the rows not yet written: the test decides when they come."""
+    return subprocess.Popen(
+        source_command("weather", "--input", "-"),
+        env=program_env(settings, **env),
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _finish(load: subprocess.Popen, rest: bytes) -> tuple[int, str]:
+    with contextlib.suppress(BrokenPipeError):
+        load.stdin.write(rest)
+    with contextlib.suppress(BrokenPipeError):
+        load.stdin.close()
+    stderr = load.stderr.read().decode()
+    return load.wait(timeout=60), stderr
+
+
+def test_a_session_terminated_mid_copy_fails_as_transient_on_one_line(loaded_weather):
+    """The server ends the session while COPY runs (pg_terminate_backend, as a fast restart does): one
+    line on stderr, exit 75, the previous rows kept; not libpq's three lines nor psycopg's log record."""
+    settings, before = loaded_weather
+    data = weather_csv(weather_rows(NEW_ROWS, origin="LGA"))
+    load = _load_from_a_pipe(settings)
+    try:
+        load.stdin.write(data[: 2 * CHUNK_SIZE])
+        load.stdin.flush()
+        wait_until(lambda: sessions_waiting(settings, "a.query ilike 'copy%'"), 30, "COPY under way")
+        with postgres.connect(settings, autocommit=True) as conn:
+            conn.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'ingest-raw'"
+            )
+        code, stderr = _finish(load, data[2 * CHUNK_SIZE :])
+    finally:
+        load.kill()
+    assert code == EXIT_TRANSIENT, stderr
+    assert stderr.startswith("ingest error: source 'weather': standard input: warehouse error:"), stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert fingerprint(settings, "weather") == before
+
+
+def test_the_servers_idle_in_transaction_timeout_is_transient(loaded_weather):
+    """A slow input leaves the session idle in its transaction; the server's timeout ends it. The load
+    fails as transient (a retry, or a faster input, passes), keeping the previous rows."""
+    settings, before = loaded_weather
+    load = _load_from_a_pipe(settings, PGOPTIONS="-c idle_in_transaction_session_timeout=300")
+    try:
+        time.sleep(1.5)  # connected, the rows deleted, waiting for the header
+        code, stderr = _finish(load, weather_csv(weather_rows(3)))
+    finally:
+        load.kill()
+    assert code == EXIT_TRANSIENT, stderr
+    assert "standard input: warehouse error: terminating connection due to idle-in-transaction" in stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert fingerprint(settings, "weather") == before
+
+
+def test_a_lock_timeout_under_a_millisecond_still_times_out(loaded_weather, new_weather):
+    """0.0001 s rounds to 0 ms, which Postgres reads as "wait for ever": the load waits 1 ms at least."""
+    settings, before = loaded_weather
+    with postgres.connect(settings) as holder:
+        holder.execute("select pg_advisory_xact_lock(hashtextextended('raw.weather', 0))")
+        started = time.monotonic()
+        result = run_source(settings, "weather", "--input", str(new_weather), "--lock-timeout", "0.0001")
+        seconds = time.monotonic() - started
+        holder.rollback()
+    assert result.returncode == EXIT_TRANSIENT, result.stderr
+    assert "the load lock 'raw.weather' was not granted within 0.0001 s" in result.stderr
+    assert seconds < 30
+    assert fingerprint(settings, "weather") == before
+
+
+@pytest.mark.parametrize("option", ["--lock-timeout", "--timeout", "--deadline"])
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "-5"])
+def test_a_time_limit_that_is_no_limit_is_refused(loaded_weather, new_weather, option, value):
+    settings, before = loaded_weather
+    result = run_source(settings, "weather", "--input", str(new_weather), option, value)
+    assert result.returncode == EXIT_PERMANENT, result.stderr
+    assert "ingest error: source 'weather': max_record_bytes, lock_timeout_seconds, timeout_seconds and " in (
+        result.stderr
+    )
+    assert "must be finite numbers > 0" in result.stderr
+    assert fingerprint(settings, "weather") == before
+
+
+@pytest.mark.parametrize(
+    "ddl", ["drop table raw.weather", "alter table raw.weather alter column temp type text"]
+)
+def test_ddl_while_a_load_waits_for_its_lock_waits_for_the_load(loaded_weather, tmp_path, ddl):
+    """A DROP or ALTER from elsewhere while a load waits for its load lock: the load has checked the
+    table against its declaration and holds it, so the DDL waits (here: times out) and the load commits
+    into the table it checked; it neither fails as permanent (no such table) nor loads a drifted one."""
+    settings, _ = loaded_weather
+    path = tmp_path / "new.csv"
+    path.write_bytes(weather_csv(weather_rows(3, origin="LGA")))
+    with postgres.connect(settings) as holder:
+        holder.execute("select pg_advisory_xact_lock(hashtextextended('raw.weather', 0))")
+        load = start_source(settings, "weather", "--input", str(path))
+        try:
+            wait_until(
+                lambda: sessions_waiting(settings, "l.locktype = 'advisory' and not l.granted"),
+                30,
+                "the load waiting for its lock",
+            )
+            with postgres.connect(settings, autocommit=True) as other, pytest.raises(errors.LockNotAvailable):
+                other.execute("set lock_timeout = '1s'")
+                other.execute(ddl)
+            holder.rollback()
+            code = load.wait(timeout=60)
+        finally:
+            load.kill()
+    assert code == 0, load.stderr.read()
+    with postgres.connect(settings) as conn:
+        temp = conn.execute(
+            "select format_type(atttypid, atttypmod) from pg_attribute "
+            "where attrelid = 'raw.weather'::regclass and attname = 'temp'"
+        ).fetchone()
+    assert temp == ("double precision",)
+    assert fingerprint(settings, "weather")[0] == 3

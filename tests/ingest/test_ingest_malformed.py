@@ -80,6 +80,16 @@ CASES = {
         weather_csv(GOOD[:2]) + b"JFK" + b"\xff" + ("," + GOOD[2].split(",", 1)[1] + "\n").encode(),
         ["line 4", 'invalid byte sequence for encoding "UTF8": 0xff'],
     ),
+    "primary_key_value_too_long": (  # Postgres: 54000 program_limit_exceeded, an OperationalError
+        "weather.csv",
+        weather_csv([GOOD[0], _replace_field(GOOD[1], 0, "X" * 3_000_000), *GOOD[2:]]),
+        ["line 3: index row requires", "primary key (origin, time_hour) too long"],
+    ),
+    "clock_time": (
+        "weather.csv",
+        weather_csv([*GOOD[:2], _replace_field(GOOD[2], 14, "today"), *GOOD[3:]]),
+        ["line 4, column time_hour: 'today' is the clock's date or time", "expected a date or time"],
+    ),
     "empty_file": ("weather.csv", b"", ["is empty", "expected a header line"]),
     "header_only": ("weather.csv", weather_csv([]), ["no rows in the input"]),
     "truncated_zip": ("weather.csv.zip", None, ["weather.csv.zip is not a valid archive"]),
@@ -137,4 +147,14 @@ def test_a_table_that_drifted_from_its_declaration_is_refused(loaded_weather, tm
     assert result.returncode == EXIT_PERMANENT
     assert "raw.weather exists with columns (origin text, year integer" in result.stderr
     assert "and primary key (), which differ from the declaration" in result.stderr
+    assert fingerprint(settings, "weather") == before
+
+
+def test_an_empty_input_option_is_refused_not_read_as_the_declared_input(loaded_weather):
+    """`--input "$UNSET"` must not load the declared input (the package's 26k rows) in its place."""
+    settings, before = loaded_weather
+    for empty in ("", " "):
+        result = run_source(settings, "weather", "--input", empty)
+        assert result.returncode == EXIT_PERMANENT, result.stderr
+        assert "ingest error: source 'weather': --input is empty" in result.stderr, result.stderr
     assert fingerprint(settings, "weather") == before

@@ -150,3 +150,55 @@ def test_a_partition_key_that_is_not_a_month_start_is_refused(fresh_warehouse, t
     assert (
         "source 'flights': partition key '2013-01-15' is not a month start like 2013-01-01" in result.stderr
     )
+
+
+def test_a_partition_key_outside_the_declared_months_is_refused(fresh_warehouse, tmp_path):
+    """2013-13-01 or 2014-01-01 (flights declares 2013-01-01 to 2014-01-01) names no partition: a load of
+    it would replace rows no partition holds."""
+    path = tmp_path / "flights.csv"
+    path.write_bytes(flights_csv({1: 3}))
+    assert run_source(fresh_warehouse, "flights", "--input", str(path)).returncode == 0
+    before = fingerprint(fresh_warehouse, "flights")
+    for key, fragment in {
+        "2013-13-01": "is not a month start like 2013-01-01",
+        "2013-00-01": "is not a month start like 2013-01-01",
+        "2014-01-01": "is outside the declared partitions, 2013-01-01 (included) to 2014-01-01 (excluded)",
+        "2012-12-01": "is outside the declared partitions",
+    }.items():
+        result = run_source(fresh_warehouse, "flights", "--input", str(path), "--partition", key)
+        assert result.returncode == EXIT_PERMANENT, (key, result.stderr)
+        assert f"ingest error: source 'flights': partition key '{key}' {fragment}" in result.stderr
+    assert fingerprint(fresh_warehouse, "flights") == before
+
+
+def test_a_row_of_no_declared_month_fails_every_load_naming_its_line(fresh_warehouse, tmp_path):
+    """A row with no month (NA), month 13 or a year past the declared end belongs to no partition: a
+    partition load skipping it, as it skips the other months, would lose it without a word."""
+    good = flights_csv({1: 3, 2: 3})
+    assert (
+        run_source(fresh_warehouse, "flights", "--input", _write(tmp_path, "good.csv", good)).returncode == 0
+    )
+    before = fingerprint(fresh_warehouse, "flights")
+    row = good.decode().splitlines()[1].split(",")
+    for name, (year, month, found) in {
+        "no_month": ("2013", "NA", "year 2013, month NULL"),
+        "no_year": ("NA", "2", "year NULL, month 2"),
+        "month_13": ("2013", "13", "year 2013, month 13"),
+        "past_the_end": ("2014", "1", "year 2014, month 1"),
+    }.items():
+        bad = ",".join([year, month, *row[2:10], "9999", *row[11:]])
+        path = _write(tmp_path, f"{name}.csv", good + f"{bad}\n".encode())
+        for partition in (["--partition", "2013-01-01"], ["--partition", "2013-02-01"], []):
+            result = run_source(fresh_warehouse, "flights", "--input", path, *partition)
+            assert result.returncode == EXIT_PERMANENT, (name, partition, result.stderr)
+            assert (
+                f"ingest error: source 'flights': {path} line 8: the row belongs to no partition ({found}); "
+                "the source's partitions are the months 2013-01-01 (included) to 2014-01-01 (excluded)"
+            ) in result.stderr, result.stderr
+    assert fingerprint(fresh_warehouse, "flights") == before
+
+
+def _write(folder, name: str, data: bytes) -> str:
+    path = folder / name
+    path.write_bytes(data)
+    return str(path)

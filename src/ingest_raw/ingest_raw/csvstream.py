@@ -23,6 +23,10 @@ _BOM = b"\xef\xbb\xbf"
 _MIB = 1 << 20
 #: Bytes of whole lines rewritten by one `re.sub` (see `_NullRewriter.__call__`).
 _REWRITE_GROUP = 1 << 16
+#: Words Postgres reads as the clock's date or time in a date or timestamp: a load of them gives other
+#: rows every day from the same input.
+_RELATIVE_WORDS = (b"now", b"today", b"tomorrow", b"yesterday")
+_RELATIVE_TIME = re.compile(rb"(?i)\b(?:" + b"|".join(_RELATIVE_WORDS) + rb")\b")
 
 
 @dataclass(frozen=True)
@@ -105,8 +109,10 @@ class Records:
         where: str,
         columns: tuple[str, ...],
         max_record_bytes: int,
+        time_columns: frozenset[str] = frozenset(),
     ):
         self._chunks = chunks
+        self._time_fields = frozenset(index for index, name in enumerate(columns) if name in time_columns)
         self._where = where
         self._columns = columns
         self._limit = max_record_bytes
@@ -154,6 +160,8 @@ class Records:
         with memoryview(buffer) as view:
             piece = bytes(view[:cut])
         del buffer[:cut]
+        if self._time_fields:
+            self._refuse_relative_time(piece)
         self.lines += piece.count(b"\n")
         return self._rewrite(piece)  # a generator: the piece is rewritten as COPY takes it
 
@@ -204,18 +212,54 @@ class Records:
             f"(the source's max_record_bytes){opened}"
         )
 
-    def _line(self, buffer: bytearray, position: int) -> int:
+    def _line(self, buffer: bytes | bytearray, position: int) -> int:
         return self.lines + 1 + buffer.count(b"\n", 0, position)
 
     def _column(self, buffer: bytearray, record_start: int, position: int) -> str:
         """The header name of the field holding `position` (1-based number when past the header)."""
+        index = self._field_index(buffer, record_start, position)
+        return self._columns[index] if index < len(self._columns) else str(index + 1)
+
+    def _field_index(self, buffer: bytes | bytearray, record_start: int, position: int) -> int:
         index, at = 0, record_start
         while True:
             at = self._field.match(buffer, at).end()
             if at >= position or buffer[at : at + 1] != self._delimiter:
-                break
+                return index
             index, at = index + 1, at + 1
-        return self._columns[index] if index < len(self._columns) else str(index + 1)
+
+    def _refuse_relative_time(self, piece: bytes) -> None:
+        """Refuses now, today, tomorrow or yesterday in a date or timestamp column (whole records: the
+        piece ends at a record boundary). Linear: records are walked once, only in a piece that holds
+        one of the words (found first without the regular expression, some 20 times faster)."""
+        if not _may_hold_relative_time(piece):
+            return
+        record = 0
+        for match in _RELATIVE_TIME.finditer(piece):
+            while True:  # the start of the record holding the match
+                end = self._fields.match(piece, record).end()
+                end += 2 if piece[end : end + 2] == b"\r\n" else 1
+                if end > match.start():
+                    break
+                record = end
+            index = self._field_index(piece, record, match.start())
+            if index in self._time_fields:
+                raise PermanentLoadError(
+                    f"{self._where} line {self._line(piece, match.start())}, column {self._columns[index]}: "
+                    f"{match.group().decode()!r} is the clock's date or time (Postgres reads it as the "
+                    f"moment of the load), not one written in the input; expected a date or time"
+                )
+
+
+def _may_hold_relative_time(piece: bytes) -> bool:
+    """Whether `piece` may hold one of the words, lowered a window at a time (a copy of a whole piece
+    would add a record's size to the memory a load may use)."""
+    overlap = max(map(len, _RELATIVE_WORDS))
+    for start in range(0, len(piece), _REWRITE_GROUP):
+        window = piece[start : start + _REWRITE_GROUP + overlap].lower()
+        if any(word in window for word in _RELATIVE_WORDS):
+            return True
+    return False
 
 
 class _NullRewriter:

@@ -7,6 +7,7 @@ only looks at its strings.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -107,9 +108,14 @@ class MonthlyPartition:
         return (self.year_column, self.month_column)
 
     def values(self, partition_key: str) -> tuple[int, int]:
-        match = re.fullmatch(r"(\d{4})-(\d{2})-01", partition_key)
+        match = re.fullmatch(r"(\d{4})-(0[1-9]|1[0-2])-01", partition_key)
         if not match:
             raise DeclarationError(f"partition key {partition_key!r} is not a month start like 2013-01-01")
+        if not self.start <= partition_key < self.end:
+            raise DeclarationError(
+                f"partition key {partition_key!r} is outside the declared partitions, {self.start} "
+                f"(included) to {self.end} (excluded)"
+            )
         return int(match[1]), int(match[2])
 
 
@@ -215,13 +221,15 @@ class Source:
             raise DeclarationError(f"source {self.name!r}: delimiter and quote must be one character each")
         if (
             self.max_record_bytes < 1
-            or self.lock_timeout_seconds <= 0
-            or self.timeout_seconds <= 0
-            or self.deadline_seconds <= 0
+            # NaN compares false to anything and infinity passes `> 0`: neither is a time limit.
+            or not all(
+                math.isfinite(seconds) and seconds > 0
+                for seconds in (self.lock_timeout_seconds, self.timeout_seconds, self.deadline_seconds)
+            )
         ):
             raise DeclarationError(
                 f"source {self.name!r}: max_record_bytes, lock_timeout_seconds, timeout_seconds and "
-                f"deadline_seconds must be > 0"
+                f"deadline_seconds must be finite numbers > 0"
             )
         if isinstance(self.format, JsonStatFormat) and self.program is None:
             raise DeclarationError(

@@ -11,6 +11,7 @@ Deleting rather than swapping tables keeps views that marts build on `raw.<table
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import re
@@ -45,9 +46,15 @@ STAGES = ("locked", "copy", "validate", "commit")
 
 #: format_type() spelling of the declared column types.
 _CATALOG_TYPES = {"timestamptz": "timestamp with time zone", "timestamp": "timestamp without time zone"}
+_TIME_TYPES = frozenset({"date", "timestamp", "timestamptz"})
 _COPY_CONTEXT = re.compile(r"line (\d+)(?:, column (\w+))?")
 _SAMPLE = 10
-_TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300"}
+#: SQLSTATEs a retry may clear, by class (08 connection, 40 rollback, 53 resources, 55 object in use or
+#: lock not available, 57 operator intervention: cancel, shutdown, 58 system error) or one by one (the
+#: server's idle-in-transaction and transaction timeouts). Anything else, 54 "program limit exceeded"
+#: (an index row too big) included, is the data's or the schema's: permanent.
+_TRANSIENT_SQLSTATE_CLASSES = {"08", "40", "53", "55", "57", "58"}
+_TRANSIENT_SQLSTATES = {"25P03", "25P04"}
 #: Seconds to learn a cut-off commit's outcome (a new connection, then waiting while still in progress).
 _OUTCOME_SECONDS = 10.0
 
@@ -133,9 +140,16 @@ def _load(
                 with conn.transaction():
                     conn.execute(
                         sql.SQL("set local lock_timeout = {}").format(
-                            sql.Literal(f"{round(source.lock_timeout_seconds * 1000)}ms")
+                            # At least 1 ms: Postgres reads 0 as "wait for ever".
+                            sql.Literal(f"{max(1, round(source.lock_timeout_seconds * 1000))}ms")
                         )
                     )
+                    # The same input gives the same rows whatever the server's or the client's (PGTZ,
+                    # PGDATESTYLE, PGOPTIONS) settings: a timestamp without a zone is UTC, 01/02/2013 is
+                    # January 2, IST is Israel's +02 (Postgres's default abbreviations).
+                    conn.execute("set local timezone = 'UTC'")
+                    conn.execute("set local datestyle = 'ISO, MDY'")
+                    conn.execute("set local timezone_abbreviations = 'Default'")
                     table = sql.Identifier(SCHEMA, source.table)
                     _ensure_table(conn, source)
                     _lock(conn, source, partition_keys)
@@ -147,9 +161,16 @@ def _load(
                     )
                     columns = _header_columns(source, header.names, where)
                     records = csvstream.Records(
-                        rest, rows_format(source), where, columns, source.max_record_bytes
+                        rest,
+                        rows_format(source),
+                        where,
+                        columns,
+                        source.max_record_bytes,
+                        _time_columns(source),
                     )
-                    rows = _copy(conn, source, table, columns, header, records, partition)
+                    rows = _copy(
+                        conn, source, table, columns, header, records, _copy_filter(source, partition_keys)
+                    )
                     table_rows = _count(conn, table, sql.SQL("")) if partition_keys else rows
                     partition_rows = _partition_rows(conn, source, table, partition_keys, partition)
                     pause_if_asked("validate")
@@ -267,6 +288,10 @@ def _partition_filter(source: Source, partition_keys: tuple[str, ...]) -> sql.Co
         raise PermanentLoadError(f"not partitioned; got partition {got}")
     if len(set(partition_keys)) != len(partition_keys):
         raise PermanentLoadError(f"partition keys repeated: {shorten(' '.join(partition_keys))}")
+    return sql.SQL(" where ") + _partition_condition(source, partition_keys)
+
+
+def _partition_condition(source: Source, partition_keys: tuple[str, ...]) -> sql.Composable:
     each = []
     for key in partition_keys:
         try:
@@ -278,16 +303,45 @@ def _partition_filter(source: Source, partition_keys: tuple[str, ...]) -> sql.Co
             for column, value in zip(source.partition.columns, values, strict=True)
         ]
         each.append(sql.SQL("(") + sql.SQL(" and ").join(conditions) + sql.SQL(")"))
-    return sql.SQL(" where ") + sql.SQL(" or ").join(each)
+    return sql.SQL("(") + sql.SQL(" or ").join(each) + sql.SQL(")")
+
+
+#: Marks the error COPY raises for a row of no declared partition (see `_copy_filter`).
+_NO_PARTITION = "ingest: row of no partition: "
+
+
+def _copy_filter(source: Source, partition_keys: tuple[str, ...]) -> sql.Composable:
+    """COPY's WHERE for a partitioned source: the rows of the partitions asked for (all, for a whole-table
+    load), and an error naming its line for a row of no declared partition (a NULL, month 13, a year past
+    the declared end): no partition load would ever load it, nor replace it after a whole-table load."""
+    if source.partition is None:
+        return sql.SQL("")
+    year, month = map(sql.Identifier, source.partition.columns)
+    first = tuple(map(int, source.partition.start.split("-")[:2]))
+    end = tuple(map(int, source.partition.end.split("-")[:2]))
+    declared = sql.SQL(
+        "coalesce(({y}, {m}) >= ({fy}, {fm}) and ({y}, {m}) < ({ey}, {em}) and {m} between 1 and 12, false)"
+    ).format(y=year, m=month, fy=first[0], fm=first[1], ey=end[0], em=end[1])
+    wanted = _partition_condition(source, partition_keys) if partition_keys else sql.SQL("true")
+    refuse = sql.SQL(
+        "({marker} || 'year ' || coalesce({y}::text, 'NULL') || ', month ' || coalesce({m}::text, 'NULL'))"
+        "::integer = 0"
+    ).format(marker=sql.Literal(_NO_PARTITION), y=year, m=month)
+    return sql.SQL(" where case when {} then {} else {} end").format(declared, wanted, refuse)
+
+
+def _time_columns(source: Source) -> frozenset[str]:
+    return frozenset(column.name for column in source.columns if column.type in _TIME_TYPES)
 
 
 def _header_columns(source: Source, names: tuple[str, ...], where: str) -> tuple[str, ...]:
     """The header's columns in file order, when they are exactly the declared ones (any order)."""
     declared = source.column_names
     problems = []
-    missing = [name for name in declared if name not in names]
-    extra = [name for name in names if name not in declared]
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    counts = collections.Counter(names)  # linear: a header may hold a million names
+    missing = [name for name in declared if name not in counts]
+    extra = [name for name in counts if name not in declared]
+    repeated = sorted(name for name, count in counts.items() if count > 1)
     if missing:
         problems.append(f"missing column(s) {', '.join(missing)}")
     if extra:
@@ -305,11 +359,18 @@ def _header_columns(source: Source, names: tuple[str, ...], where: str) -> tuple
 def _ensure_table(conn: psycopg.Connection, source: Source) -> None:
     """Create the table on first load (inside the load's transaction, holding the table lock alone, so a
     failed first load leaves nothing); refuse a table whose columns or primary key no longer match the
-    declaration (the key is what keeps duplicates out)."""
+    declaration (the key is what keeps duplicates out). The table is locked (ROW EXCLUSIVE, as the DELETE
+    and COPY would) before its columns are read: a DROP or ALTER from elsewhere, while the load waits
+    for its load lock, then waits for the load instead of changing the table under it."""
     name = f'{SCHEMA}."{source.table}"'
-    if conn.execute("select to_regclass(%s)", (name,)).fetchone()[0] is None:
+    lock = sql.SQL("lock table {} in row exclusive mode").format(sql.Identifier(SCHEMA, source.table))
+    try:
+        with conn.transaction():
+            conn.execute(lock)
+    except errors.UndefinedTable:
         _acquire(conn, source, "pg_advisory_xact_lock", _table_lock_key(source))
         conn.execute(create_table_sql(source))
+        conn.execute(lock)
     found = conn.execute(
         "select attname, format_type(atttypid, atttypmod) from pg_attribute "
         "where attrelid = %s::regclass and attnum > 0 and not attisdropped order by attnum",
@@ -489,7 +550,12 @@ def _load_error(error: psycopg.Error, source: Source, where: str, input: str) ->
     """A database error as a LoadError naming the line, the column and what was expected. Postgres
     quotes the offending value, whatever its size: every piece is shortened."""
     diag = error.diag
-    if isinstance(error, psycopg.OperationalError) or diag.sqlstate in _TRANSIENT_SQLSTATES:
+    state = diag.sqlstate
+    if (
+        (state is None and isinstance(error, psycopg.OperationalError))  # the connection, not the server
+        or (state or "")[:2] in _TRANSIENT_SQLSTATE_CLASSES
+        or state in _TRANSIENT_SQLSTATES
+    ):
         return TransientLoadError(f"{where}: warehouse error: {shorten(diag.message_primary or str(error))}")
     place = ""
     context = _COPY_CONTEXT.search(diag.context or "")
@@ -499,8 +565,16 @@ def _load_error(error: psycopg.Error, source: Source, where: str, input: str) ->
             f" line {line}" + _row_origin(source, input, int(line)) + (f", column {column}" if column else "")
         )
     message = shorten(diag.message_primary or str(error))
+    if _NO_PARTITION in message and source.partition is not None:
+        found = message.split(_NO_PARTITION, 1)[1].rstrip('"')
+        return PermanentLoadError(
+            f"{where}{place}: the row belongs to no partition ({found}); the source's partitions are the "
+            f"months {source.partition.start} (included) to {source.partition.end} (excluded)"
+        )
     if isinstance(error, errors.UniqueViolation):
         message = f"duplicate primary key: {shorten(diag.message_detail or message)}"
+    elif isinstance(error, errors.ProgramLimitExceeded) and source.primary_key:
+        message = f"{message} (a value of the primary key ({', '.join(source.primary_key)}) too long?)"
     elif isinstance(error, errors.NotNullViolation):
         message = f"primary key column {diag.column_name} is null; {message}"
     elif context and context.group(2) and diag.sqlstate and diag.sqlstate.startswith("22"):

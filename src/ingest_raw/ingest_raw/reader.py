@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import fcntl
+import functools
 import gzip
 import hashlib
 import http.client
@@ -18,6 +19,7 @@ import io
 import json
 import os
 import shutil
+import ssl
 import stat
 import subprocess
 import sys
@@ -93,28 +95,103 @@ class InputStream:
             raise classify(error, self.description) from error
 
 
+class _Deadline:
+    """The total deadline of one download, redirects and response headers included: a server dripping
+    its status line or headers a byte at a time never trips the per-read timeout either."""
+
+    def __init__(self, url: str, seconds: float):
+        self.url = url
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+
+    def check(self, count: int = 0) -> None:
+        if time.monotonic() > self.at:
+            raise TransientLoadError(
+                f"{self.url}: download not finished within {self.seconds:g} s (the source's "
+                f"deadline_seconds) after {count} bytes"
+            )
+
+
+class _DeadlineSocket(io.RawIOBase):
+    """A response's socket (`sock.makefile`, unbuffered), read under the download's deadline."""
+
+    def __init__(self, raw: io.RawIOBase, deadline: _Deadline):
+        self._raw = raw
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        self._deadline.check()
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    def __init__(self, sock, *args, deadline: _Deadline, **kwargs):
+        super().__init__(sock, *args, **kwargs)
+        fp, self.fp = self.fp, io.BufferedReader(_DeadlineSocket(sock.makefile("rb", buffering=0), deadline))
+        fp.close()  # the socket stays open for the new file (urllib closes the socket itself at once)
+
+
+class _DeadlineConnection:
+    """An HTTP(S) connection whose responses, headers first, are read under the download's deadline."""
+
+    def __init__(self, *args, deadline: _Deadline, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.response_class = functools.partial(_DeadlineResponse, deadline=deadline)
+
+
+class _DeadlineHTTPConnection(_DeadlineConnection, http.client.HTTPConnection):
+    pass
+
+
+class _DeadlineHTTPSConnection(_DeadlineConnection, http.client.HTTPSConnection):
+    pass
+
+
+class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline):
+        super().__init__()
+        self._deadline = deadline
+
+    def http_open(self, req):
+        return self.do_open(functools.partial(_DeadlineHTTPConnection, deadline=self._deadline), req)
+
+
+class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: _Deadline):
+        super().__init__()
+        self._deadline = deadline
+
+    def https_open(self, req):
+        options = {"context": self._context}
+        if hasattr(self, "_check_hostname"):  # Python < 3.12
+            options["check_hostname"] = self._check_hostname
+        connection = functools.partial(_DeadlineHTTPSConnection, deadline=self._deadline)
+        return self.do_open(connection, req, **options)
+
+
 class _HttpBody(io.RawIOBase):
     """A response body that counts what it hands out, treats a body cut short of its Content-Length
     as a lost connection (http.client returns a silent EOF there, which would load a truncated input)
     and gives up once the download's total deadline has passed (a server trickling a byte at a time
     never trips the per-read timeout)."""
 
-    def __init__(self, response: http.client.HTTPResponse, url: str, deadline: float, seconds: float):
+    def __init__(self, response: http.client.HTTPResponse, deadline: _Deadline):
         self._response = response
-        self._url = url
         self._deadline = deadline
-        self._seconds = seconds
         self.count = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        if time.monotonic() > self._deadline:
-            raise TransientLoadError(
-                f"{self._url}: download not finished within {self._seconds:g} s (the source's "
-                f"deadline_seconds) after {self.count} bytes"
-            )
+        self._deadline.check(self.count)
         size = self._response.readinto(buffer)
         if size == 0 and len(buffer) and self._response.length:
             raise http.client.IncompleteRead(b"", self._response.length)
@@ -220,9 +297,13 @@ def classify(error: BaseException, where: str) -> LoadError:
     if isinstance(error, TimeoutError):
         return TransientLoadError(f"timed out reading {where}: {error}")
     if isinstance(error, urllib.error.URLError):
+        if _refused_by_tls(error.reason):
+            return PermanentLoadError(f"cannot open {where}: TLS refused: {error.reason}")
         if isinstance(error.reason, OSError):  # refused, reset, unreachable, name lookup
             return TransientLoadError(f"cannot reach {where}: {error.reason}")
         return PermanentLoadError(f"cannot open {where}: {error.reason}")
+    if _refused_by_tls(error):
+        return PermanentLoadError(f"cannot open {where}: TLS refused: {error}")
     if isinstance(error, ConnectionError | http.client.IncompleteRead | http.client.RemoteDisconnected):
         return TransientLoadError(f"connection lost while reading {where}: {error!r}")
     if isinstance(error, zipfile.BadZipFile | zlib.error | EOFError | gzip.BadGzipFile):
@@ -232,6 +313,15 @@ def classify(error: BaseException, where: str) -> LoadError:
     if isinstance(error, OSError):
         return PermanentLoadError(f"cannot read {where}: {error}")
     return PermanentLoadError(f"cannot read {where}: {error!r}")
+
+
+def _refused_by_tls(error: object) -> bool:
+    """A certificate that does not verify, or a TLS handshake the server cannot speak (https to a plain
+    http port, no common protocol): the same on every retry. A TLS connection cut short (EOF, reset)
+    may pass on a retry and is not one of them."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return True
+    return type(error) is ssl.SSLError
 
 
 def resolve_package_location(location: str) -> Path:
@@ -362,11 +452,13 @@ def _open_url(
     redirect_hosts: tuple[str, ...],
     stack: contextlib.ExitStack,
 ) -> tuple[BinaryIO, Callable[[], int]]:
-    deadline = time.monotonic() + deadline_seconds
+    deadline = _Deadline(url, deadline_seconds)
     request = urllib.request.Request(url, headers={"User-Agent": "ingest-raw"})
-    opener = urllib.request.build_opener(_Redirects(url, redirect_hosts))
+    opener = urllib.request.build_opener(
+        _Redirects(url, redirect_hosts), _DeadlineHTTPHandler(deadline), _DeadlineHTTPSHandler(deadline)
+    )
     response = stack.enter_context(opener.open(request, timeout=timeout))
-    body = _HttpBody(response, url, deadline, deadline_seconds)
+    body = _HttpBody(response, deadline)
     if not _suffix(url).endswith(".zip"):
         return io.BufferedReader(body, CHUNK_SIZE), lambda: body.count
     # A zip's directory is at its end: spool the download to a temporary file, not to memory.

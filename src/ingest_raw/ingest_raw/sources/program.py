@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -60,25 +61,32 @@ def declared_source(args: argparse.Namespace, pipes) -> Source:
     """The declaration Dagster handed over (Pipes extras), else the catalog's, with the limits given on
     the command line."""
     source = _declaration(args.source, pipes)
+    if args.input is not None and not args.input.strip():  # e.g. --input "$UNSET": not the declared input
+        raise DeclarationError(f"source {source.name!r}: --input is empty; give a path, an http(s) URL or -")
     if args.lock_timeout is not None:
         source = replace(source, lock_timeout_seconds=args.lock_timeout)
     if args.max_record_bytes is not None:
         source = replace(source, max_record_bytes=args.max_record_bytes)
     if args.deadline is not None:
         source = replace(source, deadline_seconds=args.deadline)
+    if args.timeout is not None:
+        source = replace(source, timeout_seconds=args.timeout)
     return source
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one load; SIGINT and SIGTERM raise KeyboardInterrupt (set up by `__main__` before imports)."""
     args = parse_args(argv)
+    # psycopg logs what it ignores while failing ("error ignored terminating <psycopg.Copy>…"); with no
+    # handler configured Python prints it on stderr beside the one error line. The error says it all.
+    logging.getLogger("psycopg").addHandler(logging.NullHandler())
     with _pipes() as pipes:
         report = None
         try:
             try:
                 source = declared_source(args, pipes)
                 settings = WarehouseSettings.from_env()
-                with open_source(source, args.input, args.timeout) as stream:
+                with open_source(source, args.input) as stream:
                     # psycopg and the loader are imported while the reader program starts.
                     from ingest_raw.loader import load
 
@@ -86,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             except (LoadError, WarehouseNotConfigured, DeclarationError) as error:
                 code = error.exit_code if isinstance(error, LoadError) else EXIT_PERMANENT
                 named = isinstance(error, DeclarationError)  # a declaration's errors name it already
-                message = str(error) if named else f"source {args.source!r}: {error}"
+                message = one_line(str(error) if named else f"source {args.source!r}: {error}")
                 print(f"ingest error: {message}", file=sys.stderr, flush=True)
                 if pipes:
                     pipes.report_custom_message({"error": message, "exit_code": code})
@@ -108,6 +116,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if pipes:
             report_to_dagster(pipes, source, report)
     return 0
+
+
+def one_line(message: str) -> str:
+    """The error on one line: libpq, urllib and servers write messages over several lines (a lost
+    connection's "server closed the connection unexpectedly\\n\\tThis probably means…")."""
+    return " ".join(message.split())
 
 
 def _declaration(name: str, pipes) -> Source:

@@ -4,8 +4,10 @@ per program), and the inputs from the declared format: a new source joins by its
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -25,6 +27,7 @@ from shared import postgres
 from tests.ingest.ingest_helpers import (
     PROGRAM_TIMEOUT,
     LineWatcher,
+    csv_rows,
     fingerprint,
     http_server,
     loader_sessions,
@@ -107,6 +110,39 @@ def test_bad_input_exits_65_naming_the_source_and_place(source, fresh_warehouse,
     assert result.returncode == EXIT_PERMANENT, result.stderr
     assert f"ingest error: source '{source.name}': {place}" in result.stderr
     assert "Traceback" not in result.stderr
+    assert fingerprint(fresh_warehouse, source.table) == before
+
+
+def oversized_key_input(source: Source, folder: Path) -> Path:
+    """One row whose first key column holds 10,000 random characters: more than a btree index entry
+    may hold (about 2.7 kB), however often the load is retried."""
+    key = secrets.token_hex(5000)
+    path = folder / "long-key"
+    if isinstance(source.format, CsvFormat):
+        row = csv_rows(declared_input(source))[0] | {source.primary_key[0]: key}
+        with path.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.DictWriter(out, source.column_names, delimiter=source.format.delimiter)
+            writer.writeheader()
+            writer.writerow(row)
+        return path
+    names = [c.name for c in source.columns if c.name not in ("value", "status")]
+    ids = [name for name in names if not name.endswith("_label")]
+    dimension = {name: {"category": {"index": [key if name == source.primary_key[0] else "a"]}} for name in ids}
+    dataset = {"version": "2.0", "class": "dataset", "id": ids, "size": [1] * len(ids)}
+    path.write_text(json.dumps(dataset | {"dimension": dimension, "value": [1.5]}))
+    return path
+
+
+def test_a_key_too_long_for_its_index_is_permanent_naming_the_row(source, fresh_warehouse, tmp_path):
+    """Postgres refuses it with a 'program limit exceeded' error (class 54), which psycopg files under
+    OperationalError like a lost connection: a retry cannot help, so 65 naming the row, not 75."""
+    assert run_source(fresh_warehouse, source.name).returncode == 0
+    before = fingerprint(fresh_warehouse, source.table)
+    path = oversized_key_input(source, tmp_path)
+    result = run_source(fresh_warehouse, source.name, "--input", str(path))
+    assert result.returncode == EXIT_PERMANENT, result.stderr
+    assert f"ingest error: source '{source.name}': {path} line 2" in result.stderr
+    assert "index row requires" in result.stderr and "Traceback" not in result.stderr
     assert fingerprint(fresh_warehouse, source.table) == before
 
 

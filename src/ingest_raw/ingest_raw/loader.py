@@ -489,7 +489,11 @@ def _load_error(error: psycopg.Error, source: Source, where: str, input: str) ->
     """A database error as a LoadError naming the line, the column and what was expected. Postgres
     quotes the offending value, whatever its size: every piece is shortened."""
     diag = error.diag
-    if isinstance(error, psycopg.OperationalError) or diag.sqlstate in _TRANSIENT_SQLSTATES:
+    # psycopg files class 54 (a limit exceeded, e.g. a key too long for its index) under
+    # OperationalError, but a row that exceeds a limit exceeds it on every retry.
+    over_a_limit = (diag.sqlstate or "").startswith("54")
+    transient = isinstance(error, psycopg.OperationalError) and not over_a_limit
+    if transient or diag.sqlstate in _TRANSIENT_SQLSTATES:
         return TransientLoadError(f"{where}: warehouse error: {shorten(diag.message_primary or str(error))}")
     place = ""
     context = _COPY_CONTEXT.search(diag.context or "")

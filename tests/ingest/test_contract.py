@@ -127,7 +127,9 @@ def oversized_key_input(source: Source, folder: Path) -> Path:
         return path
     names = [c.name for c in source.columns if c.name not in ("value", "status")]
     ids = [name for name in names if not name.endswith("_label")]
-    dimension = {name: {"category": {"index": [key if name == source.primary_key[0] else "a"]}} for name in ids}
+    dimension = {
+        name: {"category": {"index": [key if name == source.primary_key[0] else "a"]}} for name in ids
+    }
     dataset = {"version": "2.0", "class": "dataset", "id": ids, "size": [1] * len(ids)}
     path.write_text(json.dumps(dataset | {"dimension": dimension, "value": [1.5]}))
     return path

@@ -39,7 +39,7 @@ from tests.ingest.ingest_helpers import (
     wait_until,
 )
 from tests.ingest.test_ingest_interrupt import commits_wait_for_a_standby  # noqa: F401 (a fixture)
-from tests.process_tools import processes_mentioning
+from tests.process_tools import processes_mentioning, wait_until_gone
 
 
 def _remote(source: Source) -> bool:
@@ -244,6 +244,26 @@ def test_an_unreachable_warehouse_stops_the_reader_and_fails_as_transient(source
         assert processes_mentioning(url) == []
     assert result.returncode == EXIT_TRANSIENT, result.stderr
     assert f"ingest error: source '{source.name}': cannot connect to the warehouse" in result.stderr
+
+
+def test_a_load_killed_while_downloading_leaves_nothing_running(source, fresh_warehouse):
+    """kill -9 of the loader (the OOM killer, a lost node): the table keeps its rows and no process of
+    the load runs on; a reader in its own session, still downloading, has no broken pipe to notice."""
+    assert run_source(fresh_warehouse, source.name).returncode == 0
+    before = fingerprint(fresh_warehouse, source.table)
+    data = declared_input(source)
+    with http_server(lambda handler, _: trickle(handler, data)) as (base, seen):
+        url = f"{base}/{data.name}"
+        process = start_source(fresh_warehouse, source.name, "--input", url)
+        try:
+            wait_until(lambda: seen, 30, "the download's start")
+            process.kill()
+            process.wait(timeout=10)
+        finally:
+            process.kill()
+        assert wait_until_gone(url, 5) == []
+    wait_until(lambda: loader_sessions(fresh_warehouse) == 0, 10, "the killed session's end")
+    assert fingerprint(fresh_warehouse, source.table) == before
 
 
 def test_http_redirects_deadlines_and_server_errors(source, fresh_warehouse):

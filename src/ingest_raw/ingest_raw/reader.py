@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
 import fcntl
 import gzip
 import hashlib
@@ -18,6 +19,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -306,6 +308,7 @@ def open_program(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=_die_with_this_process(),
         )
     except OSError as error:
         raise PermanentLoadError(
@@ -323,6 +326,31 @@ def open_program(
         output.stop()
         process.stdout.close()
         process.stderr.close()
+
+
+#: prctl(2) option: the signal a process gets when the thread that started it ends.
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_this_process() -> Callable[[], None] | None:
+    """On Linux, what makes a reader program get SIGKILL when the loader ends however it ends (kill -9,
+    the OOM killer, a hangup): its own session keeps it from the loader's signals, and a reader still
+    downloading never writes to notice the broken pipe, so it would run on until its deadline. Run in the
+    child before exec; the loader starts readers from its main thread, which lives as long as it does."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    loader = os.getpid()
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != loader:  # the loader died before the line above
+            os._exit(1)
+
+    return arm
 
 
 class _Counted(io.RawIOBase):

@@ -13,6 +13,7 @@ from devtools import typescript
 from ingest_raw.catalog import SOURCES
 from ingest_raw.errors import EXIT_PERMANENT
 from ingest_raw.reader import program_dir
+from shared import postgres
 from tests.ingest.ingest_helpers import (
     check_results,
     events_of,
@@ -50,6 +51,17 @@ def cases(dataset: dict, folder: Path) -> list[tuple[bytes, str]]:
         (b'{\n "version": "2.0",\n "class": "dataset"\n "id": []\n}\n', "line 4, column 2: invalid JSON"),
         (text.replace('"R01": "Northern Coast"', '"R01": 5').encode(), 'the label of category "R01" is 5'),
         (b"[" * 100 + b"]" * 100, "line 1, column 65: nesting deeper than 64 levels"),
+        # Half a UTF-16 pair is no character: written out it would load as U+FFFD, silently.
+        (
+            text.replace('"R01": "Northern Coast"', '"R01": "North\\ud800ern"').encode(),
+            "is a lone surrogate (half of a UTF-16 pair)",
+        ),
+        (text.replace('"R01",', '"\\udc00R01",', 1).encode(), "is a lone surrogate"),
+        (
+            json.dumps(dict(dataset, status={"0": "p", str(len(values)): "p"})).encode(),
+            f'"status" key "{len(values)}" is not a cell index below {len(values)}',
+        ),
+        (json.dumps(dict(dataset, status={"first": "p"})).encode(), '"status" key "first" is not a cell'),
     ]
 
 
@@ -64,6 +76,16 @@ def test_bad_datasets_fail_naming_the_place_and_keep_the_table(dataset, fresh_wa
         assert f"ingest error: source 'regional_cpi': {path}" in result.stderr
         assert message in result.stderr, result.stderr
     assert fingerprint(fresh_warehouse, SOURCE.table) == before
+
+
+def test_escaped_characters_and_surrogate_pairs_load_as_themselves(dataset, fresh_warehouse, tmp_path):
+    path = tmp_path / "escaped.json"
+    text = json.dumps(dataset).replace('"R01": "Northern Coast"', '"R01": "North \\ud83d\\ude00 \\u00e9"')
+    path.write_text(text)
+    assert run_source(fresh_warehouse, SOURCE.name, "--input", str(path)).returncode == 0
+    with postgres.connect(fresh_warehouse) as conn:
+        query = "select distinct region_label from raw.regional_cpi where region = 'R01'"
+        assert conn.execute(query).fetchall() == [("North \U0001f600 \u00e9",)]
 
 
 def test_a_sparse_value_object_loads_the_cells_it_lists(dataset, fresh_warehouse, tmp_path):

@@ -157,7 +157,10 @@ function cellStatus(status: Json | undefined, cells: number, fail: (message: str
     return (index) => list[index] as string | null;
   }
   if (isObject(status)) {
-    for (const [key, item] of Object.entries(status)) text(item, key);
+    for (const [key, item] of Object.entries(status)) {
+      if (!/^(0|[1-9][0-9]*)$/.test(key) || Number(key) >= cells) fail(`key ${show(key)} is not a cell index below ${cells}`);
+      text(item, key);
+    }
     return (index) => (status[String(index)] as string | undefined) ?? null;
   }
   return fail("must be a string, an array or an object");

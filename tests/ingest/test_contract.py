@@ -312,6 +312,38 @@ def test_http_redirects_deadlines_and_server_errors(source, fresh_warehouse):
                 assert f"ingest error: source '{source.name}': " in result.stderr
 
 
+def test_http_answers_no_retry_can_mend_are_permanent(source, fresh_warehouse):
+    """A redirect without a Location or to no URL, a body that is not the gzip its Content-Encoding says,
+    a URL carrying a password: the same on every try, so 65 naming the input, never 'connection lost'."""
+    assert run_source(fresh_warehouse, source.name).returncode == 0
+    before = fingerprint(fresh_warehouse, source.table)
+    name = declared_input(source).name
+
+    def respond(handler, _):
+        case = handler.path.split("/")[1]
+        handler.send_response(302 if "location" in case else 200)
+        if case == "bad-location":
+            handler.send_header("Location", "http://[::1/")
+        if case == "corrupt-gzip":
+            handler.send_header("Content-Encoding", "gzip")
+        body = b"this is not gzip" * 4 if case == "corrupt-gzip" else b""
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    with http_server(respond) as (base, _):
+        port = base.rsplit(":", 1)[1]
+        for case in ("no-location", "bad-location", "corrupt-gzip", "password"):
+            url = f"{base}/{case}/{name}"
+            if case == "password":
+                url = f"http://user:secret@127.0.0.1:{port}/ok/{name}"
+            result = run_source(fresh_warehouse, source.name, "--input", url, "--timeout", "5")
+            assert result.returncode == EXIT_PERMANENT, (case, result.stderr)
+            assert f"ingest error: source '{source.name}': " in result.stderr, (case, result.stderr)
+            assert "connection lost" not in result.stderr, (case, result.stderr)
+    assert fingerprint(fresh_warehouse, source.table) == before
+
+
 def hostile_input(source: Source, folder: Path) -> Path:
     """About 16 MiB the declared format cannot load, found out only at its end: a CSV record of
     nothing but delimiters, or a JSON-stat value array of 4 million cells over dimensions of one."""

@@ -391,6 +391,9 @@ def _open_url(
     stack: contextlib.ExitStack,
 ) -> tuple[BinaryIO, Callable[[], int]]:
     deadline = time.monotonic() + deadline_seconds
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is not None or parts.password is not None:  # urllib would look up "user:pw@host"
+        raise PermanentLoadError(f"{url}: a URL with a user name or password in it; those are not sent")
     request = urllib.request.Request(url, headers={"User-Agent": "ingest-raw"})
     opener = urllib.request.build_opener(_Redirects(url, redirect_hosts))
     response = stack.enter_context(opener.open(request, timeout=timeout))

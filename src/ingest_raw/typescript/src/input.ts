@@ -15,6 +15,8 @@ import { LoadError } from "./errors.js";
 const TRANSIENT_HTTP = new Set([408, 425, 429, 500, 502, 503, 504]);
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 10;
+/** The codes of zlib's and brotli's errors: a body that does not decode as its Content-Encoding says. */
+const CORRUPT_ENCODING = /^(Z_|ERR__ERROR_|ERR_BROTLI)/;
 
 export interface Limits {
   timeoutSeconds: number;
@@ -84,10 +86,16 @@ async function readUrl(url: string, limits: Limits): Promise<Buffer> {
     if (late.aborted) throw new LoadError(`${url}: download not finished within ${deadlineSeconds} s (the source's deadline_seconds)`, true);
     if (stalled.signal.aborted) throw new LoadError(`${url}: timed out (${timeoutSeconds} s without data)`, true);
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    if (cause?.code && CORRUPT_ENCODING.test(cause.code)) {
+      // The bytes arrived whole (a cut connection fails first) but do not decode: a retry gets the same.
+      throw new LoadError(`${url}: the body is not valid ${encoding} (its Content-Encoding): ${cause.code}`, false, { cause: error });
+    }
     throw new LoadError(`${url}: connection lost: ${cause?.code ?? cause?.message ?? error}`, true, { cause: error });
   };
+  let encoding = "";
   try {
     const response = await follow(url, limits.redirectHosts, signal);
+    encoding = response.headers.get("content-encoding") ?? "";
     if (!response.ok) {
       throw new LoadError(`${url}: HTTP ${response.status} ${response.statusText}`, TRANSIENT_HTTP.has(response.status));
     }
@@ -112,15 +120,30 @@ async function readUrl(url: string, limits: Limits): Promise<Buffer> {
   }
 }
 
+/** `text` (relative to `base`) as a URL fetch can request; a LoadError (permanent) saying why not. */
+function requestable(text: string, base: string | undefined, what: string): URL {
+  let target: URL;
+  try {
+    target = new URL(text, base);
+  } catch {
+    throw new LoadError(`${what} ${JSON.stringify(text.slice(0, 200))}, which is not a valid URL`);
+  }
+  if (target.username || target.password) {
+    throw new LoadError(`${what} a URL with a user name or password in it; fetch does not send those`);
+  }
+  return target;
+}
+
 async function follow(url: string, allowedHosts: string[], signal: AbortSignal): Promise<Response> {
-  const hosts = new Set([new URL(url).hostname, ...allowedHosts]);
+  const hosts = new Set([requestable(url, undefined, `${url}: the input is`).hostname, ...allowedHosts]);
   let current = url;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     const response = await fetch(current, { signal, redirect: "manual", headers: { "User-Agent": "ingest-raw" } });
     if (!REDIRECTS.has(response.status)) return response;
-    const location = response.headers.get("location") ?? "";
+    const location = response.headers.get("location");
     await response.body?.cancel();
-    const target = new URL(location, current);
+    if (!location) throw new LoadError(`${url}: HTTP ${response.status} redirects without a Location header`);
+    const target = requestable(location, current, `${url}: HTTP ${response.status} redirects to`);
     if (target.protocol !== "http:" && target.protocol !== "https:") {
       throw new LoadError(`${url}: HTTP ${response.status} redirects to ${JSON.stringify(location.slice(0, 200))}; only http(s) redirects are followed`);
     }

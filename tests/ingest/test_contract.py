@@ -344,6 +344,29 @@ def test_http_answers_no_retry_can_mend_are_permanent(source, fresh_warehouse):
     assert fingerprint(fresh_warehouse, source.table) == before
 
 
+def test_a_chunked_download_cut_short_is_transient(source, fresh_warehouse):
+    """A server (or a proxy) that dies mid-body after 'Connection: close' ends the connection where a
+    chunk ends: the body lacks its last chunk, so the download was cut; not a complete but bad input."""
+    assert run_source(fresh_warehouse, source.name).returncode == 0
+    before = fingerprint(fresh_warehouse, source.table)
+    data = declared_input(source)
+    half = data.read_bytes()[: data.stat().st_size // 2]
+
+    def respond(handler, _):
+        handler.protocol_version = "HTTP/1.1"
+        handler.send_response(200)
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.wfile.write(b"%x\r\n%s\r\n" % (len(half), half))  # and no last chunk
+
+    with http_server(respond) as (base, _):
+        result = run_source(fresh_warehouse, source.name, "--input", f"{base}/{data.name}", "--timeout", "5")
+    assert result.returncode == EXIT_TRANSIENT, result.stderr
+    assert f"ingest error: source '{source.name}': " in result.stderr
+    assert fingerprint(fresh_warehouse, source.table) == before
+
+
 def hostile_input(source: Source, folder: Path) -> Path:
     """About 16 MiB the declared format cannot load, found out only at its end: a CSV record of
     nothing but delimiters, or a JSON-stat value array of 4 million cells over dimensions of one."""

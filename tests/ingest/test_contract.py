@@ -404,3 +404,39 @@ def test_memory_stays_bounded_on_a_hostile_input(source, fresh_warehouse, tmp_pa
     assert measured.returncode == EXIT_PERMANENT, measured.stderr
     assert f"ingest error: source '{source.name}': " in measured.stderr
     assert measured.peak_rss_bytes < MEMORY_BOUND, f"peak {measured.peak_rss_bytes >> 20} MiB"
+
+
+def long_field_input(source: Source, folder: Path) -> tuple[Path, int]:
+    """Four rows sharing one 40 MiB text value (a JSON-stat label, a CSV field): loadable, and well
+    under max_record_bytes. Returns the input and its rows."""
+    path = folder / "long-field"
+    long = "L" * (40 << 20)
+    if isinstance(source.format, CsvFormat):
+        text = next(c.name for c in source.columns if c.type == "text" and c.name not in source.primary_key)
+        row = csv_rows(declared_input(source))[0]
+        with path.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.DictWriter(out, source.column_names, delimiter=source.format.delimiter)
+            writer.writeheader()
+            for number in range(4):
+                writer.writerow(row | {source.primary_key[0]: f"K{number}", text: long})
+        return path, 4
+    names = [c.name for c in source.columns if c.name not in ("value", "status")]
+    ids = [name for name in names if not name.endswith("_label")]
+    labelled = next(name.removesuffix("_label") for name in names if name.endswith("_label"))
+    dimension = {name: {"category": {"index": ["a"]}} for name in ids}
+    dimension[labelled]["category"]["label"] = {"a": long}
+    dimension[ids[-1]]["category"]["index"] = ["k0", "k1", "k2", "k3"]
+    dataset = {"version": "2.0", "class": "dataset", "id": ids, "size": [1] * (len(ids) - 1) + [4]}
+    path.write_text(json.dumps(dataset | {"dimension": dimension, "value": [1.5] * 4}))
+    return path, 4
+
+
+def test_memory_stays_bounded_on_a_long_value_repeated(source, fresh_warehouse, tmp_path):
+    """A 40 MiB value in every row: each process holds it a bounded number of times, not once per row
+    written (a reader's rows as text, left for a lazy garbage collector, took 770 MB for four)."""
+    path, rows = long_field_input(source, tmp_path)
+    command = [sys.executable, "-m", "ingest_raw.sources", source.name, "--input", str(path)]
+    measured = peak_memory.run(command, program_env(fresh_warehouse), timeout=PROGRAM_TIMEOUT)
+    assert measured.returncode == 0, measured.stderr
+    assert fingerprint(fresh_warehouse, source.table)[0] == rows
+    assert measured.peak_rss_bytes < MEMORY_BOUND, f"peak {measured.peak_rss_bytes >> 20} MiB"

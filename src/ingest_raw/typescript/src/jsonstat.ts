@@ -178,24 +178,37 @@ export function describeCell(dataset: Dataset, index: number): string {
   return parts.join(", ");
 }
 
+/** A CSV record: its text, or, when a field is long, its pieces with the long fields as bytes. */
+export type CsvRecord = string | (string | Buffer)[];
+
+/** Fields at least this long are encoded to bytes once and written as they are, never copied into a
+ * row's text: a label of megabytes repeated over rows would otherwise leave a copy per row for the
+ * garbage collector, which V8 lets pile up far past the dataset's own size. */
+const LONG_FIELD = 1 << 16;
+
 /**
  * CSV records (one per cell, in the declared column order): fails naming every declared column the
  * dataset cannot fill and every dimension without a column.
  */
-export function csvRecords(dataset: Dataset, columns: string[], where: string): (index: number) => string {
+export function csvRecords(dataset: Dataset, columns: string[], where: string): (index: number) => CsvRecord {
   // Each field as written, the categories' codes and labels encoded once rather than once per row.
-  const fields: ((coordinates: number[], index: number) => string)[] = [];
+  const fields: ((coordinates: number[], index: number) => string | Buffer)[] = [];
   const unknown: string[] = [];
   for (const column of columns) {
     const dimension = dataset.dimensions.findIndex((d) => d.column === column || `${d.column}_label` === column);
     if (column === "value") {
       fields.push((_, index) => csvField(number(dataset.value(index))));
     } else if (column === "status") {
-      fields.push((_, index) => csvField(dataset.status(index)));
+      let last: [string | null, string | Buffer] = [null, ""];
+      fields.push((_, index) => {
+        const status = dataset.status(index);
+        if (status !== last[0]) last = [status, long(csvField(status))];
+        return last[1];
+      });
     } else if (dimension >= 0) {
       const { codes, labels } = dataset.dimensions[dimension];
       const label = column.endsWith("_label") && dataset.dimensions[dimension].column !== column;
-      const encoded = codes.map((code) => csvField(label ? (labels[code] ?? null) : code));
+      const encoded = codes.map((code) => long(csvField(label ? (labels[code] ?? null) : code)));
       fields.push((coordinates) => encoded[coordinates[dimension]]);
     } else {
       unknown.push(column);
@@ -219,9 +232,26 @@ export function csvRecords(dataset: Dataset, columns: string[], where: string): 
       coordinates[position] = rest % sizes[position];
       rest = Math.floor(rest / sizes[position]);
     }
-    return fields.map((field) => field(coordinates, index)).join(",") + "\n";
+    const values = fields.map((field) => field(coordinates, index));
+    if (!values.some((value) => value instanceof Buffer)) return values.join(",") + "\n";
+    const pieces: (string | Buffer)[] = [];
+    let text = "";
+    values.forEach((value, position) => {
+      const separator = position + 1 < values.length ? "," : "\n";
+      if (typeof value === "string") {
+        text += value + separator;
+      } else {
+        if (text) pieces.push(text);
+        pieces.push(value);
+        text = separator;
+      }
+    });
+    pieces.push(text);
+    return pieces;
   };
 }
+
+const long = (field: string): string | Buffer => (field.length >= LONG_FIELD ? Buffer.from(field) : field);
 
 const number = (value: number | null): string | null => (value === null ? null : String(value));
 

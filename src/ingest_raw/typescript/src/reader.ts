@@ -46,11 +46,20 @@ export async function runJsonStatReader(argv: string[] = process.argv.slice(2)):
     await write(columns.join(",") + "\n");
     let batch = "";
     for (const index of dataset.cells()) {
-      batch += record(index);
-      if (batch.length >= BATCH_BYTES) {
-        await write(batch);
-        batch = "";
+      const row = record(index);
+      if (typeof row === "string") {
+        batch += row;
+        if (batch.length >= BATCH_BYTES) {
+          await write(batch);
+          batch = "";
+        }
+        continue;
       }
+      // A row with a long field (a label of megabytes): its pieces go out as they are, the long ones
+      // as the bytes encoded once.
+      await write(batch);
+      batch = "";
+      for (const piece of row) await write(piece);
     }
     await write(batch);
     return 0;
@@ -71,6 +80,6 @@ function describeRow(dataset: Dataset, row: number): string {
   return `row ${row}`;
 }
 
-async function write(text: string): Promise<void> {
-  if (text && !process.stdout.write(text)) await once(process.stdout, "drain");
+async function write(text: string | Buffer): Promise<void> {
+  if (text.length && !process.stdout.write(text)) await once(process.stdout, "drain");
 }

@@ -159,8 +159,12 @@ def test_a_fifo_device_or_directory_is_refused_at_once(source, fresh_warehouse, 
     assert "not a regular file" in result.stderr
 
 
-@pytest.mark.parametrize("stage", ["locked", "copy", "commit"])
-def test_sigint_rolls_back_and_exits_130(source, fresh_warehouse, stage):
+@pytest.mark.parametrize(
+    ("stage", "signum"),
+    [("locked", signal.SIGINT), ("copy", signal.SIGINT), ("commit", signal.SIGINT), ("copy", signal.SIGHUP)],
+)
+def test_sigint_rolls_back_and_exits_130(source, fresh_warehouse, stage, signum):
+    """And a hangup (the terminal closed) is a stop like Ctrl-C, not a silent death."""
     assert run_source(fresh_warehouse, source.name).returncode == 0
     before = fingerprint(fresh_warehouse, source.table)
     with postgres.connect(fresh_warehouse, autocommit=True) as conn:
@@ -172,7 +176,7 @@ def test_sigint_rolls_back_and_exits_130(source, fresh_warehouse, stage):
     stderr = LineWatcher(process.stderr)
     try:
         stderr.wait_for(f"paused at {stage}")
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         assert process.wait(timeout=10) == EXIT_INTERRUPTED
     finally:
         process.kill()
@@ -181,7 +185,7 @@ def test_sigint_rolls_back_and_exits_130(source, fresh_warehouse, stage):
     assert fingerprint(fresh_warehouse, source.table) == changed != before
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_while_commit_waits_reports_the_commit(source, commits_wait_for_a_standby, signum):  # noqa: F811
     settings, _ = commits_wait_for_a_standby
     process = start_source(settings, source.name)

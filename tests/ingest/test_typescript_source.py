@@ -62,7 +62,20 @@ def cases(dataset: dict, folder: Path) -> list[tuple[bytes, str]]:
             f'"status" key "{len(values)}" is not a cell index below {len(values)}',
         ),
         (json.dumps(dict(dataset, status={"first": "p"})).encode(), '"status" key "first" is not a cell'),
+        # A dimension whose column another already means would be dropped silently (a size of one
+        # makes no duplicate key to tell).
+        (extra_dimension(dataset, "value"), "column value would hold both the values and dimension value"),
+        (extra_dimension(dataset, "REGION"), "column region would hold both dimension region and dimension"),
+        (extra_dimension(dataset, "region_label"), "both the labels of dimension region and dimension"),
     ]
+
+
+def extra_dimension(dataset: dict, name: str) -> bytes:
+    """The dataset with one more dimension, of one category."""
+    dimension = dict(dataset["dimension"], **{name: {"category": {"index": ["only"]}}})
+    return json.dumps(
+        dict(dataset, id=[*dataset["id"], name], size=[*dataset["size"], 1], dimension=dimension)
+    ).encode()
 
 
 def test_bad_datasets_fail_naming_the_place_and_keep_the_table(dataset, fresh_warehouse, tmp_path):

@@ -191,6 +191,22 @@ const LONG_FIELD = 1 << 16;
  * dataset cannot fill and every dimension without a column.
  */
 export function csvRecords(dataset: Dataset, columns: string[], where: string): (index: number) => CsvRecord {
+  // Every column name means one thing: "MONTH" and "month", a dimension "value" or "region_label"
+  // beside "region" would each lose a dimension silently, to whichever the columns matched first.
+  const meanings = new Map<string, string>([
+    ["value", "the values"],
+    ["status", "the statuses"],
+  ]);
+  for (const { id, column } of dataset.dimensions) {
+    for (const [name, meaning] of [
+      [column, `dimension ${id}`],
+      [`${column}_label`, `the labels of dimension ${id}`],
+    ]) {
+      const taken = meanings.get(name);
+      if (taken) throw new LoadError(`${where}: column ${name} would hold both ${taken} and ${meaning}`);
+      meanings.set(name, meaning);
+    }
+  }
   // Each field as written, the categories' codes and labels encoded once rather than once per row.
   const fields: ((coordinates: number[], index: number) => string | Buffer)[] = [];
   const unknown: string[] = [];

@@ -101,6 +101,34 @@ def test_escaped_characters_and_surrogate_pairs_load_as_themselves(dataset, fres
         assert conn.execute(query).fetchall() == [("North \U0001f600 \u00e9",)]
 
 
+def test_a_long_label_repeated_past_the_output_limit_is_refused_before_any_row(
+    dataset, fresh_warehouse, tmp_path
+):
+    """1 MiB of label on each of 512 rows: 512 MiB of CSV from a 1 MiB input, past 64 times the 4 MiB
+    max_record_bytes given. Refused at once, not written until the deadline and then retried."""
+    assert run_source(fresh_warehouse, SOURCE.name).returncode == 0
+    before = fingerprint(fresh_warehouse, SOURCE.table)
+    region = {"category": {"index": ["R01"], "label": {"R01": "R" * (1 << 20)}}}
+    month = {"category": {"index": [f"M{number}" for number in range(256)]}}
+    contents = {"category": {"index": ["cpi", "change"]}}
+    amplifying = dict(
+        dataset,
+        size=[1, 256, 2],
+        dimension={"region": region, "month": month, "contents": contents},
+        value=[1.5] * 512,
+    )
+    amplifying.pop("status", None)
+    path = tmp_path / "amplifying.json"
+    path.write_text(json.dumps(amplifying))
+    result = run_source(
+        fresh_warehouse, SOURCE.name, "--input", str(path), "--max-record-bytes", str(4 << 20)
+    )
+    assert result.returncode == EXIT_PERMANENT, result.stderr
+    assert f"source 'regional_cpi': {path}: its rows would make " in result.stderr
+    assert f"bytes of CSV, more than {256 << 20} (64 times the source's max_record_bytes)" in result.stderr
+    assert fingerprint(fresh_warehouse, SOURCE.table) == before
+
+
 def test_a_sparse_value_object_loads_the_cells_it_lists(dataset, fresh_warehouse, tmp_path):
     """50,000 x 50,000 x 2 declared cells, two listed: two rows, not five billion rows of nulls."""
     sparse = dict(dataset, size=[50_000, 50_000, 2], value={"0": 1.5, "7": 2.5})

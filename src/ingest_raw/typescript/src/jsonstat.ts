@@ -190,7 +190,11 @@ const LONG_FIELD = 1 << 16;
  * CSV records (one per cell, in the declared column order): fails naming every declared column the
  * dataset cannot fill and every dimension without a column.
  */
-export function csvRecords(dataset: Dataset, columns: string[], where: string): (index: number) => CsvRecord {
+export function csvRecords(
+  dataset: Dataset,
+  columns: string[],
+  where: string,
+): ((index: number) => CsvRecord) & { bytes(): number } {
   // Every column name means one thing: "MONTH" and "month", a dimension "value" or "region_label"
   // beside "region" would each lose a dimension silently, to whichever the columns matched first.
   const meanings = new Map<string, string>([
@@ -209,23 +213,29 @@ export function csvRecords(dataset: Dataset, columns: string[], where: string): 
   }
   // Each field as written, the categories' codes and labels encoded once rather than once per row.
   const fields: ((coordinates: number[], index: number) => string | Buffer)[] = [];
+  const lengths: ((coordinates: number[], index: number) => number)[] = []; // at most, of each field
   const unknown: string[] = [];
   for (const column of columns) {
     const dimension = dataset.dimensions.findIndex((d) => d.column === column || `${d.column}_label` === column);
     if (column === "value") {
       fields.push((_, index) => csvField(number(dataset.value(index))));
+      lengths.push(() => LONGEST_NUMBER);
     } else if (column === "status") {
       let last: [string | null, string | Buffer] = [null, ""];
-      fields.push((_, index) => {
+      const field = (_: number[], index: number) => {
         const status = dataset.status(index);
         if (status !== last[0]) last = [status, long(csvField(status))];
         return last[1];
-      });
+      };
+      fields.push(field);
+      lengths.push((coordinates, index) => field(coordinates, index).length);
     } else if (dimension >= 0) {
       const { codes, labels } = dataset.dimensions[dimension];
       const label = column.endsWith("_label") && dataset.dimensions[dimension].column !== column;
       const encoded = codes.map((code) => long(csvField(label ? (labels[code] ?? null) : code)));
       fields.push((coordinates) => encoded[coordinates[dimension]]);
+      const sizes = encoded.map((field) => field.length);
+      lengths.push((coordinates) => sizes[coordinates[dimension]]);
     } else {
       unknown.push(column);
     }
@@ -241,13 +251,26 @@ export function csvRecords(dataset: Dataset, columns: string[], where: string): 
     throw new LoadError(`${where}: ${problems.join("; ")}; the dataset's dimensions are ${found}`);
   }
   const sizes = dataset.dimensions.map((dimension) => dimension.codes.length);
-  return (index) => {
+  const at = (index: number): number[] => {
     const coordinates = new Array<number>(sizes.length);
     let rest = index;
     for (let position = sizes.length - 1; position >= 0; position--) {
       coordinates[position] = rest % sizes[position];
       rest = Math.floor(rest / sizes[position]);
     }
+    return coordinates;
+  };
+  /** The size of all records, counted without writing them (a label is repeated on every row). */
+  const bytes = (): number => {
+    let total = 0;
+    for (const index of dataset.cells()) {
+      const coordinates = at(index);
+      for (const length of lengths) total += length(coordinates, index) + 1;
+    }
+    return total;
+  };
+  const record = (index: number): CsvRecord => {
+    const coordinates = at(index);
     const values = fields.map((field) => field(coordinates, index));
     if (!values.some((value) => value instanceof Buffer)) return values.join(",") + "\n";
     const pieces: (string | Buffer)[] = [];
@@ -265,7 +288,11 @@ export function csvRecords(dataset: Dataset, columns: string[], where: string): 
     pieces.push(text);
     return pieces;
   };
+  return Object.assign(record, { bytes });
 }
+
+/** The longest a number is written ("-1.7976931348623157e+308"). */
+const LONGEST_NUMBER = 24;
 
 const long = (field: string): string | Buffer => (field.length >= LONG_FIELD ? Buffer.from(field) : field);
 

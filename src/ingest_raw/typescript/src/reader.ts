@@ -19,6 +19,8 @@ import { readInput } from "./input.js";
 import { csvRecords, type Dataset, describeCell, parseJsonStat } from "./jsonstat.js";
 
 const BATCH_BYTES = 1 << 16;
+/** The rows' CSV may be this many times the source's max_record_bytes (4 GiB for the default 64 MiB). */
+const OUTPUT_LIMIT = 64;
 
 export async function runJsonStatReader(argv: string[] = process.argv.slice(2)): Promise<number> {
   try {
@@ -42,6 +44,15 @@ export async function runJsonStatReader(argv: string[] = process.argv.slice(2)):
     if (options["describe-row"] !== undefined) {
       process.stdout.write(describeRow(dataset, Number(options["describe-row"])) + "\n");
       return 0;
+    }
+    // Rows are never more than the cells the input lists, but a long label or status is repeated on
+    // each: megabytes of input could make terabytes of rows, to fail only at the deadline, and retried.
+    const limit = OUTPUT_LIMIT * declaration.max_record_bytes;
+    const bytes = record.bytes();
+    if (bytes > limit) {
+      throw new LoadError(
+        `${location}: its rows would make ${bytes} bytes of CSV, more than ${limit} (${OUTPUT_LIMIT} times the source's max_record_bytes); a long label, code or status repeats on every row`,
+      );
     }
     await write(columns.join(",") + "\n");
     let batch = "";

@@ -148,6 +148,32 @@ def test_a_key_too_long_for_its_index_is_permanent_naming_the_row(source, fresh_
     assert fingerprint(fresh_warehouse, source.table) == before
 
 
+def test_a_relative_input_is_relative_to_where_the_loader_runs(source, fresh_warehouse, tmp_path):
+    """Not to the folder a reader program runs in: there, the same name may be another file (the
+    declared sample), which would load instead, silently."""
+    assert run_source(fresh_warehouse, source.name).returncode == 0
+    declared = fingerprint(fresh_warehouse, source.table)
+    remote = source.input.startswith(("package:", "http://", "https://"))
+    relative = Path(declared_input(source).name if remote else source.input)
+    mine = tmp_path / relative
+    mine.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(source.format, CsvFormat):
+        mine.write_bytes(b"".join(declared_input(source).read_bytes().splitlines(keepends=True)[:3]))
+    else:
+        dataset = json.loads(declared_input(source).read_text())
+        mine.write_text(json.dumps(dict(dataset, value=[None] * len(dataset["value"]))))
+    result = subprocess.run(
+        [sys.executable, "-m", "ingest_raw.sources", source.name, "--input", str(relative)],
+        cwd=tmp_path,
+        env=program_env(fresh_warehouse),
+        capture_output=True,
+        text=True,
+        timeout=PROGRAM_TIMEOUT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert fingerprint(fresh_warehouse, source.table) != declared
+
+
 @pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
 def test_a_fifo_device_or_directory_is_refused_at_once(source, fresh_warehouse, tmp_path, kind):
     path = {"device": Path("/dev/zero"), "directory": tmp_path}.get(kind, tmp_path / "fifo")

@@ -248,11 +248,15 @@ def resolve_package_location(location: str) -> Path:
 
 def open_source(source: Source, input: str | None = None, timeout: float | None = None):
     """The CSV to load (the declared input unless `input` is given): the input itself, or the rows the
-    source's reader program makes of it (`-`: rows already made, on standard input)."""
-    input = input or source.input
+    source's reader program makes of it (`-`: rows already made, on standard input). A relative path
+    given here is relative to where the loader runs, as for any command; only the declared input of a
+    reader program is relative to the program's folder, where the reader runs."""
     timeout = timeout or source.timeout_seconds
     if source.program is None or input == STDIN:
-        return open_input(input, timeout, source.deadline_seconds, source.redirect_hosts)
+        return open_input(input or source.input, timeout, source.deadline_seconds, source.redirect_hosts)
+    if input and not input.startswith(("http://", "https://", "package:")):
+        input = os.path.abspath(input)
+    input = input or source.input
     command = [*source.program.command, "--input", input, "--timeout", f"{timeout:g}"]
     env = {**os.environ, SOURCE_ENV: json.dumps(source.to_dict())}
     env = {key: value for key, value in env.items() if not key.startswith(("DAGSTER_PIPES", "WAREHOUSE_"))}

@@ -252,6 +252,19 @@ def test_a_wrong_password_is_permanent(source, fresh_warehouse):
     assert "refused the connection" in result.stderr and "(check WAREHOUSE_USER)" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "option", [("--timeout", "1e10"), ("--deadline", "3e6"), ("--timeout", "nan"), ("--timeout", "0")]
+)
+def test_a_wait_no_timer_can_hold_is_refused(source, fresh_warehouse, option):
+    """Past 2^31 ms a JavaScript timer fires at once (a download 'timed out' before it began, 75), and
+    a Python one past time_t dies with a traceback; NaN compared false to every bound; 0 meant 'declared'."""
+    result = run_source(fresh_warehouse, source.name, *option)
+    assert result.returncode == EXIT_PERMANENT, result.stderr
+    assert f"ingest error: source '{source.name}': max_record_bytes, lock_timeout_seconds" in result.stderr
+    assert "the seconds at most 2,147,483 (about 24.8 days)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def trickle(handler, data: Path) -> None:
     """Promise the whole file, then send its first 200 bytes one every 50 ms (a download that lasts)."""
     handler.send_response(200)

@@ -140,6 +140,11 @@ class RunResources:
                 )
 
 
+#: The longest wait a declaration may ask for: 2^31 - 1 ms, the longest timer a reader program in
+#: JavaScript can set (a longer one fires at once: a download "timed out" before it began).
+MAX_SECONDS = 2_147_483.0
+
+
 @dataclass(frozen=True)
 class Source:
     """One source table. `input` is an absolute path, an http(s) URL or `package:<module>/<file>` (a
@@ -213,15 +218,12 @@ class Source:
             len(self.format.delimiter) != 1 or len(self.format.quote) != 1
         ):
             raise DeclarationError(f"source {self.name!r}: delimiter and quote must be one character each")
-        if (
-            self.max_record_bytes < 1
-            or self.lock_timeout_seconds <= 0
-            or self.timeout_seconds <= 0
-            or self.deadline_seconds <= 0
-        ):
+        waits = (self.lock_timeout_seconds, self.timeout_seconds, self.deadline_seconds)
+        if self.max_record_bytes < 1 or not all(0 < seconds <= MAX_SECONDS for seconds in waits):  # NaN too
             raise DeclarationError(
                 f"source {self.name!r}: max_record_bytes, lock_timeout_seconds, timeout_seconds and "
-                f"deadline_seconds must be > 0"
+                f"deadline_seconds must be > 0, the seconds at most {MAX_SECONDS:,.0f} (about 24.8 days); "
+                f"got {self.max_record_bytes}, {', '.join(f'{seconds:g}' for seconds in waits)}"
             )
         if isinstance(self.format, JsonStatFormat) and self.program is None:
             raise DeclarationError(

@@ -67,6 +67,8 @@ def declared_source(args: argparse.Namespace, pipes) -> Source:
         source = replace(source, max_record_bytes=args.max_record_bytes)
     if args.deadline is not None:
         source = replace(source, deadline_seconds=args.deadline)
+    if args.timeout is not None:
+        source = replace(source, timeout_seconds=args.timeout)
     return source
 
 
@@ -79,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 source = declared_source(args, pipes)
                 settings = WarehouseSettings.from_env()
-                with open_source(source, args.input, args.timeout) as stream:
+                with open_source(source, args.input) as stream:
                     # psycopg and the loader are imported while the reader program starts.
                     from ingest_raw.loader import load
 

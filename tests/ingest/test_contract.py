@@ -4,8 +4,10 @@ per program), and the inputs from the declared format: a new source joins by its
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -25,6 +27,7 @@ from shared import postgres
 from tests.ingest.ingest_helpers import (
     PROGRAM_TIMEOUT,
     LineWatcher,
+    csv_rows,
     fingerprint,
     http_server,
     loader_sessions,
@@ -36,7 +39,7 @@ from tests.ingest.ingest_helpers import (
     wait_until,
 )
 from tests.ingest.test_ingest_interrupt import commits_wait_for_a_standby  # noqa: F401 (a fixture)
-from tests.process_tools import processes_mentioning
+from tests.process_tools import processes_mentioning, wait_until_gone
 
 
 def _remote(source: Source) -> bool:
@@ -110,6 +113,67 @@ def test_bad_input_exits_65_naming_the_source_and_place(source, fresh_warehouse,
     assert fingerprint(fresh_warehouse, source.table) == before
 
 
+def oversized_key_input(source: Source, folder: Path) -> Path:
+    """One row whose first key column holds 10,000 random characters: more than a btree index entry
+    may hold (about 2.7 kB), however often the load is retried."""
+    key = secrets.token_hex(5000)
+    path = folder / "long-key"
+    if isinstance(source.format, CsvFormat):
+        row = csv_rows(declared_input(source))[0] | {source.primary_key[0]: key}
+        with path.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.DictWriter(out, source.column_names, delimiter=source.format.delimiter)
+            writer.writeheader()
+            writer.writerow(row)
+        return path
+    names = [c.name for c in source.columns if c.name not in ("value", "status")]
+    ids = [name for name in names if not name.endswith("_label")]
+    dimension = {
+        name: {"category": {"index": [key if name == source.primary_key[0] else "a"]}} for name in ids
+    }
+    dataset = {"version": "2.0", "class": "dataset", "id": ids, "size": [1] * len(ids)}
+    path.write_text(json.dumps(dataset | {"dimension": dimension, "value": [1.5]}))
+    return path
+
+
+def test_a_key_too_long_for_its_index_is_permanent_naming_the_row(source, fresh_warehouse, tmp_path):
+    """Postgres refuses it with a 'program limit exceeded' error (class 54), which psycopg files under
+    OperationalError like a lost connection: a retry cannot help, so 65 naming the row, not 75."""
+    assert run_source(fresh_warehouse, source.name).returncode == 0
+    before = fingerprint(fresh_warehouse, source.table)
+    path = oversized_key_input(source, tmp_path)
+    result = run_source(fresh_warehouse, source.name, "--input", str(path))
+    assert result.returncode == EXIT_PERMANENT, result.stderr
+    assert f"ingest error: source '{source.name}': {path} line 2" in result.stderr
+    assert "index row requires" in result.stderr and "Traceback" not in result.stderr
+    assert fingerprint(fresh_warehouse, source.table) == before
+
+
+def test_a_relative_input_is_relative_to_where_the_loader_runs(source, fresh_warehouse, tmp_path):
+    """Not to the folder a reader program runs in: there, the same name may be another file (the
+    declared sample), which would load instead, silently."""
+    assert run_source(fresh_warehouse, source.name).returncode == 0
+    declared = fingerprint(fresh_warehouse, source.table)
+    remote = source.input.startswith(("package:", "http://", "https://"))
+    relative = Path(declared_input(source).name if remote else source.input)
+    mine = tmp_path / relative
+    mine.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(source.format, CsvFormat):
+        mine.write_bytes(b"".join(declared_input(source).read_bytes().splitlines(keepends=True)[:3]))
+    else:
+        dataset = json.loads(declared_input(source).read_text())
+        mine.write_text(json.dumps(dict(dataset, value=[None] * len(dataset["value"]))))
+    result = subprocess.run(
+        [sys.executable, "-m", "ingest_raw.sources", source.name, "--input", str(relative)],
+        cwd=tmp_path,
+        env=program_env(fresh_warehouse),
+        capture_output=True,
+        text=True,
+        timeout=PROGRAM_TIMEOUT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert fingerprint(fresh_warehouse, source.table) != declared
+
+
 @pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
 def test_a_fifo_device_or_directory_is_refused_at_once(source, fresh_warehouse, tmp_path, kind):
     path = {"device": Path("/dev/zero"), "directory": tmp_path}.get(kind, tmp_path / "fifo")
@@ -121,8 +185,12 @@ def test_a_fifo_device_or_directory_is_refused_at_once(source, fresh_warehouse, 
     assert "not a regular file" in result.stderr
 
 
-@pytest.mark.parametrize("stage", ["locked", "copy", "commit"])
-def test_sigint_rolls_back_and_exits_130(source, fresh_warehouse, stage):
+@pytest.mark.parametrize(
+    ("stage", "signum"),
+    [("locked", signal.SIGINT), ("copy", signal.SIGINT), ("commit", signal.SIGINT), ("copy", signal.SIGHUP)],
+)
+def test_sigint_rolls_back_and_exits_130(source, fresh_warehouse, stage, signum):
+    """And a hangup (the terminal closed) is a stop like Ctrl-C, not a silent death."""
     assert run_source(fresh_warehouse, source.name).returncode == 0
     before = fingerprint(fresh_warehouse, source.table)
     with postgres.connect(fresh_warehouse, autocommit=True) as conn:
@@ -134,7 +202,7 @@ def test_sigint_rolls_back_and_exits_130(source, fresh_warehouse, stage):
     stderr = LineWatcher(process.stderr)
     try:
         stderr.wait_for(f"paused at {stage}")
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         assert process.wait(timeout=10) == EXIT_INTERRUPTED
     finally:
         process.kill()
@@ -143,7 +211,7 @@ def test_sigint_rolls_back_and_exits_130(source, fresh_warehouse, stage):
     assert fingerprint(fresh_warehouse, source.table) == changed != before
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_while_commit_waits_reports_the_commit(source, commits_wait_for_a_standby, signum):  # noqa: F811
     settings, _ = commits_wait_for_a_standby
     process = start_source(settings, source.name)
@@ -184,6 +252,19 @@ def test_a_wrong_password_is_permanent(source, fresh_warehouse):
     assert "refused the connection" in result.stderr and "(check WAREHOUSE_USER)" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "option", [("--timeout", "1e10"), ("--deadline", "3e6"), ("--timeout", "nan"), ("--timeout", "0")]
+)
+def test_a_wait_no_timer_can_hold_is_refused(source, fresh_warehouse, option):
+    """Past 2^31 ms a JavaScript timer fires at once (a download 'timed out' before it began, 75), and
+    a Python one past time_t dies with a traceback; NaN compared false to every bound; 0 meant 'declared'."""
+    result = run_source(fresh_warehouse, source.name, *option)
+    assert result.returncode == EXIT_PERMANENT, result.stderr
+    assert f"ingest error: source '{source.name}': max_record_bytes, lock_timeout_seconds" in result.stderr
+    assert "the seconds at most 2,147,483 (about 24.8 days)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def trickle(handler, data: Path) -> None:
     """Promise the whole file, then send its first 200 bytes one every 50 ms (a download that lasts)."""
     handler.send_response(200)
@@ -206,6 +287,26 @@ def test_an_unreachable_warehouse_stops_the_reader_and_fails_as_transient(source
         assert processes_mentioning(url) == []
     assert result.returncode == EXIT_TRANSIENT, result.stderr
     assert f"ingest error: source '{source.name}': cannot connect to the warehouse" in result.stderr
+
+
+def test_a_load_killed_while_downloading_leaves_nothing_running(source, fresh_warehouse):
+    """kill -9 of the loader (the OOM killer, a lost node): the table keeps its rows and no process of
+    the load runs on; a reader in its own session, still downloading, has no broken pipe to notice."""
+    assert run_source(fresh_warehouse, source.name).returncode == 0
+    before = fingerprint(fresh_warehouse, source.table)
+    data = declared_input(source)
+    with http_server(lambda handler, _: trickle(handler, data)) as (base, seen):
+        url = f"{base}/{data.name}"
+        process = start_source(fresh_warehouse, source.name, "--input", url)
+        try:
+            wait_until(lambda: seen, 30, "the download's start")
+            process.kill()
+            process.wait(timeout=10)
+        finally:
+            process.kill()
+        assert wait_until_gone(url, 5) == []
+    wait_until(lambda: loader_sessions(fresh_warehouse) == 0, 10, "the killed session's end")
+    assert fingerprint(fresh_warehouse, source.table) == before
 
 
 def test_http_redirects_deadlines_and_server_errors(source, fresh_warehouse):
@@ -254,6 +355,61 @@ def test_http_redirects_deadlines_and_server_errors(source, fresh_warehouse):
                 assert f"ingest error: source '{source.name}': " in result.stderr
 
 
+def test_http_answers_no_retry_can_mend_are_permanent(source, fresh_warehouse):
+    """A redirect without a Location or to no URL, a body that is not the gzip its Content-Encoding says,
+    a URL carrying a password: the same on every try, so 65 naming the input, never 'connection lost'."""
+    assert run_source(fresh_warehouse, source.name).returncode == 0
+    before = fingerprint(fresh_warehouse, source.table)
+    name = declared_input(source).name
+
+    def respond(handler, _):
+        case = handler.path.split("/")[1]
+        handler.send_response(302 if "location" in case else 200)
+        if case == "bad-location":
+            handler.send_header("Location", "http://[::1/")
+        if case == "corrupt-gzip":
+            handler.send_header("Content-Encoding", "gzip")
+        body = b"this is not gzip" * 4 if case == "corrupt-gzip" else b""
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    with http_server(respond) as (base, _):
+        port = base.rsplit(":", 1)[1]
+        for case in ("no-location", "bad-location", "corrupt-gzip", "password"):
+            url = f"{base}/{case}/{name}"
+            if case == "password":
+                url = f"http://user:secret@127.0.0.1:{port}/ok/{name}"
+            result = run_source(fresh_warehouse, source.name, "--input", url, "--timeout", "5")
+            assert result.returncode == EXIT_PERMANENT, (case, result.stderr)
+            assert f"ingest error: source '{source.name}': " in result.stderr, (case, result.stderr)
+            assert "connection lost" not in result.stderr, (case, result.stderr)
+    assert fingerprint(fresh_warehouse, source.table) == before
+
+
+def test_a_chunked_download_cut_short_is_transient(source, fresh_warehouse):
+    """A server (or a proxy) that dies mid-body after 'Connection: close' ends the connection where a
+    chunk ends: the body lacks its last chunk, so the download was cut; not a complete but bad input."""
+    assert run_source(fresh_warehouse, source.name).returncode == 0
+    before = fingerprint(fresh_warehouse, source.table)
+    data = declared_input(source)
+    half = data.read_bytes()[: data.stat().st_size // 2]
+
+    def respond(handler, _):
+        handler.protocol_version = "HTTP/1.1"
+        handler.send_response(200)
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.wfile.write(b"%x\r\n%s\r\n" % (len(half), half))  # and no last chunk
+
+    with http_server(respond) as (base, _):
+        result = run_source(fresh_warehouse, source.name, "--input", f"{base}/{data.name}", "--timeout", "5")
+    assert result.returncode == EXIT_TRANSIENT, result.stderr
+    assert f"ingest error: source '{source.name}': " in result.stderr
+    assert fingerprint(fresh_warehouse, source.table) == before
+
+
 def hostile_input(source: Source, folder: Path) -> Path:
     """About 16 MiB the declared format cannot load, found out only at its end: a CSV record of
     nothing but delimiters, or a JSON-stat value array of 4 million cells over dimensions of one."""
@@ -290,4 +446,40 @@ def test_memory_stays_bounded_on_a_hostile_input(source, fresh_warehouse, tmp_pa
     measured = peak_memory.run(command, program_env(fresh_warehouse), timeout=PROGRAM_TIMEOUT)
     assert measured.returncode == EXIT_PERMANENT, measured.stderr
     assert f"ingest error: source '{source.name}': " in measured.stderr
+    assert measured.peak_rss_bytes < MEMORY_BOUND, f"peak {measured.peak_rss_bytes >> 20} MiB"
+
+
+def long_field_input(source: Source, folder: Path) -> tuple[Path, int]:
+    """Four rows sharing one 40 MiB text value (a JSON-stat label, a CSV field): loadable, and well
+    under max_record_bytes. Returns the input and its rows."""
+    path = folder / "long-field"
+    long = "L" * (40 << 20)
+    if isinstance(source.format, CsvFormat):
+        text = next(c.name for c in source.columns if c.type == "text" and c.name not in source.primary_key)
+        row = csv_rows(declared_input(source))[0]
+        with path.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.DictWriter(out, source.column_names, delimiter=source.format.delimiter)
+            writer.writeheader()
+            for number in range(4):
+                writer.writerow(row | {source.primary_key[0]: f"K{number}", text: long})
+        return path, 4
+    names = [c.name for c in source.columns if c.name not in ("value", "status")]
+    ids = [name for name in names if not name.endswith("_label")]
+    labelled = next(name.removesuffix("_label") for name in names if name.endswith("_label"))
+    dimension = {name: {"category": {"index": ["a"]}} for name in ids}
+    dimension[labelled]["category"]["label"] = {"a": long}
+    dimension[ids[-1]]["category"]["index"] = ["k0", "k1", "k2", "k3"]
+    dataset = {"version": "2.0", "class": "dataset", "id": ids, "size": [1] * (len(ids) - 1) + [4]}
+    path.write_text(json.dumps(dataset | {"dimension": dimension, "value": [1.5] * 4}))
+    return path, 4
+
+
+def test_memory_stays_bounded_on_a_long_value_repeated(source, fresh_warehouse, tmp_path):
+    """A 40 MiB value in every row: each process holds it a bounded number of times, not once per row
+    written (a reader's rows as text, left for a lazy garbage collector, took 770 MB for four)."""
+    path, rows = long_field_input(source, tmp_path)
+    command = [sys.executable, "-m", "ingest_raw.sources", source.name, "--input", str(path)]
+    measured = peak_memory.run(command, program_env(fresh_warehouse), timeout=PROGRAM_TIMEOUT)
+    assert measured.returncode == 0, measured.stderr
+    assert fingerprint(fresh_warehouse, source.table)[0] == rows
     assert measured.peak_rss_bytes < MEMORY_BOUND, f"peak {measured.peak_rss_bytes >> 20} MiB"

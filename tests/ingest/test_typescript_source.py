@@ -13,6 +13,7 @@ from devtools import typescript
 from ingest_raw.catalog import SOURCES
 from ingest_raw.errors import EXIT_PERMANENT
 from ingest_raw.reader import program_dir
+from shared import postgres
 from tests.ingest.ingest_helpers import (
     check_results,
     events_of,
@@ -50,7 +51,31 @@ def cases(dataset: dict, folder: Path) -> list[tuple[bytes, str]]:
         (b'{\n "version": "2.0",\n "class": "dataset"\n "id": []\n}\n', "line 4, column 2: invalid JSON"),
         (text.replace('"R01": "Northern Coast"', '"R01": 5').encode(), 'the label of category "R01" is 5'),
         (b"[" * 100 + b"]" * 100, "line 1, column 65: nesting deeper than 64 levels"),
+        # Half a UTF-16 pair is no character: written out it would load as U+FFFD, silently.
+        (
+            text.replace('"R01": "Northern Coast"', '"R01": "North\\ud800ern"').encode(),
+            "is a lone surrogate (half of a UTF-16 pair)",
+        ),
+        (text.replace('"R01",', '"\\udc00R01",', 1).encode(), "is a lone surrogate"),
+        (
+            json.dumps(dict(dataset, status={"0": "p", str(len(values)): "p"})).encode(),
+            f'"status" key "{len(values)}" is not a cell index below {len(values)}',
+        ),
+        (json.dumps(dict(dataset, status={"first": "p"})).encode(), '"status" key "first" is not a cell'),
+        # A dimension whose column another already means would be dropped silently (a size of one
+        # makes no duplicate key to tell).
+        (extra_dimension(dataset, "value"), "column value would hold both the values and dimension value"),
+        (extra_dimension(dataset, "REGION"), "column region would hold both dimension region and dimension"),
+        (extra_dimension(dataset, "region_label"), "both the labels of dimension region and dimension"),
     ]
+
+
+def extra_dimension(dataset: dict, name: str) -> bytes:
+    """The dataset with one more dimension, of one category."""
+    dimension = dict(dataset["dimension"], **{name: {"category": {"index": ["only"]}}})
+    return json.dumps(
+        dict(dataset, id=[*dataset["id"], name], size=[*dataset["size"], 1], dimension=dimension)
+    ).encode()
 
 
 def test_bad_datasets_fail_naming_the_place_and_keep_the_table(dataset, fresh_warehouse, tmp_path):
@@ -63,6 +88,44 @@ def test_bad_datasets_fail_naming_the_place_and_keep_the_table(dataset, fresh_wa
         assert result.returncode == EXIT_PERMANENT, result.stderr
         assert f"ingest error: source 'regional_cpi': {path}" in result.stderr
         assert message in result.stderr, result.stderr
+    assert fingerprint(fresh_warehouse, SOURCE.table) == before
+
+
+def test_escaped_characters_and_surrogate_pairs_load_as_themselves(dataset, fresh_warehouse, tmp_path):
+    path = tmp_path / "escaped.json"
+    text = json.dumps(dataset).replace('"R01": "Northern Coast"', '"R01": "North \\ud83d\\ude00 \\u00e9"')
+    path.write_text(text)
+    assert run_source(fresh_warehouse, SOURCE.name, "--input", str(path)).returncode == 0
+    with postgres.connect(fresh_warehouse) as conn:
+        query = "select distinct region_label from raw.regional_cpi where region = 'R01'"
+        assert conn.execute(query).fetchall() == [("North \U0001f600 \u00e9",)]
+
+
+def test_a_long_label_repeated_past_the_output_limit_is_refused_before_any_row(
+    dataset, fresh_warehouse, tmp_path
+):
+    """1 MiB of label on each of 512 rows: 512 MiB of CSV from a 1 MiB input, past 64 times the 4 MiB
+    max_record_bytes given. Refused at once, not written until the deadline and then retried."""
+    assert run_source(fresh_warehouse, SOURCE.name).returncode == 0
+    before = fingerprint(fresh_warehouse, SOURCE.table)
+    region = {"category": {"index": ["R01"], "label": {"R01": "R" * (1 << 20)}}}
+    month = {"category": {"index": [f"M{number}" for number in range(256)]}}
+    contents = {"category": {"index": ["cpi", "change"]}}
+    amplifying = dict(
+        dataset,
+        size=[1, 256, 2],
+        dimension={"region": region, "month": month, "contents": contents},
+        value=[1.5] * 512,
+    )
+    amplifying.pop("status", None)
+    path = tmp_path / "amplifying.json"
+    path.write_text(json.dumps(amplifying))
+    result = run_source(
+        fresh_warehouse, SOURCE.name, "--input", str(path), "--max-record-bytes", str(4 << 20)
+    )
+    assert result.returncode == EXIT_PERMANENT, result.stderr
+    assert f"source 'regional_cpi': {path}: its rows would make " in result.stderr
+    assert f"bytes of CSV, more than {256 << 20} (64 times the source's max_record_bytes)" in result.stderr
     assert fingerprint(fresh_warehouse, SOURCE.table) == before
 
 

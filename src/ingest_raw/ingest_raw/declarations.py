@@ -7,7 +7,6 @@ only looks at its strings.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -146,6 +145,11 @@ class RunResources:
                 )
 
 
+#: The longest wait a declaration may ask for: 2^31 - 1 ms, the longest timer a reader program in
+#: JavaScript can set (a longer one fires at once: a download "timed out" before it began).
+MAX_SECONDS = 2_147_483.0
+
+
 @dataclass(frozen=True)
 class Source:
     """One source table. `input` is an absolute path, an http(s) URL or `package:<module>/<file>` (a
@@ -219,17 +223,12 @@ class Source:
             len(self.format.delimiter) != 1 or len(self.format.quote) != 1
         ):
             raise DeclarationError(f"source {self.name!r}: delimiter and quote must be one character each")
-        if (
-            self.max_record_bytes < 1
-            # NaN compares false to anything and infinity passes `> 0`: neither is a time limit.
-            or not all(
-                math.isfinite(seconds) and seconds > 0
-                for seconds in (self.lock_timeout_seconds, self.timeout_seconds, self.deadline_seconds)
-            )
-        ):
+        waits = (self.lock_timeout_seconds, self.timeout_seconds, self.deadline_seconds)
+        if self.max_record_bytes < 1 or not all(0 < seconds <= MAX_SECONDS for seconds in waits):  # NaN too
             raise DeclarationError(
                 f"source {self.name!r}: max_record_bytes, lock_timeout_seconds, timeout_seconds and "
-                f"deadline_seconds must be finite numbers > 0"
+                f"deadline_seconds must be > 0, the seconds at most {MAX_SECONDS:,.0f} (about 24.8 days); "
+                f"got {self.max_record_bytes}, {', '.join(f'{seconds:g}' for seconds in waits)}"
             )
         if isinstance(self.format, JsonStatFormat) and self.program is None:
             raise DeclarationError(

@@ -37,6 +37,7 @@ from ingest_raw.errors import (
 )
 from ingest_raw.reader import SOURCE_ENV, STDIN, InputStream, program_dir
 from shared import postgres
+from shared.signals import STOP_SIGNALS
 
 #: The CSV every reader program writes.
 READER_CSV = CsvFormat()
@@ -213,7 +214,7 @@ def was_committed(settings: postgres.WarehouseSettings, xid: str, cause: BaseExc
     """Whether the transaction whose COMMIT was cut off by `cause` committed, asked on a new connection
     with further signals ignored (the stop they ask for is under way); CommitOutcomeUnknown when the
     server cannot say."""
-    handlers = {signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {signum: signal.signal(signum, signal.SIG_IGN) for signum in STOP_SIGNALS}
     what = "a signal" if isinstance(cause, KeyboardInterrupt) else f"an error ({shorten(str(cause))})"
     try:
         deadline = time.monotonic() + _OUTCOME_SECONDS

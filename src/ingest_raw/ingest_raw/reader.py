@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
 import fcntl
 import functools
 import gzip
@@ -19,6 +20,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import ssl
 import stat
 import subprocess
@@ -336,11 +338,15 @@ def resolve_package_location(location: str) -> Path:
 
 def open_source(source: Source, input: str | None = None, timeout: float | None = None):
     """The CSV to load (the declared input unless `input` is given): the input itself, or the rows the
-    source's reader program makes of it (`-`: rows already made, on standard input)."""
-    input = input or source.input
+    source's reader program makes of it (`-`: rows already made, on standard input). A relative path
+    given here is relative to where the loader runs, as for any command; only the declared input of a
+    reader program is relative to the program's folder, where the reader runs."""
     timeout = timeout or source.timeout_seconds
     if source.program is None or input == STDIN:
-        return open_input(input, timeout, source.deadline_seconds, source.redirect_hosts)
+        return open_input(input or source.input, timeout, source.deadline_seconds, source.redirect_hosts)
+    if input and not input.startswith(("http://", "https://", "package:")):
+        input = os.path.abspath(input)
+    input = input or source.input
     command = [*source.program.command, "--input", input, "--timeout", f"{timeout:g}"]
     env = {**os.environ, SOURCE_ENV: json.dumps(source.to_dict())}
     env = {key: value for key, value in env.items() if not key.startswith(("DAGSTER_PIPES", "WAREHOUSE_"))}
@@ -396,6 +402,7 @@ def open_program(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=_die_with_this_process(),
         )
     except OSError as error:
         raise PermanentLoadError(
@@ -413,6 +420,31 @@ def open_program(
         output.stop()
         process.stdout.close()
         process.stderr.close()
+
+
+#: prctl(2) option: the signal a process gets when the thread that started it ends.
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_this_process() -> Callable[[], None] | None:
+    """On Linux, what makes a reader program get SIGKILL when the loader ends however it ends (kill -9,
+    the OOM killer, a hangup): its own session keeps it from the loader's signals, and a reader still
+    downloading never writes to notice the broken pipe, so it would run on until its deadline. Run in the
+    child before exec; the loader starts readers from its main thread, which lives as long as it does."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    loader = os.getpid()
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != loader:  # the loader died before the line above
+            os._exit(1)
+
+    return arm
 
 
 class _Counted(io.RawIOBase):
@@ -453,6 +485,9 @@ def _open_url(
     stack: contextlib.ExitStack,
 ) -> tuple[BinaryIO, Callable[[], int]]:
     deadline = _Deadline(url, deadline_seconds)
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is not None or parts.password is not None:  # urllib would look up "user:pw@host"
+        raise PermanentLoadError(f"{url}: a URL with a user name or password in it; those are not sent")
     request = urllib.request.Request(url, headers={"User-Agent": "ingest-raw"})
     opener = urllib.request.build_opener(
         _Redirects(url, redirect_hosts), _DeadlineHTTPHandler(deadline), _DeadlineHTTPSHandler(deadline)

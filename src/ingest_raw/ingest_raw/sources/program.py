@@ -18,6 +18,7 @@ from ingest_raw.declarations import DECLARATION_EXTRA, DeclarationError, Source,
 from ingest_raw.errors import EXIT_INTERRUPTED, EXIT_PERMANENT, LoadError
 from ingest_raw.reader import open_source
 from shared.postgres import WarehouseNotConfigured, WarehouseSettings
+from shared.signals import STOP_SIGNALS
 
 if TYPE_CHECKING:
     from ingest_raw.loader import LoadReport
@@ -143,7 +144,7 @@ def _declaration(name: str, pipes) -> Source:
 
 def _ignore_stops() -> None:
     """The load is done: a stop asked for now waits the few milliseconds the report takes."""
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
 
 

@@ -81,6 +81,7 @@ function invalidUtf8(bytes: Buffer): number {
 
 const WS = new Uint8Array(256);
 for (const c of [0x20, 0x09, 0x0a, 0x0d]) WS[c] = 1;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const NUMBER = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/;
 
 export function parseJson(bytes: Buffer, where: string): Json {
@@ -119,11 +120,15 @@ export function parseJson(bytes: Buffer, where: string): Json {
     const raw = bytes.toString("utf8", start, pos);
     pos++;
     if (plain) return raw;
+    let text: string;
     try {
-      return JSON.parse(`"${raw}"`) as string;
+      text = JSON.parse(`"${raw}"`) as string;
     } catch {
       return fail("invalid JSON: bad escape in a string", start - 1);
     }
+    // "\ud800" alone is half of a UTF-16 pair, no character: written out it would become U+FFFD.
+    if (LONE_SURROGATE.test(text)) fail("a \\u escape in this string is a lone surrogate (half of a UTF-16 pair), not a character", start - 1);
+    return text;
   };
 
   const number = (): number => {

@@ -157,7 +157,10 @@ function cellStatus(status: Json | undefined, cells: number, fail: (message: str
     return (index) => list[index] as string | null;
   }
   if (isObject(status)) {
-    for (const [key, item] of Object.entries(status)) text(item, key);
+    for (const [key, item] of Object.entries(status)) {
+      if (!/^(0|[1-9][0-9]*)$/.test(key) || Number(key) >= cells) fail(`key ${show(key)} is not a cell index below ${cells}`);
+      text(item, key);
+    }
     return (index) => (status[String(index)] as string | undefined) ?? null;
   }
   return fail("must be a string, an array or an object");
@@ -175,25 +178,64 @@ export function describeCell(dataset: Dataset, index: number): string {
   return parts.join(", ");
 }
 
+/** A CSV record: its text, or, when a field is long, its pieces with the long fields as bytes. */
+export type CsvRecord = string | (string | Buffer)[];
+
+/** Fields at least this long are encoded to bytes once and written as they are, never copied into a
+ * row's text: a label of megabytes repeated over rows would otherwise leave a copy per row for the
+ * garbage collector, which V8 lets pile up far past the dataset's own size. */
+const LONG_FIELD = 1 << 16;
+
 /**
  * CSV records (one per cell, in the declared column order): fails naming every declared column the
  * dataset cannot fill and every dimension without a column.
  */
-export function csvRecords(dataset: Dataset, columns: string[], where: string): (index: number) => string {
+export function csvRecords(
+  dataset: Dataset,
+  columns: string[],
+  where: string,
+): ((index: number) => CsvRecord) & { bytes(): number } {
+  // Every column name means one thing: "MONTH" and "month", a dimension "value" or "region_label"
+  // beside "region" would each lose a dimension silently, to whichever the columns matched first.
+  const meanings = new Map<string, string>([
+    ["value", "the values"],
+    ["status", "the statuses"],
+  ]);
+  for (const { id, column } of dataset.dimensions) {
+    for (const [name, meaning] of [
+      [column, `dimension ${id}`],
+      [`${column}_label`, `the labels of dimension ${id}`],
+    ]) {
+      const taken = meanings.get(name);
+      if (taken) throw new LoadError(`${where}: column ${name} would hold both ${taken} and ${meaning}`);
+      meanings.set(name, meaning);
+    }
+  }
   // Each field as written, the categories' codes and labels encoded once rather than once per row.
-  const fields: ((coordinates: number[], index: number) => string)[] = [];
+  const fields: ((coordinates: number[], index: number) => string | Buffer)[] = [];
+  const lengths: ((coordinates: number[], index: number) => number)[] = []; // at most, of each field
   const unknown: string[] = [];
   for (const column of columns) {
     const dimension = dataset.dimensions.findIndex((d) => d.column === column || `${d.column}_label` === column);
     if (column === "value") {
       fields.push((_, index) => csvField(number(dataset.value(index))));
+      lengths.push(() => LONGEST_NUMBER);
     } else if (column === "status") {
-      fields.push((_, index) => csvField(dataset.status(index)));
+      let last: [string | null, string | Buffer] = [null, ""];
+      const field = (_: number[], index: number) => {
+        const status = dataset.status(index);
+        if (status !== last[0]) last = [status, long(csvField(status))];
+        return last[1];
+      };
+      fields.push(field);
+      lengths.push((coordinates, index) => field(coordinates, index).length);
     } else if (dimension >= 0) {
       const { codes, labels } = dataset.dimensions[dimension];
       const label = column.endsWith("_label") && dataset.dimensions[dimension].column !== column;
-      const encoded = codes.map((code) => csvField(label ? (labels[code] ?? null) : code));
+      const encoded = codes.map((code) => long(csvField(label ? (labels[code] ?? null) : code)));
       fields.push((coordinates) => encoded[coordinates[dimension]]);
+      const sizes = encoded.map((field) => field.length);
+      lengths.push((coordinates) => sizes[coordinates[dimension]]);
     } else {
       unknown.push(column);
     }
@@ -209,16 +251,50 @@ export function csvRecords(dataset: Dataset, columns: string[], where: string): 
     throw new LoadError(`${where}: ${problems.join("; ")}; the dataset's dimensions are ${found}`);
   }
   const sizes = dataset.dimensions.map((dimension) => dimension.codes.length);
-  return (index) => {
+  const at = (index: number): number[] => {
     const coordinates = new Array<number>(sizes.length);
     let rest = index;
     for (let position = sizes.length - 1; position >= 0; position--) {
       coordinates[position] = rest % sizes[position];
       rest = Math.floor(rest / sizes[position]);
     }
-    return fields.map((field) => field(coordinates, index)).join(",") + "\n";
+    return coordinates;
   };
+  /** The size of all records, counted without writing them (a label is repeated on every row). */
+  const bytes = (): number => {
+    let total = 0;
+    for (const index of dataset.cells()) {
+      const coordinates = at(index);
+      for (const length of lengths) total += length(coordinates, index) + 1;
+    }
+    return total;
+  };
+  const record = (index: number): CsvRecord => {
+    const coordinates = at(index);
+    const values = fields.map((field) => field(coordinates, index));
+    if (!values.some((value) => value instanceof Buffer)) return values.join(",") + "\n";
+    const pieces: (string | Buffer)[] = [];
+    let text = "";
+    values.forEach((value, position) => {
+      const separator = position + 1 < values.length ? "," : "\n";
+      if (typeof value === "string") {
+        text += value + separator;
+      } else {
+        if (text) pieces.push(text);
+        pieces.push(value);
+        text = separator;
+      }
+    });
+    pieces.push(text);
+    return pieces;
+  };
+  return Object.assign(record, { bytes });
 }
+
+/** The longest a number is written ("-1.7976931348623157e+308"). */
+const LONGEST_NUMBER = 24;
+
+const long = (field: string): string | Buffer => (field.length >= LONG_FIELD ? Buffer.from(field) : field);
 
 const number = (value: number | null): string | null => (value === null ? null : String(value));
 

@@ -19,6 +19,8 @@ import { readInput } from "./input.js";
 import { csvRecords, type Dataset, describeCell, parseJsonStat } from "./jsonstat.js";
 
 const BATCH_BYTES = 1 << 16;
+/** The rows' CSV may be this many times the source's max_record_bytes (4 GiB for the default 64 MiB). */
+const OUTPUT_LIMIT = 64;
 
 export async function runJsonStatReader(argv: string[] = process.argv.slice(2)): Promise<number> {
   try {
@@ -43,14 +45,32 @@ export async function runJsonStatReader(argv: string[] = process.argv.slice(2)):
       process.stdout.write(describeRow(dataset, Number(options["describe-row"])) + "\n");
       return 0;
     }
+    // Rows are never more than the cells the input lists, but a long label or status is repeated on
+    // each: megabytes of input could make terabytes of rows, to fail only at the deadline, and retried.
+    const limit = OUTPUT_LIMIT * declaration.max_record_bytes;
+    const bytes = record.bytes();
+    if (bytes > limit) {
+      throw new LoadError(
+        `${location}: its rows would make ${bytes} bytes of CSV, more than ${limit} (${OUTPUT_LIMIT} times the source's max_record_bytes); a long label, code or status repeats on every row`,
+      );
+    }
     await write(columns.join(",") + "\n");
     let batch = "";
     for (const index of dataset.cells()) {
-      batch += record(index);
-      if (batch.length >= BATCH_BYTES) {
-        await write(batch);
-        batch = "";
+      const row = record(index);
+      if (typeof row === "string") {
+        batch += row;
+        if (batch.length >= BATCH_BYTES) {
+          await write(batch);
+          batch = "";
+        }
+        continue;
       }
+      // A row with a long field (a label of megabytes): its pieces go out as they are, the long ones
+      // as the bytes encoded once.
+      await write(batch);
+      batch = "";
+      for (const piece of row) await write(piece);
     }
     await write(batch);
     return 0;
@@ -71,6 +91,6 @@ function describeRow(dataset: Dataset, row: number): string {
   return `row ${row}`;
 }
 
-async function write(text: string): Promise<void> {
-  if (text && !process.stdout.write(text)) await once(process.stdout, "drain");
+async function write(text: string | Buffer): Promise<void> {
+  if (text.length && !process.stdout.write(text)) await once(process.stdout, "drain");
 }

@@ -253,7 +253,16 @@ def test_a_wrong_password_is_permanent(source, fresh_warehouse):
 
 
 @pytest.mark.parametrize(
-    "option", [("--timeout", "1e10"), ("--deadline", "3e6"), ("--timeout", "nan"), ("--timeout", "0")]
+    "option",
+    [
+        ("--timeout", "1e10"),
+        ("--deadline", "3e6"),
+        ("--timeout", "nan"),
+        ("--timeout", "0"),
+        ("--lock-timeout", "nan"),
+        ("--deadline", "inf"),
+        ("--timeout", "-5"),
+    ],
 )
 def test_a_wait_no_timer_can_hold_is_refused(source, fresh_warehouse, option):
     """Past 2^31 ms a JavaScript timer fires at once (a download 'timed out' before it began, 75), and

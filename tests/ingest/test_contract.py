@@ -393,6 +393,7 @@ def test_http_answers_no_retry_can_mend_are_permanent(source, fresh_warehouse):
             assert result.returncode == EXIT_PERMANENT, (case, result.stderr)
             assert f"ingest error: source '{source.name}': " in result.stderr, (case, result.stderr)
             assert "connection lost" not in result.stderr, (case, result.stderr)
+            assert "secret" not in result.stderr, result.stderr  # error lines reach logs and alerts
     assert fingerprint(fresh_warehouse, source.table) == before
 
 

@@ -342,6 +342,7 @@ def open_source(source: Source, input: str | None = None, timeout: float | None 
     given here is relative to where the loader runs, as for any command; only the declared input of a
     reader program is relative to the program's folder, where the reader runs."""
     timeout = timeout or source.timeout_seconds
+    _refuse_credentials(input or source.input)
     if source.program is None or input == STDIN:
         return open_input(input or source.input, timeout, source.deadline_seconds, source.redirect_hosts)
     if input and not input.startswith(("http://", "https://", "package:")):
@@ -351,6 +352,17 @@ def open_source(source: Source, input: str | None = None, timeout: float | None 
     env = {**os.environ, SOURCE_ENV: json.dumps(source.to_dict())}
     env = {key: value for key, value in env.items() if not key.startswith(("DAGSTER_PIPES", "WAREHOUSE_"))}
     return open_program(command, program_dir(), env, input, source.deadline_seconds)
+
+
+def _refuse_credentials(location: str) -> None:
+    """A URL with a user name or password in it is refused before any reader sees it (urllib would
+    look up "user:pw@host"), and shown without them: error lines end up in logs and alerts."""
+    if not location.startswith(("http://", "https://")):
+        return
+    parts = urllib.parse.urlsplit(location)
+    if "@" in parts.netloc:
+        shown = parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+        raise PermanentLoadError(f"{shown}: a URL with a user name or password in it; those are not sent")
 
 
 def program_dir() -> Path:
@@ -485,9 +497,6 @@ def _open_url(
     stack: contextlib.ExitStack,
 ) -> tuple[BinaryIO, Callable[[], int]]:
     deadline = _Deadline(url, deadline_seconds)
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is not None or parts.password is not None:  # urllib would look up "user:pw@host"
-        raise PermanentLoadError(f"{url}: a URL with a user name or password in it; those are not sent")
     request = urllib.request.Request(url, headers={"User-Agent": "ingest-raw"})
     opener = urllib.request.build_opener(
         _Redirects(url, redirect_hosts), _DeadlineHTTPHandler(deadline), _DeadlineHTTPSHandler(deadline)

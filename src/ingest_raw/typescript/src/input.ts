@@ -171,7 +171,8 @@ function requestable(text: string, base: string | undefined, what: string): URL 
 }
 
 async function follow(url: string, allowedHosts: string[], signal: AbortSignal): Promise<IncomingMessage> {
-  let current = requestable(url, undefined, `${url}: the input is`);
+  // Shown without any user name or password: error lines end up in logs and alerts.
+  let current = requestable(url, undefined, `${url.replace(/\/\/[^/@]*@/, "//***@")}: the input is`);
   const hosts = new Set([current.hostname, ...allowedHosts]);
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     const response = await get(current, signal);

@@ -19,7 +19,7 @@ import pytest
 from devtools import peak_memory, typescript
 from devtools.ports import free_port
 from ingest_raw.catalog import SOURCES
-from ingest_raw.declarations import CsvFormat, Source
+from ingest_raw.declarations import CsvFormat, JsonStatFormat, Source
 from ingest_raw.errors import EXIT_INTERRUPTED, EXIT_PERMANENT, EXIT_TRANSIENT
 from ingest_raw.loader import PAUSE_ENV
 from ingest_raw.reader import program_dir, resolve_package_location
@@ -464,8 +464,15 @@ def long_field_input(source: Source, folder: Path) -> tuple[Path, int]:
     under max_record_bytes. Returns the input and its rows."""
     path = folder / "long-field"
     long = "L" * (40 << 20)
+    # Where a long value can go: a text column outside the key (a key value that long is over the
+    # index's limit, refused), in JSON-stat a dimension's label.
+    texts = [c.name for c in source.columns if c.type == "text" and c.name not in source.primary_key]
+    if isinstance(source.format, JsonStatFormat):
+        texts = [name.removesuffix("_label") for name in texts if name.endswith("_label")]
+    if not texts:
+        pytest.skip(f"source {source.name!r} declares no text column outside its key to hold a long value")
     if isinstance(source.format, CsvFormat):
-        text = next(c.name for c in source.columns if c.type == "text" and c.name not in source.primary_key)
+        text = texts[0]
         row = csv_rows(declared_input(source))[0]
         with path.open("w", newline="", encoding="utf-8") as out:
             writer = csv.DictWriter(out, source.column_names, delimiter=source.format.delimiter)
@@ -475,11 +482,12 @@ def long_field_input(source: Source, folder: Path) -> tuple[Path, int]:
         return path, 4
     names = [c.name for c in source.columns if c.name not in ("value", "status")]
     ids = [name for name in names if not name.endswith("_label")]
-    labelled = next(name.removesuffix("_label") for name in names if name.endswith("_label"))
     dimension = {name: {"category": {"index": ["a"]}} for name in ids}
-    dimension[labelled]["category"]["label"] = {"a": long}
-    dimension[ids[-1]]["category"]["index"] = ["k0", "k1", "k2", "k3"]
-    dataset = {"version": "2.0", "class": "dataset", "id": ids, "size": [1] * (len(ids) - 1) + [4]}
+    dimension[texts[0]]["category"]["label"] = {"a": long}
+    varying = next(name for name in reversed(ids) if name != texts[0])  # four rows, one long label
+    dimension[varying]["category"]["index"] = ["k0", "k1", "k2", "k3"]
+    size = [4 if name == varying else 1 for name in ids]
+    dataset = {"version": "2.0", "class": "dataset", "id": ids, "size": size}
     path.write_text(json.dumps(dataset | {"dimension": dimension, "value": [1.5] * 4}))
     return path, 4
 

@@ -19,7 +19,7 @@ import pytest
 from devtools import peak_memory, typescript
 from devtools.ports import free_port
 from ingest_raw.catalog import SOURCES
-from ingest_raw.declarations import CsvFormat, JsonStatFormat, Source
+from ingest_raw.declarations import CsvFormat, Source
 from ingest_raw.errors import EXIT_INTERRUPTED, EXIT_PERMANENT, EXIT_TRANSIENT
 from ingest_raw.loader import PAUSE_ENV
 from ingest_raw.reader import program_dir, resolve_package_location
@@ -459,37 +459,39 @@ def test_memory_stays_bounded_on_a_hostile_input(source, fresh_warehouse, tmp_pa
     assert measured.peak_rss_bytes < MEMORY_BOUND, f"peak {measured.peak_rss_bytes >> 20} MiB"
 
 
-def long_field_input(source: Source, folder: Path) -> tuple[Path, int]:
-    """Four rows sharing one 40 MiB text value (a JSON-stat label, a CSV field): loadable, and well
-    under max_record_bytes. Returns the input and its rows."""
+def long_field_input(source: Source, folder: Path) -> tuple[Path, int | None]:
+    """Four rows sharing one 40 MiB text value, well under max_record_bytes: in a text column outside
+    the key (a JSON-stat label, a CSV field), loadable; else in a key column, which the warehouse
+    refuses (a key that long is over its index's limit). Returns the input and the rows it loads,
+    None when refused."""
     path = folder / "long-field"
     long = "L" * (40 << 20)
-    # Where a long value can go: a text column outside the key (a key value that long is over the
-    # index's limit, refused), in JSON-stat a dimension's label.
     texts = [c.name for c in source.columns if c.type == "text" and c.name not in source.primary_key]
-    if isinstance(source.format, JsonStatFormat):
-        texts = [name.removesuffix("_label") for name in texts if name.endswith("_label")]
-    if not texts:
-        pytest.skip(f"source {source.name!r} declares no text column outside its key to hold a long value")
     if isinstance(source.format, CsvFormat):
-        text = texts[0]
+        text = (texts or [c.name for c in source.columns if c.type == "text"])[0]
+        key = next((name for name in source.primary_key if name != text), None)
         row = csv_rows(declared_input(source))[0]
         with path.open("w", newline="", encoding="utf-8") as out:
             writer = csv.DictWriter(out, source.column_names, delimiter=source.format.delimiter)
             writer.writeheader()
             for number in range(4):
-                writer.writerow(row | {source.primary_key[0]: f"K{number}", text: long})
-        return path, 4
+                writer.writerow(row | ({key: f"K{number}"} if key else {}) | {text: long})
+        return path, 4 if texts else None
     names = [c.name for c in source.columns if c.name not in ("value", "status")]
     ids = [name for name in names if not name.endswith("_label")]
+    labelled = [name.removesuffix("_label") for name in texts if name.endswith("_label")]
     dimension = {name: {"category": {"index": ["a"]}} for name in ids}
-    dimension[texts[0]]["category"]["label"] = {"a": long}
-    varying = next(name for name in reversed(ids) if name != texts[0])  # four rows, one long label
+    holder = (labelled or ids)[0]
+    if labelled:
+        dimension[holder]["category"]["label"] = {"a": long}
+    else:
+        dimension[holder]["category"]["index"] = [long]
+    varying = next(name for name in reversed(ids) if name != holder)  # four rows, one long value
     dimension[varying]["category"]["index"] = ["k0", "k1", "k2", "k3"]
     size = [4 if name == varying else 1 for name in ids]
     dataset = {"version": "2.0", "class": "dataset", "id": ids, "size": size}
     path.write_text(json.dumps(dataset | {"dimension": dimension, "value": [1.5] * 4}))
-    return path, 4
+    return path, 4 if labelled else None
 
 
 def test_memory_stays_bounded_on_a_long_value_repeated(source, fresh_warehouse, tmp_path):
@@ -498,6 +500,10 @@ def test_memory_stays_bounded_on_a_long_value_repeated(source, fresh_warehouse, 
     path, rows = long_field_input(source, tmp_path)
     command = [sys.executable, "-m", "ingest_raw.sources", source.name, "--input", str(path)]
     measured = peak_memory.run(command, program_env(fresh_warehouse), timeout=PROGRAM_TIMEOUT)
-    assert measured.returncode == 0, measured.stderr
-    assert fingerprint(fresh_warehouse, source.table)[0] == rows
+    if rows is None:
+        assert measured.returncode == EXIT_PERMANENT, measured.stderr
+        assert f"ingest error: source '{source.name}': " in measured.stderr
+    else:
+        assert measured.returncode == 0, measured.stderr
+        assert fingerprint(fresh_warehouse, source.table)[0] == rows
     assert measured.peak_rss_bytes < MEMORY_BOUND, f"peak {measured.peak_rss_bytes >> 20} MiB"

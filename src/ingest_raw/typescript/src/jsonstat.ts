@@ -167,12 +167,17 @@ function cellStatus(status: Json | undefined, cells: number, fail: (message: str
 }
 
 /** "region=R01, month=2016M01, contents=cpi": where cell `index` sits. */
+/** Codes longer than this are shown cut, with their length: a place in an error line, not the data. */
+const SHOWN_CODE_CHARACTERS = 80;
+
 export function describeCell(dataset: Dataset, index: number): string {
   const parts: string[] = [];
   let rest = index;
   for (let position = dataset.dimensions.length - 1; position >= 0; position--) {
     const dimension = dataset.dimensions[position];
-    parts.unshift(`${dimension.id}=${dimension.codes[rest % dimension.codes.length]}`);
+    const code = dimension.codes[rest % dimension.codes.length];
+    const shown = code.length > SHOWN_CODE_CHARACTERS ? `${code.slice(0, SHOWN_CODE_CHARACTERS)}... (${code.length} characters)` : code;
+    parts.unshift(`${dimension.id}=${shown}`);
     rest = Math.floor(rest / dimension.codes.length);
   }
   return parts.join(", ");

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import yaml
@@ -151,15 +151,25 @@ def describe_warehouse(env: dict[str, str]) -> list[str]:
     ]
 
 
-def wait_for_stop() -> None:
-    """Block until Ctrl-C or SIGTERM."""
-    stop_requested = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop_requested.set()) for sig in STOP_SIGNALS}
+@contextlib.contextmanager
+def stop_requests() -> Iterator[Callable[[], bool]]:
+    """Whether Ctrl-C or SIGTERM has arrived, while inside. The handler only appends to a list: one that
+    takes a lock (threading.Event.set) hangs for ever when another signal arrives while it holds it,
+    and one Ctrl-C reaches dev-local more than once (the terminal and `uv run` both pass it on)."""
+    requested: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, _: requested.append(signum)) for sig in STOP_SIGNALS}
     try:
-        stop_requested.wait()
+        yield lambda: bool(requested)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def wait_for_stop() -> None:
+    """Block until Ctrl-C or SIGTERM."""
+    with stop_requests() as stopped:
+        while not stopped():
+            time.sleep(0.2)
 
 
 def say(line: str) -> None:
@@ -206,24 +216,22 @@ def run_dagster_dev(
     webserver_up = threading.Event()
     threading.Thread(target=_wait_for_webserver, args=(url, process, webserver_up), daemon=True).start()
     watcher = None
-    stop_requested = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop_requested.set()) for sig in STOP_SIGNALS}
     try:
-        while process.poll() is None and not stop_requested.wait(0.2):
-            if watcher is None and webserver_up.is_set():
-                watcher = start_alerts_watcher(url, env, log)
-        if stop_requested.is_set():
-            say("stopping dagster dev")
-            _stop(process)
-            return 0
+        with stop_requests() as stopped:
+            while process.poll() is None and not stopped():
+                if watcher is None and webserver_up.is_set():
+                    watcher = start_alerts_watcher(url, env, log)
+                time.sleep(0.2)
+            if stopped():
+                say("stopping dagster dev")
+                _stop(process)
+                return 0
         say(f"dagster dev exited with code {process.returncode}; its log: {log}")
         return process.returncode
     finally:
         _kill_group(process)  # nothing of the session may outlive dev-local
         if watcher is not None:
             _kill_group(watcher)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _report(reporter: Reporter, process: subprocess.Popen) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import fcntl
 import os
 import shlex
@@ -36,12 +35,12 @@ from devtools.ports import PortInUse, ensure_free
 from devtools.progress import Reporter, command_start
 from devtools.webserver import location_states
 from shared import postgres
+from shared.signals import die_with_this_process
 
 DEFAULT_PORT = 3001
 #: Dagster's own default (180 s) is too short for a dbt parse on a loaded machine: every location fails.
 DEFAULT_CODE_SERVER_TIMEOUT = 600
 SHUTDOWN_GRACE_SECONDS = 30
-PR_SET_PDEATHSIG = 1
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: dev-local's Dagster instance: the production dagster.yaml (one place for every setting) with only
 #: these deliberate differences merged over it; None removes a production key, leaving Dagster's default.
@@ -208,7 +207,7 @@ def run_dagster_dev(
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_prepare_child,
+            preexec_fn=_prepare_child(),
         )
     url = f"http://127.0.0.1:{port}"
     reporter = Reporter(url, locations, started, say)
@@ -266,16 +265,20 @@ def start_alerts_watcher(url: str, env: dict[str, str], log: Path) -> subprocess
             stdin=subprocess.DEVNULL,
             stderr=output,
             start_new_session=True,
-            preexec_fn=_prepare_child,
+            preexec_fn=_prepare_child(),
         )
 
 
-def _prepare_child() -> None:
-    """In dagster dev, before exec: take Ctrl-C even if we were started with SIGINT ignored (`cmd &`
-    in a script), and (Linux) get SIGTERM if dev-local itself is killed instead of lingering."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    if sys.platform == "linux":
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def _prepare_child() -> Callable[[], None]:
+    """For a child of dev-local, before exec: take Ctrl-C even if we were started with SIGINT ignored
+    (`cmd &` in a script), and (Linux) get SIGTERM if dev-local itself is killed instead of lingering."""
+    die_with_dev_local = die_with_this_process(signal.SIGTERM)
+
+    def prepare() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        die_with_dev_local()
+
+    return prepare
 
 
 def _stop(process: subprocess.Popen) -> None:

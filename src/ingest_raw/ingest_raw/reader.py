@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
 import fcntl
 import functools
 import gzip
@@ -47,6 +46,7 @@ from ingest_raw.errors import (
     TransientLoadError,
     shorten,
 )
+from shared.signals import die_with_this_process
 
 CHUNK_SIZE = 1 << 20
 _TRANSIENT_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -414,7 +414,8 @@ def open_program(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=_die_with_this_process(),
+            # A reader still downloading never writes to notice a dead loader: it dies with it.
+            preexec_fn=die_with_this_process(signal.SIGKILL),
         )
     except OSError as error:
         raise PermanentLoadError(
@@ -432,31 +433,6 @@ def open_program(
         output.stop()
         process.stdout.close()
         process.stderr.close()
-
-
-#: prctl(2) option: the signal a process gets when the thread that started it ends.
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_this_process() -> Callable[[], None] | None:
-    """On Linux, what makes a reader program get SIGKILL when the loader ends however it ends (kill -9,
-    the OOM killer, a hangup): its own session keeps it from the loader's signals, and a reader still
-    downloading never writes to notice the broken pipe, so it would run on until its deadline. Run in the
-    child before exec; the loader starts readers from its main thread, which lives as long as it does."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    loader = os.getpid()
-
-    def arm() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != loader:  # the loader died before the line above
-            os._exit(1)
-
-    return arm
 
 
 class _Counted(io.RawIOBase):

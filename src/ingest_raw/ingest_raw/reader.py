@@ -10,26 +10,20 @@ from __future__ import annotations
 import collections
 import contextlib
 import fcntl
-import functools
 import gzip
 import hashlib
-import http.client
 import importlib.util
 import io
 import json
 import os
 import shutil
 import signal
-import ssl
 import stat
 import subprocess
 import sys
 import tempfile
 import threading
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -95,132 +89,6 @@ class InputStream:
             raise
         except Exception as error:
             raise classify(error, self.description) from error
-
-
-class _Deadline:
-    """The total deadline of one download, redirects and response headers included: a server dripping
-    its status line or headers a byte at a time never trips the per-read timeout either."""
-
-    def __init__(self, url: str, seconds: float):
-        self.url = url
-        self.seconds = seconds
-        self.at = time.monotonic() + seconds
-
-    def check(self, count: int = 0) -> None:
-        if time.monotonic() > self.at:
-            raise TransientLoadError(
-                f"{self.url}: download not finished within {self.seconds:g} s (the source's "
-                f"deadline_seconds) after {count} bytes"
-            )
-
-
-class _DeadlineSocket(io.RawIOBase):
-    """A response's socket (`sock.makefile`, unbuffered), read under the download's deadline."""
-
-    def __init__(self, raw: io.RawIOBase, deadline: _Deadline):
-        self._raw = raw
-        self._deadline = deadline
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        self._deadline.check()
-        return self._raw.readinto(buffer)
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
-class _DeadlineResponse(http.client.HTTPResponse):
-    def __init__(self, sock, *args, deadline: _Deadline, **kwargs):
-        super().__init__(sock, *args, **kwargs)
-        fp, self.fp = self.fp, io.BufferedReader(_DeadlineSocket(sock.makefile("rb", buffering=0), deadline))
-        fp.close()  # the socket stays open for the new file (urllib closes the socket itself at once)
-
-
-class _DeadlineConnection:
-    """An HTTP(S) connection whose responses, headers first, are read under the download's deadline."""
-
-    def __init__(self, *args, deadline: _Deadline, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.response_class = functools.partial(_DeadlineResponse, deadline=deadline)
-
-
-class _DeadlineHTTPConnection(_DeadlineConnection, http.client.HTTPConnection):
-    pass
-
-
-class _DeadlineHTTPSConnection(_DeadlineConnection, http.client.HTTPSConnection):
-    pass
-
-
-class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, deadline: _Deadline):
-        super().__init__()
-        self._deadline = deadline
-
-    def http_open(self, req):
-        return self.do_open(functools.partial(_DeadlineHTTPConnection, deadline=self._deadline), req)
-
-
-class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, deadline: _Deadline):
-        super().__init__()
-        self._deadline = deadline
-
-    def https_open(self, req):
-        options = {"context": self._context}
-        if hasattr(self, "_check_hostname"):  # Python < 3.12
-            options["check_hostname"] = self._check_hostname
-        connection = functools.partial(_DeadlineHTTPSConnection, deadline=self._deadline)
-        return self.do_open(connection, req, **options)
-
-
-class _HttpBody(io.RawIOBase):
-    """A response body that counts what it hands out, treats a body cut short of its Content-Length
-    as a lost connection (http.client returns a silent EOF there, which would load a truncated input)
-    and gives up once the download's total deadline has passed (a server trickling a byte at a time
-    never trips the per-read timeout)."""
-
-    def __init__(self, response: http.client.HTTPResponse, deadline: _Deadline):
-        self._response = response
-        self._deadline = deadline
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        self._deadline.check(self.count)
-        size = self._response.readinto(buffer)
-        if size == 0 and len(buffer) and self._response.length:
-            raise http.client.IncompleteRead(b"", self._response.length)
-        self.count += size
-        return size
-
-
-class _Redirects(urllib.request.HTTPRedirectHandler):
-    """Follows a redirect only to http(s) on the same host as the first request or a declared host."""
-
-    def __init__(self, url: str, allowed_hosts: tuple[str, ...]):
-        self._hosts = {urllib.parse.urlsplit(url).hostname, *allowed_hosts}
-        self._url = url
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        target = urllib.parse.urlsplit(urllib.parse.urljoin(req.full_url, newurl))
-        if target.scheme not in ("http", "https"):
-            raise PermanentLoadError(
-                f"{self._url}: HTTP {code} redirects to {shorten(newurl)!r}; only http(s) redirects are "
-                f"followed"
-            )
-        if target.hostname not in self._hosts:
-            raise PermanentLoadError(
-                f"{self._url}: HTTP {code} redirects to host {target.hostname}; redirects are followed to "
-                f"{', '.join(sorted(map(str, self._hosts)))} only (the source's redirect_hosts)"
-            )
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 class _ProgramOutput(io.RawIOBase):
@@ -293,6 +161,10 @@ class _ProgramOutput(io.RawIOBase):
 
 def classify(error: BaseException, where: str) -> LoadError:
     """Turn an I/O or decoding failure into a LoadError naming the input and the cause."""
+    # Here, not at the top: a reader program starts before the HTTP and TLS modules load.
+    import http.client
+    import urllib.error
+
     if isinstance(error, urllib.error.HTTPError):
         kind = TransientLoadError if error.code in _TRANSIENT_HTTP else PermanentLoadError
         return kind(f"HTTP {error.code} {error.reason} for {where}")
@@ -321,6 +193,8 @@ def _refused_by_tls(error: object) -> bool:
     """A certificate that does not verify, or a TLS handshake the server cannot speak (https to a plain
     http port, no common protocol): the same on every retry. A TLS connection cut short (EOF, reset)
     may pass on a retry and is not one of them."""
+    import ssl
+
     if isinstance(error, ssl.SSLCertVerificationError):
         return True
     return type(error) is ssl.SSLError
@@ -382,7 +256,7 @@ def open_input(
     try:
         with contextlib.ExitStack() as stack:
             if location.startswith(("http://", "https://")):
-                raw, bytes_read = _open_url(location, timeout, deadline_seconds, redirect_hosts, stack)
+                raw, bytes_read = _downloaded(location, timeout, deadline_seconds, redirect_hosts, stack)
             elif location == STDIN:
                 body = _Counted(sys.stdin.buffer)
                 raw, bytes_read = io.BufferedReader(body, CHUNK_SIZE), lambda: body.count
@@ -465,20 +339,16 @@ def _open_regular_file(path: str | Path, location: str) -> BinaryIO:
     return os.fdopen(descriptor, "rb")
 
 
-def _open_url(
+def _downloaded(
     url: str,
     timeout: float,
     deadline_seconds: float,
     redirect_hosts: tuple[str, ...],
     stack: contextlib.ExitStack,
 ) -> tuple[BinaryIO, Callable[[], int]]:
-    deadline = _Deadline(url, deadline_seconds)
-    request = urllib.request.Request(url, headers={"User-Agent": "ingest-raw"})
-    opener = urllib.request.build_opener(
-        _Redirects(url, redirect_hosts), _DeadlineHTTPHandler(deadline), _DeadlineHTTPSHandler(deadline)
-    )
-    response = stack.enter_context(opener.open(request, timeout=timeout))
-    body = _HttpBody(response, deadline)
+    from ingest_raw.download import open_url
+
+    body = open_url(url, timeout, deadline_seconds, redirect_hosts, stack)
     if not _suffix(url).endswith(".zip"):
         return io.BufferedReader(body, CHUNK_SIZE), lambda: body.count
     # A zip's directory is at its end: spool the download to a temporary file, not to memory.

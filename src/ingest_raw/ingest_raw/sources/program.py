@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import signal
 import sys
@@ -78,9 +77,6 @@ def declared_source(args: argparse.Namespace, pipes) -> Source:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one load; SIGINT and SIGTERM raise KeyboardInterrupt (set up by `__main__` before imports)."""
     args = parse_args(argv)
-    # psycopg logs what it ignores while failing ("error ignored terminating <psycopg.Copy>…"); with no
-    # handler configured Python prints it on stderr beside the one error line. The error says it all.
-    logging.getLogger("psycopg").addHandler(logging.NullHandler())
     with _pipes() as pipes:
         report = None
         try:
@@ -90,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 with open_source(source, args.input) as stream:
                     # psycopg and the loader are imported while the reader program starts.
                     from ingest_raw.loader import load
+
+                    _quiet_psycopg()
 
                     report = load(source, settings, stream, partition_keys=args.partition)
             except (LoadError, WarehouseNotConfigured, DeclarationError) as error:
@@ -117,6 +115,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if pipes:
             report_to_dagster(pipes, source, report)
     return 0
+
+
+def _quiet_psycopg() -> None:
+    """psycopg logs what it ignores while failing ("error ignored terminating <psycopg.Copy>…"); with no
+    handler configured Python prints it on stderr beside the one error line. The error says it all."""
+    import logging
+
+    logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 
 def one_line(message: str) -> str:

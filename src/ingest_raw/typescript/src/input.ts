@@ -6,7 +6,6 @@
  * on its own host or a declared one. Every failure is a LoadError saying whether a retry could help.
  */
 
-import { createHash } from "node:crypto";
 import { constants } from "node:fs";
 import { open } from "node:fs/promises";
 import { type IncomingMessage, request as httpRequest } from "node:http";
@@ -29,15 +28,8 @@ export interface Limits {
   maxBytes: number;
 }
 
-export interface Input {
-  location: string;
-  content: Buffer;
-  sha256: string;
-}
-
-export async function readInput(location: string, limits: Limits): Promise<Input> {
-  const content = /^https?:\/\//i.test(location) ? await readUrl(location, limits) : await readPath(location, limits.maxBytes);
-  return { location, content, sha256: createHash("sha256").update(content).digest("hex") };
+export async function readInput(location: string, limits: Limits): Promise<Buffer> {
+  return /^https?:\/\//i.test(location) ? readUrl(location, limits) : readPath(location, limits.maxBytes);
 }
 
 const tooLarge = (location: string, maxBytes: number) =>

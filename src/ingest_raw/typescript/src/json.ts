@@ -82,7 +82,6 @@ function invalidUtf8(bytes: Buffer): number {
 const WS = new Uint8Array(256);
 for (const c of [0x20, 0x09, 0x0a, 0x0d]) WS[c] = 1;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-const NUMBER = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/;
 
 export function parseJson(bytes: Buffer, where: string): Json {
   const bad = invalidUtf8(bytes);
@@ -131,11 +130,38 @@ export function parseJson(bytes: Buffer, where: string): Json {
     return text;
   };
 
-  const number = (): number => {
+  /** Skips a number, checked against JSON's grammar and the range of a double. Its value (a string
+   * made and read) only when asked for or when it could be out of range: an array of numbers is read
+   * again when its elements are asked for (NumberArray), millions of strings made for nothing. */
+  const number = (wanted = true): number => {
     const start = pos;
+    const digits = () => {
+      const first = pos;
+      while (bytes[pos] >= 0x30 && bytes[pos] <= 0x39) pos++;
+      return pos - first;
+    };
+    if (bytes[pos] === 0x2d) pos++;
+    const whole = bytes[pos] === 0x30 ? (pos++, 1) : digits();
+    let valid = whole > 0;
+    if (valid && bytes[pos] === 0x2e) {
+      pos++;
+      valid = digits() > 0;
+    }
+    let exponent = false;
+    if (valid && (bytes[pos] === 0x65 || bytes[pos] === 0x45)) {
+      exponent = true;
+      pos++;
+      if (bytes[pos] === 0x2b || bytes[pos] === 0x2d) pos++;
+      valid = digits() > 0;
+    }
+    const end = pos;
     while (pos < bytes.length && NUMBER_BYTE[bytes[pos]]) pos++;
+    if (!valid || pos !== end) {
+      fail(`invalid JSON: bad number ${JSON.stringify(bytes.toString("latin1", start, pos).slice(0, 40))}`, start);
+    }
+    // Without an exponent, fewer than 309 digits before the point are always below 1.8e308.
+    if (!wanted && !exponent && whole < 309) return 0;
     const text = bytes.toString("latin1", start, pos);
-    if (!NUMBER.test(text)) fail(`invalid JSON: bad number ${JSON.stringify(text.slice(0, 40))}`, start);
     const value = Number(text);
     if (!Number.isFinite(value)) fail(`number ${text.slice(0, 40)} is out of range (beyond ±1.8e308)`, start);
     return value;
@@ -214,9 +240,17 @@ export function parseJson(bytes: Buffer, where: string): Json {
       for (let index = 0; ; index++) {
         skip();
         if (index >= count) fail("invalid JSON: expected ']'");
-        offsets[index] = bytes[pos] === 0x6e ? NULL_OFFSET : pos;
-        const item = value(depth + 1);
-        if (item !== null && typeof item !== "number") fail("invalid JSON: expected a number or null");
+        const c = bytes[pos];
+        if (c === 0x6e) {
+          offsets[index] = NULL_OFFSET;
+          literal("null", null);
+        } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+          offsets[index] = pos;
+          number(false);
+        } else {
+          value(depth + 1); // fails on what is no JSON, with its own message
+          fail("invalid JSON: expected a number or null");
+        }
         skip();
         if (bytes[pos] === 0x2c) {
           pos++;

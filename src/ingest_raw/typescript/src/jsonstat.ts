@@ -22,10 +22,13 @@ export interface Dataset {
   label: string;
   updated: string;
   dimensions: Dimension[];
-  /** The cells that have a row, in order. */
+  /** The cells that have a row, in order, and how many they are. */
   cells(): Iterable<number>;
+  rows: number;
   value(index: number): number | null;
   status(index: number): string | null;
+  /** The length of the longest status. */
+  longestStatus: number;
 }
 
 type JsonObject = { [key: string]: Json };
@@ -76,9 +79,9 @@ export function parseJsonStat(content: Buffer, where: string): Dataset {
   for (const dimension of dimensions) cells *= dimension.codes.length;
   if (!Number.isSafeInteger(cells)) fail(`the dimension sizes multiply to ${cells} cells, more than can be counted`);
   const values = cellValues(document.value, cells, (message) => fail(`"value" ${message}`));
-  const status = cellStatus(document.status, cells, (message) => fail(`"status" ${message}`));
+  const statuses = cellStatus(document.status, cells, (message) => fail(`"status" ${message}`));
   const text = (key: string) => (typeof document[key] === "string" ? (document[key] as string) : "");
-  return { label: text("label"), updated: text("updated"), dimensions, ...values, status };
+  return { label: text("label"), updated: text("updated"), dimensions, ...values, ...statuses };
 }
 
 const show = (value: unknown): string => {
@@ -114,16 +117,16 @@ function cellValues(
   value: Json | undefined,
   cells: number,
   fail: (message: string) => never,
-): Pick<Dataset, "cells" | "value"> {
+): Pick<Dataset, "cells" | "rows" | "value"> {
   if (value instanceof NumberArray) {
     if (value.length !== cells) fail(`has ${value.length} cells; the dimension sizes multiply to ${cells}`);
-    return { cells: () => range(cells), value: (index) => value.get(index) };
+    return { cells: () => range(cells), rows: cells, value: (index) => value.get(index) };
   }
   if (Array.isArray(value)) {
     const index = value.findIndex((item) => item !== null && typeof item !== "number");
     if (index >= 0) fail(`[${index}] is ${show(value[index])}; expected a number or null`);
     if (value.length !== cells) fail(`has ${value.length} cells; the dimension sizes multiply to ${cells}`);
-    return { cells: () => range(cells), value: () => null };
+    return { cells: () => range(cells), rows: cells, value: () => null };
   }
   if (isObject(value)) {
     const sparse = new Map<number, number | null>();
@@ -133,7 +136,7 @@ function cellValues(
       sparse.set(Number(key), item as number | null);
     }
     const listed = [...sparse.keys()].sort((a, b) => a - b);
-    return { cells: () => listed, value: (index) => sparse.get(index) ?? null };
+    return { cells: () => listed, rows: listed.length, value: (index) => sparse.get(index) ?? null };
   }
   return fail("must be an array or an object of cell index to value");
 }
@@ -142,26 +145,32 @@ function* range(count: number): Generator<number> {
   for (let index = 0; index < count; index++) yield index;
 }
 
-function cellStatus(status: Json | undefined, cells: number, fail: (message: string) => never): (index: number) => string | null {
+function cellStatus(
+  status: Json | undefined,
+  cells: number,
+  fail: (message: string) => never,
+): Pick<Dataset, "status" | "longestStatus"> {
+  let longestStatus = 0;
   const text = (item: Json, at: number | string): string | null => {
-    if (item === null || typeof item === "string") return item;
-    return fail(`[${at}] is ${show(item)}; expected a string or null`);
+    if (item !== null && typeof item !== "string") return fail(`[${at}] is ${show(item)}; expected a string or null`);
+    longestStatus = Math.max(longestStatus, item?.length ?? 0);
+    return item;
   };
-  if (status === undefined || status === null) return () => null;
-  if (typeof status === "string") return () => status;
+  if (status === undefined || status === null) return { status: () => null, longestStatus };
+  if (typeof status === "string") return { status: () => status, longestStatus: status.length };
   const list = items(status);
   if (list) {
     list.forEach(text);
-    if (list.length === 1) return () => list[0] as string | null;
+    if (list.length === 1) return { status: () => list[0] as string | null, longestStatus };
     if (list.length !== cells) fail(`has ${list.length} entries; expected 1 or ${cells}`);
-    return (index) => list[index] as string | null;
+    return { status: (index) => list[index] as string | null, longestStatus };
   }
   if (isObject(status)) {
     for (const [key, item] of Object.entries(status)) {
       if (!/^(0|[1-9][0-9]*)$/.test(key) || Number(key) >= cells) fail(`key ${show(key)} is not a cell index below ${cells}`);
       text(item, key);
     }
-    return (index) => (status[String(index)] as string | undefined) ?? null;
+    return { status: (index) => (status[String(index)] as string | undefined) ?? null, longestStatus };
   }
   return fail("must be a string, an array or an object");
 }
@@ -199,7 +208,7 @@ export function csvRecords(
   dataset: Dataset,
   columns: string[],
   where: string,
-): ((index: number) => CsvRecord) & { bytes(): number } {
+): ((index: number) => CsvRecord) & { bytes(limit: number): number } {
   // Every column name means one thing: "MONTH" and "month", a dimension "value" or "region_label"
   // beside "region" would each lose a dimension silently, to whichever the columns matched first.
   const meanings = new Map<string, string>([
@@ -219,12 +228,14 @@ export function csvRecords(
   // Each field as written, the categories' codes and labels encoded once rather than once per row.
   const fields: ((coordinates: number[], index: number) => string | Buffer)[] = [];
   const lengths: ((coordinates: number[], index: number) => number)[] = []; // at most, of each field
+  const longest: number[] = []; // of each field in any row
   const unknown: string[] = [];
   for (const column of columns) {
     const dimension = dataset.dimensions.findIndex((d) => d.column === column || `${d.column}_label` === column);
     if (column === "value") {
       fields.push((_, index) => csvField(number(dataset.value(index))));
       lengths.push(() => LONGEST_NUMBER);
+      longest.push(LONGEST_NUMBER);
     } else if (column === "status") {
       let last: [string | null, string | Buffer] = [null, ""];
       const field = (_: number[], index: number) => {
@@ -234,6 +245,7 @@ export function csvRecords(
       };
       fields.push(field);
       lengths.push((coordinates, index) => field(coordinates, index).length);
+      longest.push(2 * dataset.longestStatus + 2); // every character a quote doubled, and the quotes
     } else if (dimension >= 0) {
       const { codes, labels } = dataset.dimensions[dimension];
       const label = column.endsWith("_label") && dataset.dimensions[dimension].column !== column;
@@ -241,6 +253,7 @@ export function csvRecords(
       fields.push((coordinates) => encoded[coordinates[dimension]]);
       const sizes = encoded.map((field) => field.length);
       lengths.push((coordinates) => sizes[coordinates[dimension]]);
+      longest.push(sizes.reduce((most, size) => Math.max(most, size), 0));
     } else {
       unknown.push(column);
     }
@@ -265,8 +278,12 @@ export function csvRecords(
     }
     return coordinates;
   };
-  /** The size of all records, counted without writing them (a label is repeated on every row). */
-  const bytes = (): number => {
+  /** The size of all records when it is more than `limit`, counted without writing them (a label is
+   * repeated on every row); at most `limit` otherwise: when every row at its longest stays within it,
+   * no row is counted. */
+  const bytes = (limit: number): number => {
+    const bound = dataset.rows * longest.reduce((sum, length) => sum + length + 1, 0);
+    if (bound <= limit) return bound;
     let total = 0;
     for (const index of dataset.cells()) {
       const coordinates = at(index);

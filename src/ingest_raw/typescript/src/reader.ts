@@ -38,7 +38,7 @@ export async function runJsonStatReader(argv: string[] = process.argv.slice(2)):
       redirectHosts: declaration.redirect_hosts ?? [],
       maxBytes: declaration.max_record_bytes,
     });
-    const dataset = parseJsonStat(input.content, location);
+    const dataset = parseJsonStat(input, location);
     const columns = declaration.columns.map((column) => column.name);
     const record = csvRecords(dataset, columns, location);
     if (options["describe-row"] !== undefined) {
@@ -48,7 +48,7 @@ export async function runJsonStatReader(argv: string[] = process.argv.slice(2)):
     // Rows are never more than the cells the input lists, but a long label or status is repeated on
     // each: megabytes of input could make terabytes of rows, to fail only at the deadline, and retried.
     const limit = OUTPUT_LIMIT * declaration.max_record_bytes;
-    const bytes = record.bytes();
+    const bytes = record.bytes(limit);
     if (bytes > limit) {
       throw new LoadError(
         `${location}: its rows would make ${bytes} bytes of CSV, more than ${limit} (${OUTPUT_LIMIT} times the source's max_record_bytes); a long label, code or status repeats on every row`,

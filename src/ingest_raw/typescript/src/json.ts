@@ -7,6 +7,8 @@
  * holds at most the input and 4 bytes for every 2 bytes of it.
  */
 
+import { isUtf8 } from "node:buffer";
+
 import { LoadError } from "./errors.js";
 
 export const MAX_DEPTH = 64;
@@ -84,7 +86,7 @@ for (const c of [0x20, 0x09, 0x0a, 0x0d]) WS[c] = 1;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 export function parseJson(bytes: Buffer, where: string): Json {
-  const bad = invalidUtf8(bytes);
+  const bad = isUtf8(bytes) ? -1 : invalidUtf8(bytes); // the native check first, the place only if needed
   if (bad !== -1) {
     throw new LoadError(`${where} ${place(bytes, bad)}: not valid UTF-8 (byte 0x${bytes[bad].toString(16).padStart(2, "0")})`);
   }
@@ -133,13 +135,13 @@ export function parseJson(bytes: Buffer, where: string): Json {
   /** Skips a number, checked against JSON's grammar and the range of a double. Its value (a string
    * made and read) only when asked for or when it could be out of range: an array of numbers is read
    * again when its elements are asked for (NumberArray), millions of strings made for nothing. */
+  const digits = (): number => {
+    const first = pos;
+    while (bytes[pos] >= 0x30 && bytes[pos] <= 0x39) pos++;
+    return pos - first;
+  };
   const number = (wanted = true): number => {
     const start = pos;
-    const digits = () => {
-      const first = pos;
-      while (bytes[pos] >= 0x30 && bytes[pos] <= 0x39) pos++;
-      return pos - first;
-    };
     if (bytes[pos] === 0x2d) pos++;
     const whole = bytes[pos] === 0x30 ? (pos++, 1) : digits();
     let valid = whole > 0;

@@ -10,7 +10,11 @@ installed from its own lock and built):
 3. Peak resident memory for JSON-stat datasets: a 60 MiB one (the largest under the default 64 MiB
    `max_record_bytes`, 10.5 million cells) and a 500 MB one, new path vs the old program.
 
-Run: `uv run python bench/load_contract.py [--runs N] [--baseline REF]` (node and npm needed).
+With `--previous REF`, 1 is also timed against the new path as REF had it (its src/ingest_raw, its
+TypeScript built; `shared` is this tree's): what a change to the new path gained.
+
+Run: `uv run python bench/load_contract.py [--runs N] [--baseline REF] [--previous REF]` (node and npm
+needed).
 """
 
 from __future__ import annotations
@@ -77,11 +81,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs of each side (load time)")
     parser.add_argument("--baseline", default=BEFORE_THE_CONTRACT, help="git ref of the baseline")
+    parser.add_argument("--previous", help="also time 1 against the new path of this git ref")
     args = parser.parse_args()
     typescript.build()
     with tempfile.TemporaryDirectory(prefix="bench-contract-") as scratch:
         folder = Path(scratch)
         base = baseline_tree(args.baseline, folder)
+        if args.previous:
+            (folder / "previous").mkdir()
+        previous = args.previous and baseline_tree(args.previous, folder / "previous")
         with embedded_postgres(folder / "pgdata") as settings:
             # PYTHONDONTWRITEBYTECODE out: the loader starts from cached bytecode, as in the image.
             env = {
@@ -90,6 +98,10 @@ def main() -> None:
                 if not k.startswith("DAGSTER_PIPES") and k != "PYTHONDONTWRITEBYTECODE"
             } | settings.to_env()
             base_env = env | {"PYTHONPATH": str(base)}
+            previous_env = previous and env | {
+                "PYTHONPATH": str(previous),
+                "INGEST_TYPESCRIPT_DIR": str(previous / "typescript"),
+            }
             loader = [sys.executable, "-m", "ingest_raw.sources"]
             base_node = ["node", "dist/sources/regional_cpi.js"]
 
@@ -115,6 +127,23 @@ def main() -> None:
                     drop,
                 )
                 report(title, "loader + reader", measured, "old TypeScript program", baseline, "goal <= 1.0x")
+                if previous:
+                    measured, baseline = side_by_side(
+                        lambda new=new: subprocess.run(new, env=env, check=True, capture_output=True),
+                        lambda new=new: subprocess.run(
+                            new, env=previous_env, check=True, capture_output=True
+                        ),
+                        args.runs,
+                        drop,
+                    )
+                    report(
+                        f"{title}, against {args.previous}",
+                        "now",
+                        measured,
+                        args.previous,
+                        baseline,
+                        "lower is better",
+                    )
 
             record = folder / "record.csv"
             with record.open("wb") as out:

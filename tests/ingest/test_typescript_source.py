@@ -101,14 +101,17 @@ def test_escaped_characters_and_surrogate_pairs_load_as_themselves(dataset, fres
         assert conn.execute(query).fetchall() == [("North \U0001f600 \u00e9",)]
 
 
-def test_a_long_label_repeated_past_the_output_limit_is_refused_before_any_row(
-    dataset, fresh_warehouse, tmp_path
+@pytest.mark.parametrize("repeated", ["label", "status"])
+def test_a_long_text_repeated_past_the_output_limit_is_refused_before_any_row(
+    repeated, dataset, fresh_warehouse, tmp_path
 ):
-    """1 MiB of label on each of 512 rows: 512 MiB of CSV from a 1 MiB input, past 64 times the 4 MiB
-    max_record_bytes given. Refused at once, not written until the deadline and then retried."""
+    """1 MiB of label, or of status (quotes, doubled when written), on each of 512 rows: 512 MiB of CSV
+    or more from a 1 MiB input, past 64 times the 4 MiB max_record_bytes given. Refused at once, not
+    written until the deadline and then retried."""
     assert run_source(fresh_warehouse, SOURCE.name).returncode == 0
     before = fingerprint(fresh_warehouse, SOURCE.table)
-    region = {"category": {"index": ["R01"], "label": {"R01": "R" * (1 << 20)}}}
+    label = "R" * (1 << 20) if repeated == "label" else "Region one"
+    region = {"category": {"index": ["R01"], "label": {"R01": label}}}
     month = {"category": {"index": [f"M{number}" for number in range(256)]}}
     contents = {"category": {"index": ["cpi", "change"]}}
     amplifying = dict(
@@ -116,8 +119,10 @@ def test_a_long_label_repeated_past_the_output_limit_is_refused_before_any_row(
         size=[1, 256, 2],
         dimension={"region": region, "month": month, "contents": contents},
         value=[1.5] * 512,
+        status='"' * (1 << 20),
     )
-    amplifying.pop("status", None)
+    if repeated == "label":
+        amplifying.pop("status")
     path = tmp_path / "amplifying.json"
     path.write_text(json.dumps(amplifying))
     result = run_source(

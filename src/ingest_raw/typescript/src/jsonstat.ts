@@ -245,7 +245,8 @@ export function csvRecords(
       };
       fields.push(field);
       lengths.push((coordinates, index) => field(coordinates, index).length);
-      longest.push(2 * dataset.longestStatus + 2); // every character a quote doubled, and the quotes
+      // Every character a quote doubled, and the quotes; 3 bytes a character once it is long and bytes.
+      longest.push(3 * (2 * dataset.longestStatus + 2));
     } else if (dimension >= 0) {
       const { codes, labels } = dataset.dimensions[dimension];
       const label = column.endsWith("_label") && dataset.dimensions[dimension].column !== column;

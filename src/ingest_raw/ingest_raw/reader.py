@@ -10,17 +10,22 @@ from __future__ import annotations
 import collections
 import contextlib
 import fcntl
+import gzip
 import hashlib
 import importlib.util
 import io
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import urllib.parse
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -156,13 +161,10 @@ class _ProgramOutput(io.RawIOBase):
 
 def classify(error: BaseException, where: str) -> LoadError:
     """Turn an I/O or decoding failure into a LoadError naming the input and the cause."""
-    # Here and where an archive or a URL is opened, not at the top: a reader program starts before
-    # the HTTP, TLS and archive modules load.
-    import gzip
+    # What only a URL's failures need is imported here, not at the top: a reader program starts before
+    # the HTTP and TLS modules load (see also `_downloaded`).
     import http.client
     import urllib.error
-    import zipfile
-    import zlib
 
     if isinstance(error, urllib.error.HTTPError):
         kind = TransientLoadError if error.code in _TRANSIENT_HTTP else PermanentLoadError
@@ -345,15 +347,12 @@ def _downloaded(
     redirect_hosts: tuple[str, ...],
     stack: contextlib.ExitStack,
 ) -> tuple[BinaryIO, Callable[[], int]]:
-    from ingest_raw.download import open_url
+    from ingest_raw.download import open_url  # here: only a URL needs the HTTP and TLS modules
 
     body = open_url(url, timeout, deadline_seconds, redirect_hosts, stack)
     if not _suffix(url).endswith(".zip"):
         return io.BufferedReader(body, CHUNK_SIZE), lambda: body.count
     # A zip's directory is at its end: spool the download to a temporary file, not to memory.
-    import shutil
-    import tempfile
-
     spool = stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 (closed by the stack)
     shutil.copyfileobj(body, spool, CHUNK_SIZE)
     spool.seek(0)
@@ -367,8 +366,6 @@ def _suffix(location: str) -> str:
 def _decompressed(location: str, raw: BinaryIO, stack: contextlib.ExitStack) -> BinaryIO:
     suffix = _suffix(location)
     if suffix.endswith(".zip"):
-        import zipfile
-
         archive = stack.enter_context(zipfile.ZipFile(raw))
         members = [info for info in archive.infolist() if not info.is_dir()]
         if len(members) != 1:
@@ -376,8 +373,6 @@ def _decompressed(location: str, raw: BinaryIO, stack: contextlib.ExitStack) -> 
             raise PermanentLoadError(f"{location}: expected a zip holding one file, found {names}")
         content = stack.enter_context(archive.open(members[0]))
     elif suffix.endswith(".gz"):
-        import gzip
-
         content = stack.enter_context(gzip.GzipFile(fileobj=raw))
     else:
         content = raw

@@ -35,13 +35,12 @@ from devtools.ports import PortInUse, ensure_free
 from devtools.progress import Reporter, command_start
 from devtools.webserver import location_states
 from shared import postgres
-from shared.signals import die_with_this_process
+from shared.signals import die_with_this_process, stop_signals
 
 DEFAULT_PORT = 3001
 #: Dagster's own default (180 s) is too short for a dbt parse on a loaded machine: every location fails.
 DEFAULT_CODE_SERVER_TIMEOUT = 600
 SHUTDOWN_GRACE_SECONDS = 30
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: dev-local's Dagster instance: the production dagster.yaml (one place for every setting) with only
 #: these deliberate differences merged over it; None removes a production key, leaving Dagster's default.
 DEV_INSTANCE_OVERLAY = {
@@ -152,11 +151,12 @@ def describe_warehouse(env: dict[str, str]) -> list[str]:
 
 @contextlib.contextmanager
 def stop_requests() -> Iterator[Callable[[], bool]]:
-    """Whether Ctrl-C or SIGTERM has arrived, while inside. The handler only appends to a list: one that
-    takes a lock (threading.Event.set) hangs for ever when another signal arrives while it holds it,
-    and one Ctrl-C reaches dev-local more than once (the terminal and `uv run` both pass it on)."""
+    """Whether a stop (Ctrl-C, SIGTERM, a hangup: `stop_signals`) has arrived, while inside. The
+    handler only appends to a list: one that takes a lock (threading.Event.set) hangs for ever when
+    another signal arrives while it holds it, and one Ctrl-C reaches dev-local more than once (the
+    terminal and `uv run` both pass it on)."""
     requested: list[int] = []
-    previous = {sig: signal.signal(sig, lambda signum, _: requested.append(signum)) for sig in STOP_SIGNALS}
+    previous = {sig: signal.signal(sig, lambda signum, _: requested.append(signum)) for sig in stop_signals()}
     try:
         yield lambda: bool(requested)
     finally:
@@ -165,7 +165,7 @@ def stop_requests() -> Iterator[Callable[[], bool]]:
 
 
 def wait_for_stop() -> None:
-    """Block until Ctrl-C or SIGTERM."""
+    """Block until a stop arrives."""
     with stop_requests() as stopped:
         while not stopped():
             time.sleep(0.2)

@@ -11,13 +11,17 @@ from collections.abc import Callable
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+def stop_signals() -> list[int]:
+    """The stop signals this program takes: SIGINT and SIGTERM also where a parent left them ignored
+    (`cmd &`), which a child would otherwise inherit; SIGHUP unless ignored on purpose (`nohup`). Left
+    alone, a hangup would kill the program with no word of what it was doing."""
+    return [s for s in STOP_SIGNALS if s != signal.SIGHUP or signal.getsignal(s) is not signal.SIG_IGN]
+
+
 def stop_on_signals() -> None:
-    """Every stop signal raises KeyboardInterrupt, SIGINT and SIGTERM also where a parent left them
-    ignored (`cmd &`), which a child would otherwise inherit; SIGHUP unless ignored on purpose
-    (`nohup`). Left alone, a hangup would kill the program with no word of what it was doing."""
-    for signum in STOP_SIGNALS:
-        if signum != signal.SIGHUP or signal.getsignal(signum) is not signal.SIG_IGN:
-            signal.signal(signum, signal.default_int_handler)
+    """Every stop signal this program takes (`stop_signals`) raises KeyboardInterrupt."""
+    for signum in stop_signals():
+        signal.signal(signum, signal.default_int_handler)
 
 
 #: prctl(2) option: the signal a process gets when the thread that started it ends.

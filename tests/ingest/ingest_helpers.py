@@ -6,6 +6,7 @@ import contextlib
 import csv
 import http.server
 import io
+import ipaddress
 import os
 import re
 import signal
@@ -18,12 +19,13 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from unittest import mock
 
 import dagster as dg
 import psutil
+import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from psycopg import sql
 
@@ -141,6 +143,41 @@ def events_of(result: dg.ExecuteInProcessResult, event_type: str) -> list:
 def failure_message(result: dg.ExecuteInProcessResult) -> str:
     (failure,) = events_of(result, "STEP_FAILURE")
     return failure.event_specific_data.error.to_string()
+
+
+def self_signed_tls(folder: Path) -> tuple[ssl.SSLContext, str]:
+    """A server context whose certificate, for 127.0.0.1, no authority signed, and that certificate's
+    PEM file (in `folder`): trusted only where a client is told to trust it."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert, key_file = folder / "cert.pem", folder / "key.pem"
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key_file)
+    return context, str(cert)
 
 
 @contextmanager

@@ -33,6 +33,7 @@ from tests.ingest.ingest_helpers import (
     loader_sessions,
     program_env,
     run_source,
+    self_signed_tls,
     serve_file,
     sessions_waiting,
     start_source,
@@ -316,6 +317,48 @@ def test_a_load_killed_while_downloading_leaves_nothing_running(source, fresh_wa
         assert wait_until_gone(url, 5) == []
     wait_until(lambda: loader_sessions(fresh_warehouse) == 0, 10, "the killed session's end")
     assert fingerprint(fresh_warehouse, source.table) == before
+
+
+def test_an_https_download_trusts_a_certificate_the_environment_adds(source, fresh_warehouse, tmp_path):
+    """A company's own certificate authority, added the way each runtime reads one (SSL_CERT_FILE for
+    OpenSSL, NODE_EXTRA_CA_CERTS for Node), is trusted by every program's download."""
+    context, certificate = self_signed_tls(tmp_path)
+    data = declared_input(source)
+    with http_server(lambda handler, _: serve_file(handler, data), tls=context) as (base, _):
+        result = run_source(
+            fresh_warehouse,
+            source.name,
+            "--input",
+            f"{base}/{data.name}",
+            SSL_CERT_FILE=certificate,
+            NODE_EXTRA_CA_CERTS=certificate,
+        )
+    assert result.returncode == 0, result.stderr
+    assert fingerprint(fresh_warehouse, source.table)[0] > 0
+
+
+def test_a_tls_handshake_that_cannot_succeed_is_permanent(source, fresh_warehouse, tmp_path):
+    """A certificate that does not verify, or https to a plain http port, fails alike on every retry."""
+    context, _ = self_signed_tls(tmp_path)
+    data = declared_input(source)
+
+    def respond(handler, _):
+        serve_file(handler, data)
+
+    with http_server(respond) as (base, _), http_server(respond, tls=context) as (tls_base, _):
+        plain = base.replace("http://", "https://") + f"/{data.name}"
+        unverified = f"{tls_base}/{data.name}"
+        results = {
+            url: run_source(fresh_warehouse, source.name, "--input", url, "--timeout", "5")
+            for url in (plain, unverified)
+        }
+    for url, fragment in {plain: "wrong version number", unverified: "self-signed certificate"}.items():
+        result = results[url]
+        assert result.returncode == EXIT_PERMANENT, result.stderr
+        assert f"ingest error: source '{source.name}': " in result.stderr
+        assert f"{url}: TLS refused: " in result.stderr, result.stderr
+        assert fragment in result.stderr, result.stderr
+    assert fingerprint(fresh_warehouse, source.table) == (0, None)
 
 
 def test_http_redirects_deadlines_and_server_errors(source, fresh_warehouse):

@@ -3,14 +3,9 @@ fast, a stalled server times out."""
 
 from __future__ import annotations
 
-import datetime
 import gzip
-import ipaddress
-import ssl
 import threading
 import time
-
-import pytest
 
 from ingest_raw.errors import EXIT_PERMANENT, EXIT_TRANSIENT
 from tests.ingest.ingest_helpers import (
@@ -156,60 +151,4 @@ def test_response_headers_dripping_a_byte_a_second_stop_at_the_deadline(loaded_w
         result.stderr
     )
     assert seconds < 20
-    assert fingerprint(settings, "weather") == before
-
-
-def _self_signed(folder) -> tuple[str, str]:
-    """A certificate for 127.0.0.1 that no authority signed, and its key (PEM files)."""
-    x509 = pytest.importorskip("cryptography.x509")
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert, key_file = folder / "cert.pem", folder / "key.pem"
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return str(cert), str(key_file)
-
-
-def test_a_tls_handshake_that_cannot_succeed_is_permanent(loaded_weather, tmp_path):
-    """A certificate that does not verify, or https to a plain http port, fails alike on every retry."""
-    settings, before = loaded_weather
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*_self_signed(tmp_path))
-
-    def respond(handler, _):
-        serve_file(handler, tmp_path / "cert.pem")
-
-    with http_server(respond) as (base, _), http_server(respond, tls=context) as (tls_base, _):
-        plain = base.replace("http://", "https://") + "/weather.csv"
-        unverified = f"{tls_base}/weather.csv"
-        results = {
-            url: run_source(settings, "weather", "--input", url, "--timeout", "5")
-            for url in (plain, unverified)
-        }
-    for url, fragment in {plain: "WRONG_VERSION_NUMBER", unverified: "CERTIFICATE_VERIFY_FAILED"}.items():
-        result = results[url]
-        assert result.returncode == EXIT_PERMANENT, result.stderr
-        assert f"ingest error: source 'weather': cannot open {url}: TLS refused: " in result.stderr
-        assert fragment in result.stderr, result.stderr
     assert fingerprint(settings, "weather") == before

@@ -12,7 +12,6 @@ Deleting rather than swapping tables keeps views that marts build on `raw.<table
 from __future__ import annotations
 
 import collections
-import json
 import os
 import re
 import signal
@@ -35,7 +34,7 @@ from ingest_raw.errors import (
     TransientLoadError,
     shorten,
 )
-from ingest_raw.reader import SOURCE_ENV, STDIN, InputStream, program_dir
+from ingest_raw.reader import STDIN, InputStream, program_dir, reader_env
 from shared import postgres
 from shared.signals import STOP_SIGNALS
 
@@ -155,8 +154,8 @@ def _load(
                     _ensure_table(conn, source)
                     _lock(conn, source, partition_keys)
                     pause_if_asked("locked")
-                    previous = _count(conn, table, partition)
-                    conn.execute(sql.SQL("delete from {}").format(table) + partition)
+                    # What the delete removed is what was there: the lock keeps other loads out.
+                    previous = conn.execute(sql.SQL("delete from {}").format(table) + partition).rowcount
                     header, rest = csvstream.split_header(
                         stream.chunks(), rows_format(source), where, source.max_record_bytes
                     )
@@ -256,7 +255,7 @@ def _row_origin(source: Source, input: str, line: int) -> str:
     if source.program is None or input == STDIN:
         return ""
     command = [*source.program.command, "--input", input, "--describe-row", str(line - 1)]
-    env = {**os.environ, SOURCE_ENV: json.dumps(source.to_dict())}
+    env = reader_env(source, input)
     try:
         done = subprocess.run(command, cwd=program_dir(), env=env, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):

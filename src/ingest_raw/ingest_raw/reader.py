@@ -48,6 +48,8 @@ _TRANSIENT_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
 STDIN = "-"
 #: The environment variable holding the declaration (`Source.to_dict()` as JSON) for a reader program.
 SOURCE_ENV = "INGEST_SOURCE"
+#: Variables a reader needs only to download: the CA certificates Node adds to its trust.
+_DOWNLOAD_ONLY_ENV = ("NODE_EXTRA_CA_CERTS",)
 #: The TypeScript project (package.json, dist/, data/) where reader programs run; the image sets it.
 TYPESCRIPT_DIR_ENV = "INGEST_TYPESCRIPT_DIR"
 #: Seconds a reader program may run past the source's deadline before the loader kills it.
@@ -224,9 +226,19 @@ def open_source(source: Source, input: str | None = None, timeout: float | None 
         input = os.path.abspath(input)
     input = input or source.input
     command = [*source.program.command, "--input", input, "--timeout", f"{timeout:g}"]
-    env = {**os.environ, SOURCE_ENV: json.dumps(source.to_dict())}
-    env = {key: value for key, value in env.items() if not key.startswith(("DAGSTER_PIPES", "WAREHOUSE_"))}
-    return open_program(command, program_dir(), env, input, source.deadline_seconds)
+    return open_program(command, program_dir(), reader_env(source, input), input, source.deadline_seconds)
+
+
+def reader_env(source: Source, input: str) -> dict[str, str]:
+    """A reader program's environment: the loader's, with the declaration in INGEST_SOURCE, without
+    Dagster's Pipes variables and the warehouse's settings (a reader does not load), and without the
+    TLS trust that only a download uses when `input` is no URL (Node reads and parses the whole
+    NODE_EXTRA_CA_CERTS bundle as it boots, before any code runs: 38 ms of a 105 ms reader here)."""
+    dropped = ("DAGSTER_PIPES", "WAREHOUSE_")
+    if not input.startswith(("http://", "https://")):
+        dropped += _DOWNLOAD_ONLY_ENV
+    env = {key: value for key, value in os.environ.items() if not key.startswith(dropped)}
+    return env | {SOURCE_ENV: json.dumps(source.to_dict())}
 
 
 def _refuse_credentials(location: str) -> None:

@@ -19,7 +19,7 @@ import pytest
 from devtools import peak_memory, typescript
 from devtools.ports import free_port
 from ingest_raw.catalog import SOURCES
-from ingest_raw.declarations import CsvFormat, Source
+from ingest_raw.declarations import CsvFormat, Source, is_url
 from ingest_raw.errors import EXIT_INTERRUPTED, EXIT_PERMANENT, EXIT_TRANSIENT
 from ingest_raw.loader import PAUSE_ENV
 from ingest_raw.reader import program_dir, resolve_package_location
@@ -44,7 +44,7 @@ from tests.process_tools import processes_mentioning, wait_until_gone
 
 
 def _remote(source: Source) -> bool:
-    return source.input.startswith(("http://", "https://"))
+    return is_url(source.input)
 
 
 def _programs() -> dict[str, Source]:
@@ -154,7 +154,7 @@ def test_a_relative_input_is_relative_to_where_the_loader_runs(source, fresh_war
     declared sample), which would load instead, silently."""
     assert run_source(fresh_warehouse, source.name).returncode == 0
     declared = fingerprint(fresh_warehouse, source.table)
-    remote = source.input.startswith(("package:", "http://", "https://"))
+    remote = is_url(source.input) or source.input.startswith("package:")
     relative = Path(declared_input(source).name if remote else source.input)
     mine = tmp_path / relative
     mine.parent.mkdir(parents=True, exist_ok=True)
@@ -321,7 +321,8 @@ def test_a_load_killed_while_downloading_leaves_nothing_running(source, fresh_wa
 
 def test_an_https_download_trusts_a_certificate_the_environment_adds(source, fresh_warehouse, tmp_path):
     """A company's own certificate authority, added the way each runtime reads one (SSL_CERT_FILE for
-    OpenSSL, NODE_EXTRA_CA_CERTS for Node), is trusted by every program's download."""
+    OpenSSL, NODE_EXTRA_CA_CERTS for Node), is trusted by every program's download; a URL's scheme may
+    be written in capitals."""
     context, certificate = self_signed_tls(tmp_path)
     data = declared_input(source)
     with http_server(lambda handler, _: serve_file(handler, data), tls=context) as (base, _):
@@ -329,7 +330,7 @@ def test_an_https_download_trusts_a_certificate_the_environment_adds(source, fre
             fresh_warehouse,
             source.name,
             "--input",
-            f"{base}/{data.name}",
+            f"{base.replace('https://', 'HTTPS://')}/{data.name}",
             SSL_CERT_FILE=certificate,
             NODE_EXTRA_CA_CERTS=certificate,
         )

@@ -40,6 +40,11 @@ _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _QUANTITY = re.compile(r"\d+(\.\d+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?")
 
 
+def is_url(location: str) -> bool:
+    """An http(s) URL (the scheme in any case, as URLs allow), which is downloaded, not opened."""
+    return location[:8].lower().startswith(("http://", "https://"))
+
+
 class DeclarationError(ValueError):
     """A source declaration that cannot be loaded safely."""
 
@@ -238,7 +243,7 @@ class Source:
             raise DeclarationError(f"source {self.name!r}: the program has an empty command")
         if not self.input:
             raise DeclarationError(f"source {self.name!r}: no input")
-        if self.program is None and not self.input.startswith(("http://", "https://", "package:", "/")):
+        if self.program is None and not (is_url(self.input) or self.input.startswith(("package:", "/"))):
             raise DeclarationError(
                 f"source {self.name!r}: input {self.input!r} is a relative path, which names one folder to"
                 " the command line and another to dev-local's code servers: give an absolute path, an"

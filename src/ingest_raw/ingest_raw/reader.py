@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from ingest_raw.declarations import Source
+from ingest_raw.declarations import Source, is_url
 from ingest_raw.errors import (
     EXIT_PERMANENT,
     EXIT_SOFTWARE,
@@ -222,7 +222,7 @@ def open_source(source: Source, input: str | None = None, timeout: float | None 
     _refuse_credentials(input or source.input)
     if source.program is None or input == STDIN:
         return open_input(input or source.input, timeout, source.deadline_seconds, source.redirect_hosts)
-    if input and not input.startswith(("http://", "https://", "package:")):
+    if input and not (is_url(input) or input.startswith("package:")):
         input = os.path.abspath(input)
     input = input or source.input
     command = [*source.program.command, "--input", input, "--timeout", f"{timeout:g}"]
@@ -235,7 +235,7 @@ def reader_env(source: Source, input: str) -> dict[str, str]:
     TLS trust that only a download uses when `input` is no URL (Node reads and parses the whole
     NODE_EXTRA_CA_CERTS bundle as it boots, before any code runs: 38 ms of a 105 ms reader here)."""
     dropped = ("DAGSTER_PIPES", "WAREHOUSE_")
-    if not input.startswith(("http://", "https://")):
+    if not is_url(input):
         dropped += _DOWNLOAD_ONLY_ENV
     env = {key: value for key, value in os.environ.items() if not key.startswith(dropped)}
     return env | {SOURCE_ENV: json.dumps(source.to_dict())}
@@ -244,7 +244,7 @@ def reader_env(source: Source, input: str) -> dict[str, str]:
 def _refuse_credentials(location: str) -> None:
     """A URL with a user name or password in it is refused before any reader sees it (urllib would
     look up "user:pw@host"), and shown without them: error lines end up in logs and alerts."""
-    if not location.startswith(("http://", "https://")):
+    if not is_url(location):
         return
     parts = urllib.parse.urlsplit(location)
     if "@" in parts.netloc:
@@ -268,7 +268,7 @@ def open_input(
     file: a FIFO or a device could block forever or never end."""
     try:
         with contextlib.ExitStack() as stack:
-            if location.startswith(("http://", "https://")):
+            if is_url(location):
                 raw, bytes_read = _downloaded(location, timeout, deadline_seconds, redirect_hosts, stack)
             elif location == STDIN:
                 body = _Counted(sys.stdin.buffer)

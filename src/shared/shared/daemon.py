@@ -12,7 +12,7 @@ backfill loop reads it when automation runs as sensors, as ours does. An idle lo
 
 import dagster._daemon.controller as controller
 
-BACKFILL_INTERVAL_SECONDS = 5
+BACKFILL_INTERVAL_SECONDS = 2
 
 
 def shorten_backfill_loop() -> None:

@@ -7,7 +7,7 @@ from marts.assets import build_dbt_assets
 from marts.dbt_cli import dbt_cli
 from shared.resources import PostgresWarehouse
 
-AUTOMATION_INTERVAL_SECONDS = 10
+AUTOMATION_INTERVAL_SECONDS = 5
 
 
 def build_definitions(project: DbtProject) -> dg.Definitions:
@@ -19,7 +19,7 @@ def build_definitions(project: DbtProject) -> dg.Definitions:
                 target=dg.AssetSelection.all(),
                 default_status=dg.DefaultSensorStatus.RUNNING,
                 # Each layer of models waits for a tick once its inputs land; Dagster's default of
-                # 30 s made the waits most of the main job.
+                # 30 s made the waits most of the main job. 5 s is the asset daemon's own loop.
                 minimum_interval_seconds=AUTOMATION_INTERVAL_SECONDS,
                 description="Rebuilds dbt models when their raw inputs change (and daily as a backstop).",
             )

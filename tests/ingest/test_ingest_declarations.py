@@ -76,10 +76,6 @@ def test_one_asset_per_source_with_its_properties():
         assert [column.name for column in schema] == list(source.column_names)
         assert [column.description or "" for column in schema] == [c.description for c in source.columns]
         assert asset.op.pool == WAREHOUSE_POOL
-        policy = asset.op.retry_policy
-        assert policy.max_retries == 3
-        assert policy.backoff == dg.Backoff.EXPONENTIAL
-        assert policy.jitter == dg.Jitter.PLUS_MINUS
         assert {check.name for check in asset.check_specs} == {
             "not_empty",
             "row_count_change",

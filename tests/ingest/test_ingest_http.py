@@ -40,6 +40,22 @@ def test_503_then_200_is_retried_and_succeeds(fresh_warehouse, tmp_path):
     assert fingerprint(fresh_warehouse, "weather")[0] == 6
 
 
+def test_a_server_that_stays_down_fails_with_its_answer_after_the_retries(loaded_weather):
+    settings, before = loaded_weather
+
+    def respond(handler, _):
+        handler.send_error(503, "Service Unavailable")
+
+    with http_server(respond) as (base, seen):
+        url = f"{base}/weather.csv"
+        result = materialize(at("weather", url), settings, max_retries=2)
+    assert not result.success
+    assert len(seen) == 3
+    assert len(events_of(result, "STEP_UP_FOR_RETRY")) == 2
+    assert f"HTTP 503 Service Unavailable for {url}" in failure_message(result)
+    assert fingerprint(settings, "weather") == before
+
+
 def test_404_fails_fast_naming_the_url(loaded_weather):
     settings, before = loaded_weather
 

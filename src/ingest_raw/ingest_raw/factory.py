@@ -1,7 +1,8 @@
 """Turn source declarations into Dagster assets, checks and schedules."""
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import dagster as dg
 
@@ -38,7 +39,9 @@ def k8s_tags(resources: RunResources | None) -> dict[str, str]:
 
 
 def retry_policy(max_retries: int, delay_seconds: float) -> dg.RetryPolicy:
-    """For transient failures only: permanent ones raise Failure(allow_retries=False)."""
+    """The waits between a load's attempts. A step asks for a retry itself (`retried`): a step with a
+    `retry_policy` is also retried when its run is terminated (Dagster turns the interrupt into a
+    retry request), and a terminated load must stay stopped."""
     return dg.RetryPolicy(
         max_retries=max_retries,
         delay=delay_seconds,
@@ -51,6 +54,7 @@ def source_asset(
     source: Source, *, max_retries: int = 3, retry_delay_seconds: float = 10.0, pool: str = WAREHOUSE_POOL
 ) -> dg.AssetsDefinition:
     key = asset_key(source)
+    policy = retry_policy(max_retries, retry_delay_seconds)
     columns = dg.TableSchema(
         columns=[
             dg.TableColumn(
@@ -78,7 +82,6 @@ def source_asset(
         partitions_def=partitions_def(source.partition),
         # A backfill of many partitions is one run: the program reads the input once for all of them.
         backfill_policy=dg.BackfillPolicy.single_run() if source.partition else None,
-        retry_policy=retry_policy(max_retries, retry_delay_seconds),
         pool=pool,
         op_tags=k8s_tags(source.run_resources),
         freshness_policy=source.freshness.policy(f"source {source.name!r}") if source.freshness else None,
@@ -88,9 +91,23 @@ def source_asset(
         ],
     )
     def load_source(context: dg.AssetExecutionContext, warehouse: PostgresWarehouse):
-        yield from run_source_program(context, source, warehouse.child_env())
+        with retried(context, policy):
+            yield from run_source_program(context, source, warehouse.child_env())
 
     return load_source
+
+
+@contextmanager
+def retried(context: dg.AssetExecutionContext, policy: dg.RetryPolicy) -> Iterator[None]:
+    """A failure a retry may mend (a transient exit, a crash) asks for another attempt after the
+    policy's wait, while attempts are left; the last attempt fails with the program's own error."""
+    try:
+        yield
+    except dg.Failure as failure:
+        if not failure.allow_retries or context.retry_number >= policy.max_retries:
+            raise
+        wait = policy.calculate_delay(context.retry_number + 1)
+        raise dg.RetryRequested(max_retries=policy.max_retries, seconds_to_wait=wait) from failure
 
 
 def source_schedule(source: Source, asset: dg.AssetsDefinition) -> dg.ScheduleDefinition:
@@ -120,4 +137,11 @@ def build_definitions(sources: Iterable[Source], **asset_options) -> dg.Definiti
         assets.append(asset)
         if source.cron_schedule:
             schedules.append(source_schedule(source, asset))
-    return dg.Definitions(assets=assets, schedules=schedules, resources={"warehouse": PostgresWarehouse()})
+    return dg.Definitions(
+        assets=assets,
+        schedules=schedules,
+        resources={"warehouse": PostgresWarehouse()},
+        # Each load is a subprocess of the step already (Pipes): a step process of its own would add
+        # a Python start-up per source. The warehouse pool allows one load at a time in production.
+        executor=dg.in_process_executor,
+    )

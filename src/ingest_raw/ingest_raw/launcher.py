@@ -2,7 +2,7 @@
 
 Built on `open_pipes_session`, the building block of PipesSubprocessClient, because the client hides the
 exit code inside an error message: here a permanent failure (exit 65) fails fast with the program's own
-error text, and anything else stays retryable under the asset's RetryPolicy. A run terminated while the
+error text, and anything else stays retryable (`factory.retried`). A run terminated while the
 program was committing records what happened: the materialization when the commit went through.
 """
 

@@ -514,11 +514,38 @@ class SwarmStack:
             parts.append(f"--- {service}:\n{(logs.stdout + logs.stderr)[-3000:]}")
         return "\n".join(parts)
 
-    def psql(self, query: str, database: str = WAREHOUSE_DB) -> list[list[str]]:
-        """Rows of `query` run as the superuser inside the postgres task (on a manager: this engine)."""
+    def postgres_container(self) -> str:
+        """The postgres task's container (on a manager: this engine)."""
         label = f"com.docker.swarm.service.name={self.service('postgres')}"
         (container,) = docker("ps", "-q", "--filter", f"label={label}").stdout.split()
+        return container
+
+    def psql(self, query: str, database: str = WAREHOUSE_DB) -> list[list[str]]:
+        """Rows of `query` run as the superuser inside the postgres task."""
+        container = self.postgres_container()
         return psql_rows(lambda argv: docker("exec", container, *argv, check=False), query, database)
+
+    @contextlib.contextmanager
+    def session(self, *statements: str, database: str = WAREHOUSE_DB) -> Iterator[None]:
+        """A superuser session in the postgres task that has run `statements` and stays open, its
+        transaction with it, until the block ends (then it ends, rolling back what is open)."""
+        argv = ["psql", "-U", "postgres", "-d", database, "-AtqX", "-v", "ON_ERROR_STOP=1"]
+        with subprocess.Popen(
+            ["docker", "exec", "-i", self.postgres_container(), *argv],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ) as process:  # fmt: skip
+            try:
+                process.stdin.write("".join(f"{statement};\n" for statement in statements) + "\\echo ready\n")
+                process.stdin.flush()
+                for line in process.stdout:  # the statements' rows, then "ready"
+                    if line.strip() == "ready":
+                        break
+                else:
+                    raise DockerError(f"psql session failed: {process.stderr.read()[-2000:]}")
+                yield
+            finally:
+                process.stdin.close()
+                process.wait(timeout=DOCKER_TIMEOUT_SECONDS)
 
     def remove(self) -> None:
         remove_stack(self.name)

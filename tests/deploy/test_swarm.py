@@ -39,6 +39,11 @@ from tests.deploy.swarm_runs import loaded_rows, run_main_job, running_on
 pytestmark = pytest.mark.docker
 
 MONTH = "2013-01-01"
+#: Source programs' sessions (application_name ingest-raw) waiting for an advisory lock.
+LOADS_WAITING_FOR_A_LOCK = (
+    "select count(*) from pg_stat_activity a join pg_locks l using (pid)"
+    " where a.application_name = 'ingest-raw' and l.locktype = 'advisory' and not l.granted"
+)
 # Code servers stay on managers by default (docker-stack.yml); a location may be moved to a worker.
 TO_A_WORKER = ["--constraint-rm", "node.role == manager", "--constraint-add", "node.role == worker"]
 
@@ -130,16 +135,20 @@ def test_the_main_job_spreads_over_the_nodes_and_a_drained_worker_loses_nothing(
 def test_a_terminated_run_ends_canceled_and_its_service_goes(stack):
     for location in LOCATIONS:
         asset_runs.stop_running_sensors(stack.url, location.name)
-    # The year in one run: its load is still going when the run has started.
-    run_id = asset_runs.launch(stack.url, "ingest_raw", [["raw", "flights"]], (MONTH, "2013-12-01"))
-    deadline = time.monotonic() + 300
-    while asset_runs.run_statuses(stack.url)[run_id] != "STARTED":
-        assert time.monotonic() < deadline, "the run never started"
-        time.sleep(0.5)
-    assert running_on(run_services(stack.network)[run_id])
-    result = asset_runs.terminate(stack.url, run_id)
-    assert result["__typename"] == "TerminateRunSuccess", result
-    assert asset_runs.wait_for_run(stack.url, run_id, timeout=300) == "CANCELED"
+    # The load waits for its table's lock, held here as another load of flights would hold it: the run
+    # is terminated while its load is certainly still going.
+    with stack.session("begin", "select pg_advisory_xact_lock(hashtextextended('raw.flights', 0))"):
+        run_id = asset_runs.launch(stack.url, "ingest_raw", [["raw", "flights"]], (MONTH, "2013-12-01"))
+        deadline = time.monotonic() + 300
+        while stack.psql(LOADS_WAITING_FOR_A_LOCK) != [["1"]]:
+            status = asset_runs.run_statuses(stack.url)[run_id]
+            assert time.monotonic() < deadline, f"the load never waited for the lock (run {status})"
+            time.sleep(0.5)
+        assert asset_runs.run_statuses(stack.url)[run_id] == "STARTED"
+        assert running_on(run_services(stack.network)[run_id])
+        result = asset_runs.terminate(stack.url, run_id)
+        assert result["__typename"] == "TerminateRunSuccess", result
+        assert asset_runs.wait_for_run(stack.url, run_id, timeout=300) == "CANCELED"
     while run_id in run_services(stack.network):
         assert time.monotonic() < deadline + 120, "the terminated run's service is still there"
         time.sleep(1)

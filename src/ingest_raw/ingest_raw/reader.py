@@ -10,22 +10,17 @@ from __future__ import annotations
 import collections
 import contextlib
 import fcntl
-import gzip
 import hashlib
 import importlib.util
 import io
 import json
 import os
-import shutil
 import signal
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import urllib.parse
-import zipfile
-import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -163,10 +158,13 @@ class _ProgramOutput(io.RawIOBase):
 
 def classify(error: BaseException, where: str) -> LoadError:
     """Turn an I/O or decoding failure into a LoadError naming the input and the cause."""
-    # What only a URL's failures need is imported here, not at the top: a reader program starts before
-    # the HTTP and TLS modules load (see also `_downloaded`).
+    # What only a URL's or an archive's failures need is imported here, not at the top: a reader
+    # program starts before those modules load (see `_downloaded`, `_decompressed`).
+    import gzip
     import http.client
     import urllib.error
+    import zipfile
+    import zlib
 
     if isinstance(error, urllib.error.HTTPError):
         kind = TransientLoadError if error.code in _TRANSIENT_HTTP else PermanentLoadError
@@ -365,6 +363,9 @@ def _downloaded(
     if not _suffix(url).endswith(".zip"):
         return io.BufferedReader(body, CHUNK_SIZE), lambda: body.count
     # A zip's directory is at its end: spool the download to a temporary file, not to memory.
+    import shutil
+    import tempfile
+
     spool = stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 (closed by the stack)
     shutil.copyfileobj(body, spool, CHUNK_SIZE)
     spool.seek(0)
@@ -378,6 +379,8 @@ def _suffix(location: str) -> str:
 def _decompressed(location: str, raw: BinaryIO, stack: contextlib.ExitStack) -> BinaryIO:
     suffix = _suffix(location)
     if suffix.endswith(".zip"):
+        import zipfile
+
         archive = stack.enter_context(zipfile.ZipFile(raw))
         members = [info for info in archive.infolist() if not info.is_dir()]
         if len(members) != 1:
@@ -385,6 +388,8 @@ def _decompressed(location: str, raw: BinaryIO, stack: contextlib.ExitStack) -> 
             raise PermanentLoadError(f"{location}: expected a zip holding one file, found {names}")
         content = stack.enter_context(archive.open(members[0]))
     elif suffix.endswith(".gz"):
+        import gzip
+
         content = stack.enter_context(gzip.GzipFile(fileobj=raw))
     else:
         content = raw

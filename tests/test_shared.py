@@ -9,8 +9,9 @@ import pytest
 
 from devtools.locations import discover, warehouse_schemas
 from devtools.paths import workspace_root
+from marts.build import AUTOMATION_INTERVAL_SECONDS
 from shared import postgres
-from shared.daemon import BACKFILL_INTERVAL_SECONDS
+from shared.daemon import ASSET_DAEMON_LOOP_SECONDS, BACKFILL_INTERVAL_SECONDS
 from shared.postgres import WarehouseSettings
 from shared.resources import PostgresWarehouse
 
@@ -145,13 +146,14 @@ def test_plain_dbt_without_the_settings_names_the_variable(tmp_path):
     assert ".s.PGSQL" not in done.stdout
 
 
-BACKFILL_LOOP_WAIT = """
-import logging, sys, threading
+FIRST_LOOP_WAIT = """
+import contextlib, logging, sys, threading
 import dagster as dg
+from dagster._daemon.asset_daemon import AssetDaemon
 from dagster._daemon.backfill import execute_backfill_iteration_loop
-from shared.daemon import shorten_backfill_loop
+from shared.daemon import shorten_loops
 
-shorten_backfill_loop()
+shorten_loops()
 
 
 class FirstWait(threading.Event):
@@ -160,21 +162,43 @@ class FirstWait(threading.Event):
         sys.exit(0)
 
 
-class Context:
-    instance = dg.DagsterInstance.ephemeral()
+class Context:  # a workspace with no code location
+    instance = dg.DagsterInstance.local_temp()
+
+    def create_request_context(self):
+        return contextlib.nullcontext(self)
+
+    def get_code_location_entries(self):
+        return {}
 
 
-for _ in execute_backfill_iteration_loop(Context(), logging.getLogger(), FirstWait()):
+loops = {
+    "backfill": lambda: execute_backfill_iteration_loop(Context(), logging.getLogger(), FirstWait()),
+    "asset": lambda: AssetDaemon({}, 30).core_loop(Context(), FirstWait()),
+}
+for _ in loops[sys.argv[1]]():
     pass
 """
 
 
+def _first_loop_wait(loop: str) -> float:
+    """Seconds the daemon's `loop` waits after its first pass, in a process of its own: the setting
+    is the daemon's, not this test process's."""
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_LOOP_WAIT, loop], capture_output=True, text=True, timeout=120, check=True
+    )
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def test_the_platform_daemon_s_backfill_loop_waits_its_own_interval():
     """Dagster's own backfill loop, in `shared.daemon` (dev-local's and the stack's daemon), waits
-    BACKFILL_INTERVAL_SECONDS after an iteration rather than Dagster's fixed 30 s. In a process of
-    its own: the setting is the daemon's, not this test process's."""
-    done = subprocess.run(
-        [sys.executable, "-c", BACKFILL_LOOP_WAIT], capture_output=True, text=True, timeout=120, check=True
-    )
-    waited = float(done.stdout.strip().splitlines()[-1])
+    BACKFILL_INTERVAL_SECONDS after an iteration rather than Dagster's fixed 30 s."""
+    waited = _first_loop_wait("backfill")
     assert BACKFILL_INTERVAL_SECONDS / 2 < waited <= BACKFILL_INTERVAL_SECONDS < 30
+
+
+def test_the_platform_daemon_looks_at_automation_sensors_every_second():
+    """Its asset daemon passes over the automation sensors every ASSET_DAEMON_LOOP_SECONDS (Dagster:
+    5 s, the sensors' own interval, so a tick started a moment late waited a second interval)."""
+    waited = _first_loop_wait("asset")
+    assert waited <= ASSET_DAEMON_LOOP_SECONDS < AUTOMATION_INTERVAL_SECONDS

@@ -6,6 +6,9 @@ from __future__ import annotations
 import gzip
 import threading
 import time
+from http import HTTPStatus
+
+import pytest
 
 from ingest_raw.errors import EXIT_PERMANENT, EXIT_TRANSIENT
 from tests.ingest.ingest_helpers import (
@@ -40,34 +43,23 @@ def test_503_then_200_is_retried_and_succeeds(fresh_warehouse, tmp_path):
     assert fingerprint(fresh_warehouse, "weather")[0] == 6
 
 
-def test_a_server_that_stays_down_fails_with_its_answer_after_the_retries(loaded_weather):
+@pytest.mark.parametrize(("status", "attempts"), [(404, 1), (503, 3)], ids=["permanent", "transient"])
+def test_an_http_error_fails_naming_the_url_after_the_attempts_it_deserves(loaded_weather, status, attempts):
+    """A permanent answer fails at once; a transient one after the retries (two here), with the
+    server's answer as the failure, not Dagster's "exceeded max_retries"."""
     settings, before = loaded_weather
+    reason = HTTPStatus(status).phrase
 
     def respond(handler, _):
-        handler.send_error(503, "Service Unavailable")
-
-    with http_server(respond) as (base, seen):
-        url = f"{base}/weather.csv"
-        result = materialize(at("weather", url), settings, max_retries=2)
-    assert not result.success
-    assert len(seen) == 3
-    assert len(events_of(result, "STEP_UP_FOR_RETRY")) == 2
-    assert f"HTTP 503 Service Unavailable for {url}" in failure_message(result)
-    assert fingerprint(settings, "weather") == before
-
-
-def test_404_fails_fast_naming_the_url(loaded_weather):
-    settings, before = loaded_weather
-
-    def respond(handler, _):
-        handler.send_error(404, "Not Found")
+        handler.send_error(status, reason)
 
     with http_server(respond) as (base, seen):
         url = f"{base}/missing/weather.csv"
-        result = materialize(at("weather", url), settings)
+        result = materialize(at("weather", url), settings, max_retries=2)
     assert not result.success
-    assert f"HTTP 404 Not Found for {url}" in failure_message(result)
-    assert len(seen) == 1, "a permanent failure must not be retried"
+    assert f"HTTP {status} {reason} for {url}" in failure_message(result)
+    assert len(seen) == attempts
+    assert len(events_of(result, "STEP_UP_FOR_RETRY")) == attempts - 1
     assert fingerprint(settings, "weather") == before
 
 

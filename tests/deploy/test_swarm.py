@@ -35,15 +35,11 @@ from tests.deploy.docker_stack import (
     worker_nodes,
 )
 from tests.deploy.swarm_runs import loaded_rows, run_main_job, running_on
+from tests.ingest.ingest_helpers import WAITING_FOR_A_LOAD_LOCK, loader_sessions_matching
 
 pytestmark = pytest.mark.docker
 
 MONTH = "2013-01-01"
-#: Source programs' sessions (application_name ingest-raw) waiting for an advisory lock.
-LOADS_WAITING_FOR_A_LOCK = (
-    "select count(*) from pg_stat_activity a join pg_locks l using (pid)"
-    " where a.application_name = 'ingest-raw' and l.locktype = 'advisory' and not l.granted"
-)
 # Code servers stay on managers by default (docker-stack.yml); a location may be moved to a worker.
 TO_A_WORKER = ["--constraint-rm", "node.role == manager", "--constraint-add", "node.role == worker"]
 
@@ -140,7 +136,7 @@ def test_a_terminated_run_ends_canceled_and_its_service_goes(stack):
     with stack.session("begin", "select pg_advisory_xact_lock(hashtextextended('raw.flights', 0))"):
         run_id = asset_runs.launch(stack.url, "ingest_raw", [["raw", "flights"]], (MONTH, "2013-12-01"))
         deadline = time.monotonic() + 300
-        while stack.psql(LOADS_WAITING_FOR_A_LOCK) != [["1"]]:
+        while stack.psql(loader_sessions_matching(WAITING_FOR_A_LOAD_LOCK)) != [["1"]]:
             status = asset_runs.run_statuses(stack.url)[run_id]
             assert time.monotonic() < deadline, f"the load never waited for the lock (run {status})"
             time.sleep(0.5)

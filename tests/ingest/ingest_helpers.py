@@ -32,7 +32,7 @@ from psycopg import sql
 from ingest_raw.catalog import SOURCES
 from ingest_raw.declarations import Source
 from ingest_raw.factory import source_asset
-from ingest_raw.loader import PAUSE_ENV
+from ingest_raw.loader import APPLICATION_NAME, PAUSE_ENV
 from ingest_raw.reader import resolve_package_location
 from shared import postgres
 from shared.resources import PostgresWarehouse
@@ -276,7 +276,7 @@ def loader_sessions(settings: postgres.WarehouseSettings) -> int:
     """Server sessions of source programs, and advisory locks anyone still holds."""
     with postgres.connect(settings) as conn:
         return conn.execute(
-            "select (select count(*) from pg_stat_activity where application_name = 'ingest-raw')"
+            f"select (select count(*) from pg_stat_activity where application_name = '{APPLICATION_NAME}')"
             " + (select count(*) from pg_locks where locktype = 'advisory')"
         ).fetchone()[0]
 
@@ -378,12 +378,20 @@ def terminate_run_while_copying(
     return record.dagster_run.status
 
 
+#: A predicate of `loader_sessions_matching`: a source program waiting for a load lock.
+WAITING_FOR_A_LOAD_LOCK = "l.locktype = 'advisory' and not l.granted"
+
+
+def loader_sessions_matching(condition: str) -> str:
+    """The query counting source programs' sessions that match `condition`, a SQL predicate over
+    pg_stat_activity `a` joined with pg_locks `l`."""
+    return (
+        "select count(*) from pg_stat_activity a left join pg_locks l using (pid)"
+        f" where a.application_name = '{APPLICATION_NAME}' and ({condition})"
+    )
+
+
 def sessions_waiting(settings: postgres.WarehouseSettings, condition: str) -> bool:
-    """Whether a source program's session (application_name ingest-raw) matches `condition`, a SQL
-    predicate over pg_stat_activity `a` joined with pg_locks `l`."""
+    """Whether a source program's session matches `condition` (see `loader_sessions_matching`)."""
     with postgres.connect(settings) as conn:
-        query = (
-            "select count(*) from pg_stat_activity a left join pg_locks l using (pid)"
-            f" where a.application_name = 'ingest-raw' and ({condition})"
-        )
-        return bool(conn.execute(query).fetchone()[0])
+        return bool(conn.execute(loader_sessions_matching(condition)).fetchone()[0])

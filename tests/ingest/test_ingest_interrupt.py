@@ -20,10 +20,11 @@ from ingest_raw.errors import (
     EXIT_TRANSIENT,
     CommitOutcomeUnknown,
 )
-from ingest_raw.loader import PAUSE_ENV, STAGES, was_committed
+from ingest_raw.loader import APPLICATION_NAME, PAUSE_ENV, STAGES, was_committed
 from ingest_raw.reader import CHUNK_SIZE
 from shared import postgres
 from tests.ingest.ingest_helpers import (
+    WAITING_FOR_A_LOAD_LOCK,
     LineWatcher,
     fingerprint,
     loader_sessions,
@@ -100,7 +101,7 @@ def test_sigint_while_waiting_for_the_table_lock(loaded_weather, new_weather):
 
 
 def _waiting_on_advisory_lock(settings) -> bool:
-    return sessions_waiting(settings, "l.locktype = 'advisory' and not l.granted")
+    return sessions_waiting(settings, WAITING_FOR_A_LOAD_LOCK)
 
 
 def test_terminating_the_dagster_run_stops_the_source_program(loaded_weather, new_weather, tmp_path):
@@ -268,7 +269,8 @@ def test_a_session_terminated_mid_copy_fails_as_transient_on_one_line(loaded_wea
         wait_until(lambda: sessions_waiting(settings, "a.query ilike 'copy%'"), 30, "COPY under way")
         with postgres.connect(settings, autocommit=True) as conn:
             conn.execute(
-                "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'ingest-raw'"
+                "select pg_terminate_backend(pid) from pg_stat_activity where application_name = %s",
+                (APPLICATION_NAME,),
             )
         code, stderr = _finish(load, data[2 * CHUNK_SIZE :])
     finally:
@@ -325,7 +327,7 @@ def test_ddl_while_a_load_waits_for_its_lock_waits_for_the_load(loaded_weather, 
         load = start_source(settings, "weather", "--input", str(path))
         try:
             wait_until(
-                lambda: sessions_waiting(settings, "l.locktype = 'advisory' and not l.granted"),
+                lambda: sessions_waiting(settings, WAITING_FOR_A_LOAD_LOCK),
                 30,
                 "the load waiting for its lock",
             )

@@ -43,6 +43,8 @@ READER_CSV = CsvFormat()
 #: Test hook: the stage name at which the program stops and waits to be killed (see `pause_if_asked`).
 PAUSE_ENV = "INGEST_PAUSE_AT"
 STAGES = ("locked", "copy", "validate", "commit")
+#: How a load's sessions show in pg_stat_activity (and in a lock holder's description).
+APPLICATION_NAME = "ingest-raw"
 
 #: format_type() spelling of the declared column types.
 _CATALOG_TYPES = {"timestamptz": "timestamp with time zone", "timestamp": "timestamp without time zone"}
@@ -217,7 +219,7 @@ def was_committed(settings: postgres.WarehouseSettings, xid: str, cause: BaseExc
     what = "a signal" if isinstance(cause, KeyboardInterrupt) else f"an error ({shorten(str(cause))})"
     try:
         deadline = time.monotonic() + _OUTCOME_SECONDS
-        with postgres.connect(settings, application_name="ingest-raw", connect_timeout=5) as conn:
+        with postgres.connect(settings, application_name=APPLICATION_NAME, connect_timeout=5) as conn:
             while (status := _xact_status(conn, xid)) == "in progress" and time.monotonic() < deadline:
                 time.sleep(0.1)
     except psycopg.Error as error:
@@ -271,7 +273,7 @@ def rows_format(source: Source) -> CsvFormat:
 
 def _connect(settings: postgres.WarehouseSettings) -> psycopg.Connection:
     try:
-        return postgres.connect(settings, application_name="ingest-raw")
+        return postgres.connect(settings, application_name=APPLICATION_NAME)
     except postgres.WarehouseNotConfigured as error:  # refused for its settings: a retry cannot help
         raise PermanentLoadError(str(error)) from error
     except psycopg.OperationalError as error:

@@ -5,6 +5,8 @@ checks that the daemon it starts is ours."""
 import dagster._cli.dev as dagster_dev
 from dagster._cli import main as dagster
 
+from shared import code_server
+
 DAGSTER_DAEMON = ["-m", "dagster._daemon"]
 OUR_DAEMON = ["-m", "shared.daemon"]
 
@@ -18,6 +20,7 @@ def main() -> None:
         return spawn(command, **kwargs)
 
     dagster_dev.open_ipc_subprocess = open_subprocess
+    code_server.use_forkserver()
     dagster()
 
 

@@ -94,7 +94,10 @@ def test_dry_run_prints_the_plan_and_diff_and_writes_nothing():
         "edit   uv.lock (uv lock), then the environment (uv sync)",
     ):
         assert line in done.stdout
-    assert f'+CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "{port}"' in done.stdout
+    assert (
+        f'+CMD ["python", "-m", "shared.code_server", "code-server", "start", "-h", "0.0.0.0", "-p", "{port}"'
+        in done.stdout
+    )
     assert "+COPY src/reports/pyproject.toml src/reports/" in done.stdout
     assert "+      - reports-credentials:/run/location/reports" in done.stdout
     assert "+    - name: reports" in done.stdout

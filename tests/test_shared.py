@@ -2,10 +2,12 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 from devtools.locations import discover, warehouse_schemas
 from devtools.paths import workspace_root
@@ -202,3 +204,58 @@ def test_the_platform_daemon_looks_at_automation_sensors_every_second():
     5 s, the sensors' own interval, so a tick started a moment late waited a second interval)."""
     waited = _first_loop_wait("asset")
     assert waited <= ASSET_DAEMON_LOOP_SECONDS < AUTOMATION_INTERVAL_SECONDS
+
+
+FORKED_RUN_DEFINITIONS = """
+import os
+from pathlib import Path
+
+import dagster as dg
+
+RECORD = Path(os.environ["RECORD"])
+with RECORD.open("a") as record:
+    record.write(f"loaded {os.getpid()} {os.getppid()}\\n")
+
+
+@dg.asset
+def where_it_ran() -> None:
+    with RECORD.open("a") as record:
+        record.write(f"ran {os.getpid()} {os.getppid()}\\n")
+
+
+defs = dg.Definitions(
+    assets=[where_it_ran], jobs=[dg.define_asset_job("run_it")], executor=dg.in_process_executor
+)
+"""
+
+
+def test_a_code_server_forks_its_runs_from_a_process_that_loaded_the_location(tmp_path):
+    """`shared.code_server` (dev-local's and the stack's code servers, and the ones they start): a
+    run's process is a fork of the code server's forkserver, which loaded the location once, not a
+    new interpreter that imports Dagster and loads the location again."""
+    (tmp_path / "defs.py").write_text(FORKED_RUN_DEFINITIONS)
+    home = tmp_path / "home"
+    home.mkdir()
+    launch_now = {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"}
+    (home / "dagster.yaml").write_text(yaml.safe_dump({"run_coordinator": launch_now}))
+    record = tmp_path / "record"
+    subprocess.run(
+        [sys.executable, "-m", "shared.code_server", "job", "launch", "-f", "defs.py", "-j", "run_it"],
+        cwd=tmp_path,
+        env=os.environ | {"DAGSTER_HOME": str(home), "RECORD": str(record)},
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    deadline = time.monotonic() + 120
+    while "ran" not in (lines := record.read_text()):
+        assert time.monotonic() < deadline, f"the run did not run: {lines}"
+        time.sleep(0.2)
+    parents = {}
+    for kind, pid, parent in (line.split() for line in lines.splitlines()):
+        parents.setdefault(kind, {})[int(pid)] = int(parent)
+    ((run, forkserver),) = parents["ran"].items()
+    assert run not in parents["loaded"], "the run's process loaded the location again"
+    assert parents["loaded"].get(forkserver) in parents["loaded"], (
+        f"its parent loaded the location, started by the code server that loaded it: {parents}"
+    )

@@ -6,11 +6,13 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import psutil
 import pytest
 import yaml
 
 from devtools.locations import discover, warehouse_schemas
 from devtools.paths import workspace_root
+from devtools.ports import free_port
 from marts.build import AUTOMATION_INTERVAL_SECONDS
 from shared import postgres
 from shared.daemon import ASSET_DAEMON_LOOP_SECONDS, BACKFILL_INTERVAL_SECONDS
@@ -229,33 +231,86 @@ defs = dg.Definitions(
 """
 
 
-def test_a_code_server_forks_its_runs_from_a_process_that_loaded_the_location(tmp_path):
+class ForkingCodeServer:
+    """`python -m shared.code_server api grpc` serving FORKED_RUN_DEFINITIONS, with a launcher of its
+    runs and the record of which process loaded the location and which ran."""
+
+    def __init__(self, folder: Path):
+        (folder / "defs.py").write_text(FORKED_RUN_DEFINITIONS)
+        home = folder / "home"
+        home.mkdir()
+        launch_now = {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"}
+        (home / "dagster.yaml").write_text(yaml.safe_dump({"run_coordinator": launch_now}))
+        port = free_port()
+        server = {"grpc_server": {"host": "localhost", "port": port, "location_name": "forked"}}
+        (folder / "workspace.yaml").write_text(yaml.safe_dump({"load_from": [server]}))
+        self.folder, self.record = folder, folder / "record"
+        self.env = os.environ | {"DAGSTER_HOME": str(home), "RECORD": str(self.record)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "shared.code_server", "api", "grpc", "-p", str(port), "-f", "defs.py"],
+            cwd=folder,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def forkserver(self) -> psutil.Process:
+        deadline = time.monotonic() + 120
+        while not (
+            found := [
+                p for p in psutil.Process(self.process.pid).children() if "forkserver" in p.cmdline()[-1]
+            ]
+        ):
+            assert self.process.poll() is None and time.monotonic() < deadline, "no forkserver started"
+            time.sleep(0.2)
+        return found[0]
+
+    def run(self) -> tuple[int, int]:
+        """Launch one run and wait for it to run: its process id and its parent's."""
+        ran = self.parents().get("ran", {})
+        launch = [sys.executable, "-m", "dagster", "job", "launch", "-w", "workspace.yaml", "-j", "run_it"]
+        subprocess.run(launch, cwd=self.folder, env=self.env, capture_output=True, timeout=120, check=True)
+        deadline = time.monotonic() + 120
+        while not (new := self.parents().get("ran", {}).keys() - ran.keys()):
+            assert time.monotonic() < deadline, f"the run did not run: {self.parents()}"
+            time.sleep(0.2)
+        (run,) = new
+        return run, self.parents()["ran"][run]
+
+    def parents(self) -> dict[str, dict[int, int]]:
+        """ "loaded" and "ran": process id -> its parent's."""
+        found = {}
+        lines = self.record.read_text() if self.record.exists() else ""
+        for kind, pid, parent in (line.split() for line in lines.splitlines()):
+            found.setdefault(kind, {})[int(pid)] = int(parent)
+        return found
+
+
+@pytest.fixture
+def forking_code_server(tmp_path):
+    server = ForkingCodeServer(tmp_path)
+    try:
+        yield server
+    finally:
+        server.process.terminate()
+        server.process.wait(timeout=60)
+
+
+def test_a_code_server_forks_its_runs_from_a_process_that_loaded_the_location(forking_code_server):
     """`shared.code_server` (dev-local's and the stack's code servers, and the ones they start): a
     run's process is a fork of the code server's forkserver, which loaded the location once, not a
     new interpreter that imports Dagster and loads the location again."""
-    (tmp_path / "defs.py").write_text(FORKED_RUN_DEFINITIONS)
-    home = tmp_path / "home"
-    home.mkdir()
-    launch_now = {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"}
-    (home / "dagster.yaml").write_text(yaml.safe_dump({"run_coordinator": launch_now}))
-    record = tmp_path / "record"
-    subprocess.run(
-        [sys.executable, "-m", "shared.code_server", "job", "launch", "-f", "defs.py", "-j", "run_it"],
-        cwd=tmp_path,
-        env=os.environ | {"DAGSTER_HOME": str(home), "RECORD": str(record)},
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
-    deadline = time.monotonic() + 120
-    while "ran" not in (lines := record.read_text()):
-        assert time.monotonic() < deadline, f"the run did not run: {lines}"
-        time.sleep(0.2)
-    parents = {}
-    for kind, pid, parent in (line.split() for line in lines.splitlines()):
-        parents.setdefault(kind, {})[int(pid)] = int(parent)
-    ((run, forkserver),) = parents["ran"].items()
-    assert run not in parents["loaded"], "the run's process loaded the location again"
-    assert parents["loaded"].get(forkserver) in parents["loaded"], (
-        f"its parent loaded the location, started by the code server that loaded it: {parents}"
-    )
+    forkserver = forking_code_server.forkserver()
+    run, parent = forking_code_server.run()
+    loaded = forking_code_server.parents()["loaded"]
+    assert run not in loaded, "the run's process loaded the location again"
+    assert parent == forkserver.pid and loaded.get(parent) == forking_code_server.process.pid, loaded
+
+
+def test_runs_still_run_after_the_forkserver_was_killed(forking_code_server):
+    """The forkserver killed (the OOM killer, a person): the next run starts a new one, which has not
+    loaded the location, so the run loads it itself, as a spawned run would."""
+    forking_code_server.forkserver().kill()
+    run, parent = forking_code_server.run()
+    assert run in forking_code_server.parents()["loaded"]
+    assert "forkserver" in psutil.Process(parent).cmdline()[-1]

@@ -105,11 +105,11 @@ def test_dev_local_serves_selected_locations_and_stops_cleanly(tmp_path, args, e
         assert set(states) == expected
         assert all(state["error"] is None for state in states.values()), states
         assert processes_mentioning(str(home / "pgdata")), "the embedded Postgres should be running"
+        tree = descendants(process.pid)
         # One daemon, the stack's: Dagster's backfill loop every few seconds (shared.daemon).
-        daemons = [cmd for cmd in descendants(process.pid) if re.search(r"-m \S*daemon run", cmd)]
+        daemons = [cmd for cmd in tree if re.search(r"-m \S*daemon run", cmd)]
         assert len(daemons) == 1 and "-m shared.daemon run " in daemons[0], daemons
         # Its code servers are the stack's too: each forks its runs from a forkserver (shared.code_server).
-        tree = descendants(process.pid)
         servers = [cmd for cmd in tree if re.search(r"-m \S+ api grpc ", cmd)]
         assert len(servers) == len(expected), servers
         assert all("-m shared.code_server api grpc " in cmd for cmd in servers), servers

@@ -278,7 +278,7 @@ class ForkingCodeServer:
         return run, self.parents()["ran"][run]
 
     def parents(self) -> dict[str, dict[int, int]]:
-        """ "loaded" and "ran": process id -> its parent's."""
+        """For each kind of line, "loaded" and "ran": process id -> its parent's."""
         found = {}
         lines = self.record.read_text() if self.record.exists() else ""
         for kind, pid, parent in (line.split() for line in lines.splitlines()):

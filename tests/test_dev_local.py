@@ -136,6 +136,72 @@ def test_dev_local_serves_selected_locations_and_stops_cleanly(tmp_path, args, e
     assert "dagster.daemon" in (home / "dagster.log").read_text()
 
 
+#: A location that finishes loading only once the other one has started loading.
+LOADS_WITH_THE_OTHER = """
+import time
+from pathlib import Path
+
+import dagster as dg
+
+Path({mine!r}).touch()
+deadline = time.monotonic() + {patience}
+while not Path({other!r}).exists():
+    if time.monotonic() > deadline:
+        raise RuntimeError("the other location did not start loading while this one loaded")
+    time.sleep(0.05)
+
+
+@dg.asset(name={name!r})
+def an_asset() -> None: ...
+
+
+defs = dg.Definitions(assets=[an_asset])
+"""
+
+
+def test_dev_locals_code_servers_load_at_the_same_time(tmp_path):
+    """dev-local's `dagster dev` starts every location's code server at once: here each location can
+    only finish loading while the other one loads. `dagster dev` itself starts one, waits until it
+    has loaded, then starts the next, and the first of these would give up."""
+    home = tmp_path / "home"
+    home.mkdir()
+    write_instance_config(home)
+    names = ("first", "second")
+    for name, other in zip(names, reversed(names)):
+        (tmp_path / f"{name}.py").write_text(
+            LOADS_WITH_THE_OTHER.format(
+                name=name, mine=str(tmp_path / f"{name}.started"), other=str(tmp_path / f"{other}.started"), patience=60
+            )
+        )
+    entries = [{"python_file": {"relative_path": f"{name}.py", "location_name": name}} for name in names]
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(yaml.safe_dump({"load_from": entries}))
+    port = free_port()
+    command = [sys.executable, "-m", "devtools.dagster_dev", "dev", "-w", str(workspace), "-h", "127.0.0.1"]
+    with open(tmp_path / "dagster.log", "w") as log:
+        process = subprocess.Popen(
+            [*command, "-p", str(port)],
+            cwd=tmp_path,
+            env=_env(home) | {"DAGSTER_HOME": str(home)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def still_alive() -> None:
+        if process.poll() is not None:
+            raise AssertionError((tmp_path / "dagster.log").read_text()[-4000:])
+
+    try:
+        states = wait_until_loaded(f"http://127.0.0.1:{port}", 300, set(names), still_alive)
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=60)
+    assert {name: state["error"] for name, state in states.items()} == dict.fromkeys(names), (
+        tmp_path / "dagster.log"
+    ).read_text()[-4000:]
+
+
 def test_warehouse_only_prints_a_line_that_reaches_it(tmp_path):
     """The pasted line is enough for a source program run by hand; Ctrl-C, however often it arrives,
     stops the warehouse."""

@@ -3,7 +3,7 @@ shutdown) with `shared.daemon` for its daemon, as the stack runs it, and its cod
 together rather than one after another. dev-local starts this; its test checks that the daemon it
 starts is ours."""
 
-from concurrent.futures import ThreadPoolExecutor
+import threading
 
 import dagster._cli.dev as dagster_dev
 from dagster._cli import main as dagster
@@ -22,12 +22,20 @@ def _start_code_servers_together(initialize):
     all start at once; Dagster's own step then finds each one started and watches it as before."""
 
     def start_all(self: ProxyServerManager) -> None:
-        registry = self._grpc_server_registry
-        managed = [o for o in self._origins if isinstance(o, ManagedGrpcPythonEnvCodeLocationOrigin)]
-        if managed:
-            # The registry's lock would serialise the starts; each origin is started once, by one thread.
-            with ThreadPoolExecutor(len(managed)) as pool:
-                list(pool.map(registry._get_grpc_server_entry, managed))
+        # The registry's lock would serialise the starts: each origin is started once, by one thread.
+        # A Ctrl-C while they load stops the wait at once (dev-local then ends the process group,
+        # the code servers still loading included), as it stops Dagster's own wait for one.
+        starts = [
+            threading.Thread(
+                target=self._grpc_server_registry._get_grpc_server_entry, args=[origin], daemon=True
+            )
+            for origin in self._origins
+            if isinstance(origin, ManagedGrpcPythonEnvCodeLocationOrigin)
+        ]
+        for start in starts:
+            start.start()
+        for start in starts:
+            start.join()
         initialize(self)
 
     return start_all

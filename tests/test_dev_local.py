@@ -167,10 +167,13 @@ def test_dev_locals_code_servers_load_at_the_same_time(tmp_path):
     home.mkdir()
     write_instance_config(home)
     names = ("first", "second")
-    for name, other in zip(names, reversed(names)):
+    for name, other in zip(names, reversed(names), strict=True):
         (tmp_path / f"{name}.py").write_text(
             LOADS_WITH_THE_OTHER.format(
-                name=name, mine=str(tmp_path / f"{name}.started"), other=str(tmp_path / f"{other}.started"), patience=60
+                name=name,
+                mine=str(tmp_path / f"{name}.started"),
+                other=str(tmp_path / f"{other}.started"),
+                patience=60,
             )
         )
     entries = [{"python_file": {"relative_path": f"{name}.py", "location_name": name}} for name in names]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import time
 
 import psutil
@@ -34,3 +35,10 @@ def wait_until_gone(text: str, timeout: float) -> list[psutil.Process]:
     while (left := processes_mentioning(text)) and time.monotonic() < deadline:
         time.sleep(0.2)
     return left
+
+
+def default_sigint() -> None:
+    """`preexec_fn` of a child that Ctrl-C stops, as one started from a terminal, even when the tests
+    themselves were started with SIGINT ignored (`cmd &` in a script). Dagster's commands also give
+    SIGTERM the handler SIGINT has, so an inherited ignore would make them ignore SIGTERM too."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -30,7 +30,7 @@ from devtools.webserver import graphql, wait_until_loaded
 from shared.lineage import ASSET_GRAPH_QUERY
 from shared.postgres import WarehouseSettings
 from tests.main_job import RAW_GROUP, is_done, launch_raw_backfill, materializable_assets
-from tests.process_tools import descendants, processes_mentioning, wait_until_gone
+from tests.process_tools import default_sigint, descendants, processes_mentioning, wait_until_gone
 
 DEV_LOCAL = str(Path(sys.executable).with_name("dev-local"))
 LOCATIONS = discover(Path(__file__).parents[1])
@@ -189,6 +189,7 @@ def test_dev_locals_code_servers_load_at_the_same_time(tmp_path):
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=default_sigint,
         )
 
     def still_alive() -> None:

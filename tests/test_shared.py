@@ -18,6 +18,7 @@ from shared import postgres
 from shared.daemon import ASSET_DAEMON_LOOP_SECONDS, BACKFILL_INTERVAL_SECONDS
 from shared.postgres import WarehouseSettings
 from shared.resources import PostgresWarehouse
+from tests.process_tools import default_sigint
 
 PROFILE = Path(postgres.__file__).parents[2] / "marts" / "marts" / "dbt_project" / "profiles.yml"
 
@@ -252,6 +253,7 @@ class ForkingCodeServer:
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=default_sigint,
         )
 
     def forkserver(self) -> psutil.Process:

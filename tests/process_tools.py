@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import subprocess
 import time
 
 import psutil
@@ -42,3 +44,15 @@ def default_sigint() -> None:
     themselves were started with SIGINT ignored (`cmd &` in a script). Dagster's commands also give
     SIGTERM the handler SIGINT has, so an inherited ignore would make them ignore SIGTERM too."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def stop_group(process: subprocess.Popen, signum: int, timeout: float = 60) -> None:
+    """Send `signum` to the process group `process` leads and wait for it; if it has not ended within
+    `timeout`, kill the group (nothing a test started outlives it) and raise."""
+    os.killpg(process.pid, signum)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise

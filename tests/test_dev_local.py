@@ -30,7 +30,13 @@ from devtools.webserver import graphql, wait_until_loaded
 from shared.lineage import ASSET_GRAPH_QUERY
 from shared.postgres import WarehouseSettings
 from tests.main_job import RAW_GROUP, is_done, launch_raw_backfill, materializable_assets
-from tests.process_tools import default_sigint, descendants, processes_mentioning, wait_until_gone
+from tests.process_tools import (
+    default_sigint,
+    descendants,
+    processes_mentioning,
+    stop_group,
+    wait_until_gone,
+)
 
 DEV_LOCAL = str(Path(sys.executable).with_name("dev-local"))
 LOCATIONS = discover(Path(__file__).parents[1])
@@ -199,8 +205,7 @@ def test_dev_locals_code_servers_load_at_the_same_time(tmp_path):
     try:
         states = wait_until_loaded(f"http://127.0.0.1:{port}", 300, set(names), still_alive)
     finally:
-        os.killpg(process.pid, signal.SIGINT)
-        process.wait(timeout=60)
+        stop_group(process, signal.SIGINT)
     assert {name: state["error"] for name, state in states.items()} == dict.fromkeys(names), (
         tmp_path / "dagster.log"
     ).read_text()[-4000:]

@@ -1,5 +1,6 @@
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ from shared import postgres
 from shared.daemon import ASSET_DAEMON_LOOP_SECONDS, BACKFILL_INTERVAL_SECONDS
 from shared.postgres import WarehouseSettings
 from shared.resources import PostgresWarehouse
-from tests.process_tools import default_sigint
+from tests.process_tools import default_sigint, stop_group
 
 PROFILE = Path(postgres.__file__).parents[2] / "marts" / "marts" / "dbt_project" / "profiles.yml"
 
@@ -253,6 +254,7 @@ class ForkingCodeServer:
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
             preexec_fn=default_sigint,
         )
 
@@ -294,8 +296,7 @@ def forking_code_server(tmp_path):
     try:
         yield server
     finally:
-        server.process.terminate()
-        server.process.wait(timeout=60)
+        stop_group(server.process, signal.SIGTERM)
 
 
 def test_a_code_server_forks_its_runs_from_a_process_that_loaded_the_location(forking_code_server):

@@ -16,6 +16,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
@@ -113,8 +114,12 @@ def test_dev_local_serves_selected_locations_and_stops_cleanly(tmp_path, args, e
         assert processes_mentioning(str(home / "pgdata")), "the embedded Postgres should be running"
         tree = descendants(process.pid)
         # One daemon, the stack's: Dagster's backfill loop every few seconds (shared.daemon).
-        daemons = [cmd for cmd in tree if re.search(r"-m \S*daemon run", cmd)]
-        assert len(daemons) == 1 and "-m shared.daemon run " in daemons[0], daemons
+        daemons = [cmd for cmd in tree if re.search(r"daemon run|standby \S*daemon", cmd)]
+        assert len(daemons) == 1 and "standby shared.daemon" in daemons[0], daemons
+        # The webserver (what answers on the port) and the daemon started before any code server:
+        # their start-up overlaps the locations' loading rather than following it.
+        started = _start_times(process.pid, port)
+        assert max(started["webserver"], started["daemon"]) < started["first code server"], started
         # Its code servers are the stack's too: each forks its runs from a forkserver (shared.code_server).
         servers = [cmd for cmd in tree if re.search(r"-m \S+ api grpc ", cmd)]
         assert len(servers) == len(expected), servers
@@ -140,6 +145,21 @@ def test_dev_local_serves_selected_locations_and_stops_cleanly(tmp_path, args, e
         assert re.search(rf"^dev-local: +\d+ s +{name}: serving$", output, re.MULTILINE), output
     assert f"Dagster's own log: {home / 'dagster.log'}" in output
     assert "dagster.daemon" in (home / "dagster.log").read_text()
+
+
+def _start_times(pid: int, port: int) -> dict[str, float]:
+    """When the processes below `pid` started: the one listening on `port`, the daemon, and the
+    first code server."""
+    tree = psutil.Process(pid).children(recursive=True)
+    listening = [p for p in tree if any(c.laddr.port == port for c in p.net_connections("tcp"))]
+    daemons = [p for p in tree if "shared.daemon" in " ".join(p.cmdline())]
+    servers = [p for p in tree if re.search(r"-m \S+ api grpc ", " ".join(p.cmdline()))]
+    assert len(listening) == 1 and len(daemons) == 1 and servers, (listening, daemons, servers)
+    return {
+        "webserver": listening[0].create_time(),
+        "daemon": daemons[0].create_time(),
+        "first code server": min(server.create_time() for server in servers),
+    }
 
 
 #: A location that finishes loading only once the other one has started loading.

@@ -10,6 +10,7 @@ import dagster as dg
 import psutil
 import pytest
 import yaml
+from psycopg.conninfo import make_conninfo
 
 from devtools.locations import discover, warehouse_schemas
 from devtools.paths import workspace_root
@@ -233,21 +234,63 @@ defs = dg.Definitions(
 """
 
 
-class ForkingCodeServer:
-    """`python -m shared.code_server api grpc` serving FORKED_RUN_DEFINITIONS, with a launcher of its
-    runs and the record of which process loaded the location and which ran."""
+#: Two steps of one run, each recording the other sessions of the instance's database while it runs.
+HELD_CONNECTIONS_DEFINITIONS = """
+import os
+from pathlib import Path
 
-    def __init__(self, folder: Path):
-        (folder / "defs.py").write_text(FORKED_RUN_DEFINITIONS)
+import dagster as dg
+import psycopg
+
+
+def record_sessions(step: str) -> None:
+    with psycopg.connect(os.environ["INSTANCE_DB"]) as conn:
+        others = conn.execute(
+            "select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()"
+        ).fetchall()
+    with Path(os.environ["RECORD"]).open("a") as record:
+        record.write(f"{step} {' '.join(str(pid) for (pid,) in others)}\\n")
+
+
+@dg.asset
+def first() -> None:
+    record_sessions("first")
+
+
+@dg.asset(deps=[first])
+def second() -> None:
+    record_sessions("second")
+
+
+defs = dg.Definitions(
+    assets=[first, second], jobs=[dg.define_asset_job("run_it")], executor=dg.in_process_executor
+)
+"""
+
+
+class ForkingCodeServer:
+    """`python -m shared.code_server api grpc` serving `definitions` (FORKED_RUN_DEFINITIONS), with a
+    launcher of its runs and the record of which process loaded the location and which ran; the
+    instance stores in `storage`, or in files."""
+
+    def __init__(
+        self,
+        folder: Path,
+        definitions: str = FORKED_RUN_DEFINITIONS,
+        storage: dict | None = None,
+        env: dict[str, str] | None = None,
+    ):
+        (folder / "defs.py").write_text(definitions)
         home = folder / "home"
         home.mkdir()
         launch_now = {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"}
-        (home / "dagster.yaml").write_text(yaml.safe_dump({"run_coordinator": launch_now}))
+        instance = {"run_coordinator": launch_now} | ({"storage": storage} if storage else {})
+        (home / "dagster.yaml").write_text(yaml.safe_dump(instance))
         port = free_port()
         server = {"grpc_server": {"host": "localhost", "port": port, "location_name": "forked"}}
         (folder / "workspace.yaml").write_text(yaml.safe_dump({"load_from": [server]}))
         self.folder, self.record = folder, folder / "record"
-        self.env = os.environ | {"DAGSTER_HOME": str(home), "RECORD": str(self.record)}
+        self.env = os.environ | {"DAGSTER_HOME": str(home), "RECORD": str(self.record)} | (env or {})
         self.process = subprocess.Popen(
             [sys.executable, "-m", "shared.code_server", "api", "grpc", "-p", str(port), "-f", "defs.py"],
             cwd=folder,
@@ -272,8 +315,7 @@ class ForkingCodeServer:
     def run(self) -> tuple[int, int]:
         """Launch one run and wait for it to run: its process id and its parent's."""
         ran = self.parents().get("ran", {})
-        launch = [sys.executable, "-m", "dagster", "job", "launch", "-w", "workspace.yaml", "-j", "run_it"]
-        subprocess.run(launch, cwd=self.folder, env=self.env, capture_output=True, timeout=120, check=True)
+        self.launch()
         deadline = time.monotonic() + 120
         while not (new := self.parents().get("ran", {}).keys() - ran.keys()):
             assert time.monotonic() < deadline, f"the run did not run: {self.parents()}"
@@ -281,11 +323,22 @@ class ForkingCodeServer:
         (run,) = new
         return run, self.parents()["ran"][run]
 
+    def launch(self) -> None:
+        launch = [sys.executable, "-m", "dagster", "job", "launch", "-w", "workspace.yaml", "-j", "run_it"]
+        done = subprocess.run(
+            launch, cwd=self.folder, env=self.env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    def lines(self) -> list[list[str]]:
+        return [
+            line.split() for line in (self.record.read_text() if self.record.exists() else "").splitlines()
+        ]
+
     def parents(self) -> dict[str, dict[int, int]]:
         """For each kind of line, "loaded" and "ran": process id -> its parent's."""
         found = {}
-        lines = self.record.read_text() if self.record.exists() else ""
-        for kind, pid, parent in (line.split() for line in lines.splitlines()):
+        for kind, pid, parent in (line for line in self.lines() if line[0] in ("loaded", "ran")):
             found.setdefault(kind, {})[int(pid)] = int(parent)
         return found
 
@@ -317,3 +370,30 @@ def test_runs_still_run_after_the_forkserver_was_killed(forking_code_server):
     run, parent = forking_code_server.run()
     assert run in forking_code_server.parents()["loaded"]
     assert "forkserver" in psutil.Process(parent).cmdline()[-1]
+
+
+def test_a_forked_run_holds_its_instance_s_postgres_connections(tmp_path, fresh_warehouse):
+    """Dagster's Postgres storages connect anew for every read and write; a run forked by
+    `shared.code_server` holds its connections for its whole life instead: a session of the
+    instance's database that was open while the run's first step ran is still open in its second."""
+    settings = fresh_warehouse
+    url = (
+        f"postgresql+psycopg2://{settings.user}:{settings.password}@/{settings.dbname}"
+        f"?host={settings.host}&port={settings.port}"
+    )
+    storage = {"postgres": {"postgres_url": url}}
+    instance_db = {"INSTANCE_DB": make_conninfo(**settings.libpq())}
+    server = ForkingCodeServer(tmp_path, HELD_CONNECTIONS_DEFINITIONS, storage, instance_db)
+    try:
+        server.forkserver()  # the server has loaded
+        server.launch()
+        deadline = time.monotonic() + 120
+        while not (steps := {line[0]: set(line[1:]) for line in server.lines()}).keys() >= {
+            "first",
+            "second",
+        }:
+            assert time.monotonic() < deadline, f"the run did not run both steps: {server.lines()}"
+            time.sleep(0.2)
+    finally:
+        stop_group(server.process, signal.SIGTERM)
+    assert steps["first"] & steps["second"], steps

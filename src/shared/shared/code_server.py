@@ -13,7 +13,13 @@ event queue and the run's exit are Dagster's own.
 
 The code servers Dagster starts itself (the child `dagster code-server start` runs, the ones
 `dagster dev` starts) are started through this module too, so the setting follows them. A code
-server whose definitions failed to load keeps Dagster's spawn."""
+server whose definitions failed to load keeps Dagster's spawn.
+
+A run forked here also keeps its Postgres connections: Dagster's Postgres storages open a new
+connection for every read and write (no pool, for processes that hold many instances), about 40 for
+a run of one step, each a TCP connection and a password exchange on the stack. A run's instance
+instead holds one connection per storage while the run lasts, as the webserver's does
+(`optimize_for_webserver`), with no statement timeout."""
 
 import contextlib
 import multiprocessing
@@ -22,6 +28,7 @@ from multiprocessing import forkserver
 
 import dagster._grpc.server as grpc_server
 from dagster._core.definitions.definitions_load_context import DefinitionsLoadContext, DefinitionsLoadType
+from dagster._core.instance import DagsterInstance, InstanceRef
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._serdes import deserialize_value, serialize_value
 
@@ -29,6 +36,9 @@ MODULE = "shared.code_server"
 #: How a code server tells its forkserver what to load: the serialized LoadableTargetOrigin, set
 #: only while the forkserver starts.
 ORIGIN_ENV = "SHARED_CODE_SERVER_ORIGIN"
+#: A run's pooled connections: renewed after an hour; up to this many more at once (its threads).
+POOL_RECYCLE_SECONDS = 3600
+POOL_MAX_OVERFLOW = 20
 
 
 def _entry_point(executable_path: str) -> list[str]:
@@ -73,6 +83,21 @@ def _load_in_forkserver(serialized_origin: str) -> None:
         grpc_server.LoadedRepositories(origin, None, grpc_server.DEFAULT_DAGSTER_ENTRY_POINT, None)
 
 
+def _runs_keep_their_connections() -> None:
+    """In the forkserver, so in every run forked from it: the run's instance (the one Dagster makes
+    from the run's instance ref) holds its storages' connections instead of one per query."""
+    from_ref = DagsterInstance.from_ref
+
+    def pooled(instance_ref: InstanceRef) -> DagsterInstance:
+        instance = from_ref(instance_ref)
+        instance.optimize_for_webserver(
+            statement_timeout=0, pool_recycle=POOL_RECYCLE_SECONDS, max_overflow=POOL_MAX_OVERFLOW
+        )
+        return instance
+
+    DagsterInstance.from_ref = staticmethod(pooled)
+
+
 def main() -> None:
     use_forkserver()
     from dagster._cli import main as dagster
@@ -84,3 +109,4 @@ if __name__ == "__main__":
     main()
 elif ORIGIN_ENV in os.environ:
     _load_in_forkserver(os.environ.pop(ORIGIN_ENV))
+    _runs_keep_their_connections()

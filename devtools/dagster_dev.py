@@ -37,10 +37,15 @@ class Standby:
                 pass_fds=[theirs.fileno()],
             )
 
-    def become(self, argv: list[str], pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
+    def become(self, argv: list[str], pass_fds: tuple[int, ...] = ()) -> subprocess.Popen | None:
+        """The standby, running `argv` now; None if it is gone (then start the command anew)."""
         handoff = {"argv": argv, "env": dict(os.environ), "cwd": os.getcwd(), "fds": list(pass_fds)}
-        socket.send_fds(self.channel, [json.dumps(handoff).encode()], list(pass_fds))
-        self.channel.close()
+        with self.channel:
+            try:
+                socket.send_fds(self.channel, [json.dumps(handoff).encode()], list(pass_fds))
+            except OSError:
+                self.process.wait()
+                return None
         return self.process
 
 
@@ -114,7 +119,9 @@ def main() -> None:
             command = [command[0], *OUR_DAEMON, *command[3:]]
         standby = standbys.pop(command[2], None) if command[1] == "-m" else None
         if standby is not None and set(kwargs) <= {"pass_fds"}:
-            return standby.become(command[3:], **kwargs)
+            started = standby.become(command[3:], **kwargs)
+            if started is not None:
+                return started
         return spawn(command, **kwargs)
 
     dagster_dev.open_ipc_subprocess = open_subprocess

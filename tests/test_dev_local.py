@@ -231,6 +231,52 @@ def test_dev_locals_code_servers_load_at_the_same_time(tmp_path):
     ).read_text()[-4000:]
 
 
+def test_dev_locals_dagster_dev_starts_its_webserver_and_daemon_itself_when_their_standbys_died(tmp_path):
+    """The webserver and daemon processes started on standby killed before `dagster dev` asks for
+    them (the OOM killer, a person): it starts both itself, and the location is served."""
+    home = tmp_path / "home"
+    home.mkdir()
+    write_instance_config(home)
+    (tmp_path / "defs.py").write_text("import dagster as dg\n\ndefs = dg.Definitions()\n")
+    entry = {"python_file": {"relative_path": "defs.py", "location_name": "only"}}
+    (tmp_path / "workspace.yaml").write_text(yaml.safe_dump({"load_from": [entry]}))
+    port = free_port()
+    command = [sys.executable, "-m", "devtools.dagster_dev", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1"]
+    with open(tmp_path / "dagster.log", "w") as log:
+        process = subprocess.Popen(
+            [*command, "-p", str(port)],
+            cwd=tmp_path,
+            env=_env(home) | {"DAGSTER_HOME": str(home)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=default_sigint,
+        )
+    try:
+        killed: set[int] = set()
+        deadline = time.monotonic() + 60
+        while len(killed) < 2:
+            assert time.monotonic() < deadline, f"standbys found and killed: {killed}"
+            for child in psutil.Process(process.pid).children():
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    if " standby " in " ".join(child.cmdline()) and child.pid not in killed:
+                        child.kill()
+                        killed.add(child.pid)
+            time.sleep(0.05)
+
+        def still_alive() -> None:
+            if process.poll() is not None:
+                raise AssertionError((tmp_path / "dagster.log").read_text()[-4000:])
+
+        states = wait_until_loaded(f"http://127.0.0.1:{port}", 300, {"only"}, still_alive)
+        assert states["only"]["error"] is None, states
+        started = _start_times(process.pid, port)
+        assert min(started["webserver"], started["daemon"]) > started["first code server"], started
+    finally:
+        stop_group(process, signal.SIGINT)
+    assert process.returncode == 0, (tmp_path / "dagster.log").read_text()[-4000:]
+
+
 def test_warehouse_only_prints_a_line_that_reaches_it(tmp_path):
     """The pasted line is enough for a source program run by hand; Ctrl-C, however often it arrives,
     stops the warehouse."""

@@ -56,3 +56,12 @@ def stop_group(process: subprocess.Popen, signum: int, timeout: float = 60) -> N
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         raise
+
+
+def kill_tree(process: subprocess.Popen) -> None:
+    """SIGKILL `process` and every process below it, sessions of their own included."""
+    below = psutil.Process(process.pid).children(recursive=True)
+    for each in [psutil.Process(process.pid), *below]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            each.kill()
+    process.wait()

@@ -34,6 +34,7 @@ from tests.main_job import RAW_GROUP, is_done, launch_raw_backfill, materializab
 from tests.process_tools import (
     default_sigint,
     descendants,
+    kill_tree,
     processes_mentioning,
     stop_group,
     wait_until_gone,
@@ -91,7 +92,11 @@ def _interrupt(process: subprocess.Popen, home: Path, times: int = 1) -> str:
     reaches dev-local twice; an impatient user presses it again)."""
     for _ in range(times):
         os.killpg(process.pid, signal.SIGINT)
-    process.wait(timeout=60)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        kill_tree(process)  # dagster dev runs in a session of its own: killpg would not reach it
+        raise
     return (home.parent / "dev-local.log").read_text()
 
 

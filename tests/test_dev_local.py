@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -167,6 +168,33 @@ def _start_times(pid: int, port: int) -> dict[str, float]:
     }
 
 
+def _start_dagster_dev(folder: Path, entries: list[dict]) -> tuple[subprocess.Popen, int, Callable[[], None]]:
+    """dev-local's `dagster dev` (`python -m devtools.dagster_dev dev`) on a workspace of `entries` in
+    `folder`, its log in folder/dagster.log: the process, its UI port and a check that it still runs."""
+    home = folder / "home"
+    home.mkdir()
+    write_instance_config(home)
+    (folder / "workspace.yaml").write_text(yaml.safe_dump({"load_from": entries}))
+    port = free_port()
+    command = [sys.executable, "-m", "devtools.dagster_dev", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1"]
+    with open(folder / "dagster.log", "w") as log:
+        process = subprocess.Popen(
+            [*command, "-p", str(port)],
+            cwd=folder,
+            env=_env(home) | {"DAGSTER_HOME": str(home)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=default_sigint,
+        )
+
+    def still_alive() -> None:
+        if process.poll() is not None:
+            raise AssertionError((folder / "dagster.log").read_text()[-4000:])
+
+    return process, port, still_alive
+
+
 #: A location that finishes loading only once the other one has started loading.
 LOADS_WITH_THE_OTHER = """
 import time
@@ -194,9 +222,6 @@ def test_dev_locals_code_servers_load_at_the_same_time(tmp_path):
     """dev-local's `dagster dev` starts every location's code server at once: here each location can
     only finish loading while the other one loads. `dagster dev` itself starts one, waits until it
     has loaded, then starts the next, and the first of these would give up."""
-    home = tmp_path / "home"
-    home.mkdir()
-    write_instance_config(home)
     names = ("first", "second")
     for name, other in zip(names, reversed(names), strict=True):
         (tmp_path / f"{name}.py").write_text(
@@ -208,25 +233,7 @@ def test_dev_locals_code_servers_load_at_the_same_time(tmp_path):
             )
         )
     entries = [{"python_file": {"relative_path": f"{name}.py", "location_name": name}} for name in names]
-    workspace = tmp_path / "workspace.yaml"
-    workspace.write_text(yaml.safe_dump({"load_from": entries}))
-    port = free_port()
-    command = [sys.executable, "-m", "devtools.dagster_dev", "dev", "-w", str(workspace), "-h", "127.0.0.1"]
-    with open(tmp_path / "dagster.log", "w") as log:
-        process = subprocess.Popen(
-            [*command, "-p", str(port)],
-            cwd=tmp_path,
-            env=_env(home) | {"DAGSTER_HOME": str(home)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=default_sigint,
-        )
-
-    def still_alive() -> None:
-        if process.poll() is not None:
-            raise AssertionError((tmp_path / "dagster.log").read_text()[-4000:])
-
+    process, port, still_alive = _start_dagster_dev(tmp_path, entries)
     try:
         states = wait_until_loaded(f"http://127.0.0.1:{port}", 300, set(names), still_alive)
     finally:
@@ -239,24 +246,9 @@ def test_dev_locals_code_servers_load_at_the_same_time(tmp_path):
 def test_dev_locals_dagster_dev_starts_its_webserver_and_daemon_itself_when_their_standbys_died(tmp_path):
     """The webserver and daemon processes started on standby killed before `dagster dev` asks for
     them (the OOM killer, a person): it starts both itself, and the location is served."""
-    home = tmp_path / "home"
-    home.mkdir()
-    write_instance_config(home)
     (tmp_path / "defs.py").write_text("import dagster as dg\n\ndefs = dg.Definitions()\n")
     entry = {"python_file": {"relative_path": "defs.py", "location_name": "only"}}
-    (tmp_path / "workspace.yaml").write_text(yaml.safe_dump({"load_from": [entry]}))
-    port = free_port()
-    command = [sys.executable, "-m", "devtools.dagster_dev", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1"]
-    with open(tmp_path / "dagster.log", "w") as log:
-        process = subprocess.Popen(
-            [*command, "-p", str(port)],
-            cwd=tmp_path,
-            env=_env(home) | {"DAGSTER_HOME": str(home)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=default_sigint,
-        )
+    process, port, still_alive = _start_dagster_dev(tmp_path, [entry])
     try:
         killed: set[int] = set()
         deadline = time.monotonic() + 60
@@ -268,11 +260,6 @@ def test_dev_locals_dagster_dev_starts_its_webserver_and_daemon_itself_when_thei
                         child.kill()
                         killed.add(child.pid)
             time.sleep(0.05)
-
-        def still_alive() -> None:
-            if process.poll() is not None:
-                raise AssertionError((tmp_path / "dagster.log").read_text()[-4000:])
-
         states = wait_until_loaded(f"http://127.0.0.1:{port}", 300, {"only"}, still_alive)
         assert states["only"]["error"] is None, states
         started = _start_times(process.pid, port)

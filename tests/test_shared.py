@@ -17,7 +17,7 @@ from devtools.paths import workspace_root
 from devtools.ports import free_port
 from marts.build import AUTOMATION_INTERVAL_SECONDS
 from shared import postgres
-from shared.daemon import ASSET_DAEMON_LOOP_SECONDS, BACKFILL_INTERVAL_SECONDS
+from shared.daemon import ASSET_DAEMON_LOOP_SECONDS, BACKFILL_INTERVAL_SECONDS, RUN_QUEUE_INTERVAL_SECONDS
 from shared.postgres import WarehouseSettings
 from shared.resources import PostgresWarehouse
 from tests.process_tools import default_sigint, stop_group
@@ -209,6 +209,58 @@ def test_the_platform_daemon_looks_at_automation_sensors_every_second():
     5 s, the sensors' own interval, so a tick started a moment late waited a second interval)."""
     waited = _first_loop_wait("asset")
     assert waited <= ASSET_DAEMON_LOOP_SECONDS < AUTOMATION_INTERVAL_SECONDS
+
+
+QUEUE_PASS_WAIT = """
+import contextlib, threading, time
+import dagster as dg
+from dagster._daemon import controller
+from dagster._daemon.daemon import SpanMarker
+from shared.daemon import shorten_loops
+
+shorten_loops()
+
+
+class Waits(threading.Event):
+    seconds = 0.0
+
+    def wait(self, timeout=None):
+        time.sleep(timeout)
+        Waits.seconds += timeout
+        return False
+
+
+class Context:  # a workspace with no code location
+    def __init__(self, instance):
+        self.instance = instance
+
+    def create_request_context(self):
+        return contextlib.nullcontext(self)
+
+    def get_code_location_entries(self):
+        return {}
+
+
+queued = {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator"}
+queued["config"] = {"dequeue_interval_seconds": 1}
+with dg.instance_for_test(overrides={"run_coordinator": queued}) as instance:
+    daemon = controller.create_daemon_of_type("QUEUED_RUN_COORDINATOR", instance)
+    passes = daemon.core_loop(Context(instance), Waits())
+    starts = (marker for marker in passes if marker is SpanMarker.START_SPAN)
+    next(starts)
+    next(starts)
+    print(Waits.seconds)
+"""
+
+
+def test_the_platform_daemon_looks_at_the_run_queue_twice_a_second():
+    """Its run queue waits RUN_QUEUE_INTERVAL_SECONDS between passes, not the instance's whole
+    seconds (dagster.yaml's `dequeue_interval_seconds: 1`): each queued run waits for the next pass."""
+    done = subprocess.run(
+        [sys.executable, "-c", QUEUE_PASS_WAIT], capture_output=True, text=True, timeout=120, check=True
+    )
+    waited = float(done.stdout.strip().splitlines()[-1])
+    assert waited == RUN_QUEUE_INTERVAL_SECONDS < 1, done.stdout[-2000:]
 
 
 FORKED_RUN_DEFINITIONS = """

@@ -11,8 +11,10 @@ import io
 import json
 import re
 import shutil
+import signal
 import statistics
 import subprocess
+import time
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -81,8 +83,10 @@ def built(warehouse, tmp_path_factory):
         for var, value in settings.to_env().items():
             patch.setenv(var, value)
         from marts.definitions import defs as load_definitions
+        from marts.definitions import prepare_runs
 
         defs = load_definitions()
+        prepare_runs()  # as the code server's forkserver does: dbt starts as a fork of this process
         with dg.instance_for_test(temp_dir=str(tmp_path_factory.mktemp("dagster_home"))) as instance:
             results = _materialize_everything(defs, instance)
             yield SimpleNamespace(settings=settings, defs=defs, instance=instance, results=results)
@@ -317,3 +321,70 @@ def test_two_runs_of_the_same_models_at_once_take_turns(built):
         for entry in instance.all_logs(result.run_id)
     ]  # fmt: skip
     assert any("another run is building the models of flights_models: waiting" in m for m in messages)
+
+
+def _prepared_copy(tmp_path: Path, model: str, sql: str) -> tuple[DbtProject, Path]:
+    """A copy of the project with one more staging model, prepared in this process as the code
+    server's forkserver prepares the location (`prepare_runs`)."""
+    from marts.dbt_fork import prepare
+    from marts.project import PROJECT_DIR
+
+    project_dir = tmp_path / "dbt_project"
+    shutil.copytree(PROJECT_DIR, project_dir, ignore=shutil.ignore_patterns("target", "logs"))
+    model_file = project_dir / "models" / "staging" / f"{model}.sql"
+    model_file.write_text(sql)
+    project = DbtProject(project_dir=project_dir)
+    project.preparer.prepare(project)
+    prepare(project)
+    return project, model_file
+
+
+def test_a_prepared_process_forks_dbt_until_the_project_changes(built, tmp_path):
+    from marts.dbt_cli import dbt_cli
+    from marts.dbt_fork import ForkedDbt
+
+    project, model_file = _prepared_copy(tmp_path, "fork_probe", "select 1 as answer\n")
+    dbt = dbt_cli(project)
+    run = ["run", "--select", "fork_probe"]
+
+    forked = dbt.cli_with_env(run, {}, target_path=tmp_path / "first").wait()
+    assert isinstance(forked.process, ForkedDbt)
+    assert forked.process.returncode == 0
+    assert _query(built.settings, "select answer from staging.fork_probe") == [(1,)]
+
+    model_file.write_text("select 2 as answer\n")  # edited; the location not reloaded
+    started = dbt.cli_with_env(run, {}, target_path=tmp_path / "second").wait()
+    assert isinstance(started.process, subprocess.Popen)
+    assert _query(built.settings, "select answer from staging.fork_probe") == [(2,)]
+
+
+SLOW_MODEL = "{{ config(materialized='table') }}\nselect pg_sleep(300)::text as slept\n"
+
+
+def _sleeping(settings: postgres.WarehouseSettings) -> bool:
+    query = "select count(*) from pg_stat_activity where query like %s and pid <> pg_backend_pid()"
+    return _query(settings, query, "%pg_sleep(300)%") != [(0,)]
+
+
+def test_sigint_to_a_forked_dbt_cancels_its_query_and_ends_it(built, tmp_path):
+    """What dagster-dbt does when its run is terminated: SIGINT to the dbt process."""
+    from marts.dbt_cli import dbt_cli
+    from marts.dbt_fork import ForkedDbt
+
+    project, _ = _prepared_copy(tmp_path, "slow_probe", SLOW_MODEL)
+    run = ["run", "--select", "slow_probe"]
+    invocation = dbt_cli(project).cli_with_env(run, {}, target_path=tmp_path / "slow", raise_on_error=False)
+    process = invocation.process
+    assert isinstance(process, ForkedDbt)
+    try:
+        deadline = time.monotonic() + 60
+        while not _sleeping(built.settings):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"dbt never ran its query:\n{process.stdout.read().decode()[-3000:]}")
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        output = process.stdout.read().decode()
+        assert process.wait(timeout=30) == 2, output[-3000:]
+    finally:
+        process.send_signal(signal.SIGKILL)
+    assert not _sleeping(built.settings)

@@ -11,6 +11,8 @@ from dagster_dbt import DbtCliResource, DbtProject
 from dagster_dbt.compat import DBT_PYTHON_VERSION
 from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 
+from marts.dbt_fork import forking
+
 #: dbt's messages reach the UI as plain text: no ANSI colour codes.
 GLOBAL_FLAGS = ["--no-use-colors"]
 
@@ -38,10 +40,11 @@ class LocalDbtCliResource(DbtCliResource):
         return None
 
     def cli_with_env(self, args: list[str], env: Mapping[str, str], **kwargs) -> DbtCliInvocation:
-        """`cli` with extra variables in the dbt process's environment. dagster-dbt copies
-        `os.environ` when it starts dbt and takes no environment of its own; runs here execute one op
-        in-process, so nothing else reads the environment meanwhile."""
-        with _environ(env):
+        """`cli` with extra variables in the dbt process's environment, and that process a fork of
+        this one where it can be (`marts.dbt_fork`). dagster-dbt copies `os.environ` when it starts
+        dbt and takes no environment of its own; runs here execute one op in-process, so nothing else
+        reads the environment meanwhile."""
+        with _environ(env), forking(Path(self.project_dir)):
             return self.cli(args, **kwargs)
 
 

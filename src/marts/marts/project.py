@@ -79,10 +79,15 @@ def flights_project(project_dir: Path = PROJECT_DIR) -> DbtProject:
     return DbtProject(project_dir=project_dir, target_path=target)
 
 
+def connection_key() -> str:
+    """A hash of what a parse reads besides the files: the current profile target and connection."""
+    digest = hashlib.sha256("\0".join(os.environ.get(name, "") for name in PROFILE_ENV).encode())
+    return digest.hexdigest()[:16]
+
+
 def parse_state(project: DbtProject) -> Path:
     """dbt's partial-parse state for the current connection settings."""
-    digest = hashlib.sha256("\0".join(os.environ.get(name, "") for name in PROFILE_ENV).encode())
-    return project.target_path / f"{PARTIAL_PARSE}.{digest.hexdigest()[:16]}"
+    return project.target_path / f"{PARTIAL_PARSE}.{connection_key()}"
 
 
 @contextlib.contextmanager

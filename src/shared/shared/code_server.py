@@ -13,7 +13,9 @@ event queue and the run's exit are Dagster's own.
 
 The code servers Dagster starts itself (the child `dagster code-server start` runs, the ones
 `dagster dev` starts) are started through this module too, so the setting follows them. A code
-server whose definitions failed to load keeps Dagster's spawn.
+server whose definitions failed to load keeps Dagster's spawn. A location's module may define
+`prepare_runs()`: the forkserver calls it once, after loading the definitions, so every run starts
+with what it prepared (marts: dbt imported and its project parsed, `marts.dbt_fork`).
 
 A run forked here also keeps its Postgres connections: Dagster's Postgres storages open a new
 connection for every read and write (no pool, for processes that hold many instances), about 40 for
@@ -24,6 +26,7 @@ instead holds one connection per storage while the run lasts, as the webserver's
 import contextlib
 import multiprocessing
 import os
+import sys
 from multiprocessing import forkserver
 
 import dagster._grpc.server as grpc_server
@@ -33,6 +36,8 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._serdes import deserialize_value, serialize_value
 
 MODULE = "shared.code_server"
+#: The location module's function the forkserver calls once it has loaded the definitions.
+PREPARE = "prepare_runs"
 #: How a code server tells its forkserver what to load: the serialized LoadableTargetOrigin, set
 #: only while the forkserver starts.
 ORIGIN_ENV = "SHARED_CODE_SERVER_ORIGIN"
@@ -81,6 +86,10 @@ def _load_in_forkserver(serialized_origin: str) -> None:
     with contextlib.suppress(Exception), DefinitionsLoadContext.scoped(initialization):
         origin = deserialize_value(serialized_origin, LoadableTargetOrigin)
         grpc_server.LoadedRepositories(origin, None, grpc_server.DEFAULT_DAGSTER_ENTRY_POINT, None)
+        module = sys.modules.get(origin.module_name or origin.package_name or "")
+        prepare_runs = getattr(module, PREPARE, None)
+        if callable(prepare_runs):
+            prepare_runs()
 
 
 def _runs_keep_their_connections() -> None:

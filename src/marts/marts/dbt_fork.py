@@ -57,20 +57,26 @@ def forking(project_dir: Path) -> Iterator[None]:
     `prepare()` parsed it here (or in the process this one was forked from) as its files and the
     connection settings are now.
 
-    Only from the main thread, where a run executes its op: a fork copies only the thread that
-    forks, and what other threads' frames alone hold is freed in it, a database connection saying
-    goodbye to its server for the parent (Dagster's other threads in a run, termination and the
-    event queue, hold none). Two builds at once in one process's threads start dbt as before.
+    Only from the main thread, where a run executes its op, and only for this project: a fork
+    copies only the thread that forks, and what other threads' frames alone hold is freed in it, a
+    database connection saying goodbye to its server for the parent (Dagster's other threads in a
+    run, termination and the event queue, hold none). dbt started meanwhile from another thread, or
+    for another project, starts as before.
 
     dagster-dbt starts dbt with `subprocess.Popen` in `DbtCliInvocation.run` and has no option for
-    it; its module's `subprocess` is swapped for the duration. Runs here execute one op in-process."""
-    prepared = _prepared.get(Path(project_dir))
-    fork_safe = threading.current_thread() is threading.main_thread()
-    if not fork_safe or prepared is None or prepared[0] != _key(Path(project_dir)):
+    it; its module's `subprocess` is swapped for the duration."""
+    project_dir = Path(project_dir)
+    prepared = _prepared.get(project_dir)
+    if prepared is None or prepared[0] != _key(project_dir):
         yield
         return
     manifest = prepared[1]
-    popen = lambda args, env, cwd, **_: ForkedDbt(args, env, cwd, manifest)  # noqa: E731
+
+    def popen(args, *, env, cwd, **options):
+        if threading.current_thread() is threading.main_thread() and Path(cwd) == project_dir:
+            return ForkedDbt(args, env, cwd, manifest)
+        return subprocess.Popen(args, env=env, cwd=cwd, **options)
+
     dbt_cli_invocation.subprocess = SimpleNamespace(**{**vars(subprocess), "Popen": popen})
     try:
         yield

@@ -4,7 +4,9 @@ installed from its own lock and built):
 
 1. regional_cpi load time: the new path (`python -m ingest_raw.sources regional_cpi`: the loader
    starting the JSON-stat reader) vs the TypeScript program loading by itself; the fixture (3,840
-   cells) and 100 times its regions. Alternating, medians.
+   cells) and 100 times its regions. Alternating, medians. Then the same as a run starts a load
+   (`ingest_raw.launcher.start_loader` from a prepared process: a fork) vs the old program started
+   by that process.
 2. Peak resident memory (largest process of a load) for a CSV record of 64 MiB minus a few bytes made of
    commas (airlines), the Python loader vs the old one, both under a 3 GiB address-space cap.
 3. Peak resident memory for JSON-stat datasets: a 60 MiB one (the largest under the default 64 MiB
@@ -20,17 +22,20 @@ needed).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from ingest import report, side_by_side
 
 from devtools import peak_memory, typescript
 from devtools.embedded_postgres import embedded_postgres
+from ingest_raw import launcher
 from ingest_raw.catalog import REGIONAL_CPI
 from shared import postgres
 
@@ -75,6 +80,22 @@ def jsonstat_file(path: Path, regions: int, value: bytes = b"101.9") -> Path:
             out.write(block)
         out.write((value + b",") * ((cells - 1) % 100_000) + value + b"]}")
     return path
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """This process's stdout and stderr to /dev/null (a fork's lines), as the other side's are."""
+    saved = [os.dup(fd) for fd in (1, 2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in (1, 2):
+            os.dup2(devnull, fd)
+        yield
+    finally:
+        for fd, copy in zip((1, 2), saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
+        os.close(devnull)
 
 
 def main() -> None:
@@ -127,6 +148,27 @@ def main() -> None:
                     drop,
                 )
                 report(title, "loader + reader", measured, "old TypeScript program", baseline, "goal <= 1.0x")
+                # As a run starts a load: the loader a fork of the run's process (prepared, as the code
+                # server's forkserver prepares it), the old program a new process of it.
+                launcher.prepare()
+                loader_arguments = ["regional_cpi", "--input", str(dataset)]
+                with quiet():
+                    measured, baseline = side_by_side(
+                        lambda arguments=loader_arguments: launcher.start_loader(arguments, env).wait(),
+                        lambda old=old: subprocess.run(
+                            old, cwd=base / "typescript", env=env, check=True, capture_output=True
+                        ),
+                        args.runs,
+                        drop,
+                    )
+                report(
+                    f"{title}, as a run starts it",
+                    "loader (a fork of the run) + reader",
+                    measured,
+                    "old TypeScript program",
+                    baseline,
+                    "goal <= 1.0x",
+                )
                 if previous:
                     measured, baseline = side_by_side(
                         lambda new=new: subprocess.run(new, env=env, check=True, capture_output=True),

@@ -28,6 +28,7 @@ from devtools import typescript
 from ingest_raw.catalog import SOURCES
 from ingest_raw.launcher import source_command
 from shared import postgres
+from shared.forked import Forked
 from tests.marts_harness import prepare_manifest, raw_tables
 from tests.warehouse_tools import child_env, scratch_database
 
@@ -341,14 +342,13 @@ def _prepared_copy(tmp_path: Path, model: str, sql: str) -> tuple[DbtProject, Pa
 
 def test_a_prepared_process_forks_dbt_until_the_project_changes(built, tmp_path):
     from marts.dbt_cli import dbt_cli
-    from marts.dbt_fork import ForkedDbt
 
     project, model_file = _prepared_copy(tmp_path, "fork_probe", "select 1 as answer\n")
     dbt = dbt_cli(project)
     run = ["run", "--select", "fork_probe"]
 
     forked = dbt.cli_with_env(run, {}, target_path=tmp_path / "first").wait()
-    assert isinstance(forked.process, ForkedDbt)
+    assert isinstance(forked.process, Forked)
     assert forked.process.returncode == 0
     assert _query(built.settings, "select answer from staging.fork_probe") == [(1,)]
 
@@ -369,13 +369,12 @@ def _sleeping(settings: postgres.WarehouseSettings) -> bool:
 def test_sigint_to_a_forked_dbt_cancels_its_query_and_ends_it(built, tmp_path):
     """What dagster-dbt does when its run is terminated: SIGINT to the dbt process."""
     from marts.dbt_cli import dbt_cli
-    from marts.dbt_fork import ForkedDbt
 
     project, _ = _prepared_copy(tmp_path, "slow_probe", SLOW_MODEL)
     run = ["run", "--select", "slow_probe"]
     invocation = dbt_cli(project).cli_with_env(run, {}, target_path=tmp_path / "slow", raise_on_error=False)
     process = invocation.process
-    assert isinstance(process, ForkedDbt)
+    assert isinstance(process, Forked)
     try:
         deadline = time.monotonic() + 60
         while not _sleeping(built.settings):

@@ -9,7 +9,6 @@ import io
 import ipaddress
 import os
 import re
-import signal
 import ssl
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from psycopg import sql
 from ingest_raw.catalog import SOURCES
 from ingest_raw.declarations import Source
 from ingest_raw.factory import source_asset
-from ingest_raw.loader import APPLICATION_NAME, PAUSE_ENV
+from ingest_raw.loader import APPLICATION_NAME
 from ingest_raw.reader import resolve_package_location
 from shared import postgres
 from shared.resources import PostgresWarehouse
@@ -354,28 +353,6 @@ def start_run(settings: postgres.WarehouseSettings, home: Path, source: str, inp
     """A real Dagster run of `source` reading `input` (run_to_terminate.py), its stderr piped."""
     env = program_env(settings, DAGSTER_HOME=str(home), SOURCE=source, SOURCE_INPUT=input, **env)
     return subprocess.Popen([sys.executable, str(RUN_SCRIPT)], env=env, stderr=subprocess.PIPE, text=True)
-
-
-def terminate_run_while_copying(
-    settings: postgres.WarehouseSettings, home: Path, source: str, input: str
-) -> dg.DagsterRunStatus:
-    """Start a run, terminate it (SIGINT, as a run worker learns it) while its source program is paused
-    in COPY; wait for the program and its session to end. The run's final status."""
-    run = start_run(settings, home, source, input, **{PAUSE_ENV: "copy"})
-    child = None
-    try:
-        child = paused_pid(LineWatcher(run.stderr).wait_for("paused at copy"))
-        run.send_signal(signal.SIGINT)
-        wait_until(lambda: process_gone(child), 10, f"source program pid {child} exit")
-        run.wait(timeout=30)
-    finally:
-        run.kill()
-        if child and not process_gone(child):
-            os.kill(child, signal.SIGKILL)
-    wait_until(lambda: loader_sessions(settings) == 0, 10, "the source program's session end")
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        (record,) = instance.get_run_records()
-    return record.dagster_run.status
 
 
 #: A predicate of `loader_sessions_matching`: a source program waiting for a load lock.

@@ -4,12 +4,14 @@ rows every time, and no session or lock is left behind."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import time
 from pathlib import Path
 
 import dagster as dg
+import psutil
 import pytest
 from psycopg import errors, sql
 
@@ -28,13 +30,14 @@ from tests.ingest.ingest_helpers import (
     LineWatcher,
     fingerprint,
     loader_sessions,
+    paused_pid,
+    process_gone,
     program_env,
     run_source,
     sessions_waiting,
     source_command,
     start_run,
     start_source,
-    terminate_run_while_copying,
     wait_until,
     weather_csv,
     weather_rows,
@@ -105,12 +108,29 @@ def _waiting_on_advisory_lock(settings) -> bool:
 
 
 def test_terminating_the_dagster_run_stops_the_source_program(loaded_weather, new_weather, tmp_path):
+    """A run's load is a fork of the run's process (`ingest_raw.launcher`: no new interpreter); the
+    run terminated (SIGINT, as a run worker learns it) while the load is in COPY stops it, rolled back."""
     settings, before = loaded_weather
     home = tmp_path / "dagster_home"
     home.mkdir()
-    status = terminate_run_while_copying(settings, home, "weather", str(new_weather))
+    run = start_run(settings, home, "weather", str(new_weather), **{PAUSE_ENV: "copy"})
+    child = None
+    try:
+        child = paused_pid(LineWatcher(run.stderr).wait_for("paused at copy"))
+        assert psutil.Process(child).ppid() == run.pid
+        assert psutil.Process(child).cmdline() == psutil.Process(run.pid).cmdline()
+        run.send_signal(signal.SIGINT)
+        wait_until(lambda: process_gone(child), 10, f"source program pid {child} exit")
+        run.wait(timeout=30)
+    finally:
+        run.kill()
+        if child and not process_gone(child):
+            os.kill(child, signal.SIGKILL)
+    wait_until(lambda: loader_sessions(settings) == 0, 10, "the source program's session end")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (record,) = instance.get_run_records()
     assert fingerprint(settings, "weather") == before
-    assert status in (dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE)
+    assert record.dagster_run.status in (dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE)
 
 
 def _importing(pid: int, library: str) -> bool:

@@ -11,3 +11,11 @@ def defs() -> dg.Definitions:
     from ingest_raw.factory import build_definitions
 
     return build_definitions(SOURCES.values())
+
+
+def prepare_runs() -> None:
+    """Called once in the code server's forkserver (`shared.code_server`): runs forked from it start
+    each load as a fork of a process that has the loader imported."""
+    from ingest_raw.launcher import prepare
+
+    prepare()

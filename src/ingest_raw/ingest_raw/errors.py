@@ -17,6 +17,16 @@ EXIT_MEANINGS = {
     EXIT_INTERRUPTED: "interrupted and rolled back",
 }
 
+
+def interrupted_before_the_load() -> int:
+    """A stop before the load began (Python starting, the arguments, the Pipes context): nothing
+    changed. Says so; the exit code."""
+    import sys
+
+    print("ingest: interrupted before the load started; nothing changed", file=sys.stderr, flush=True)
+    return EXIT_INTERRUPTED
+
+
 #: Longest piece of input data (a value, a key, a server message) quoted in an error.
 QUOTE_LIMIT = 300
 #: Longest error message as a whole.

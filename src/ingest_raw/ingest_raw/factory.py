@@ -141,7 +141,8 @@ def build_definitions(sources: Iterable[Source], **asset_options) -> dg.Definiti
         assets=assets,
         schedules=schedules,
         resources={"warehouse": PostgresWarehouse()},
-        # Each load is a subprocess of the step already (Pipes): a step process of its own would add
-        # a Python start-up per source. The warehouse pool allows one load at a time in production.
+        # Each load is a process of its own already (a fork of the step's, `ingest_raw.launcher`): a
+        # step process of its own would add a Python start per source. The warehouse pool allows one
+        # load at a time in production.
         executor=dg.in_process_executor,
     )

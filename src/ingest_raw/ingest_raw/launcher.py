@@ -8,6 +8,7 @@ program was committing records what happened: the materialization when the commi
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -19,24 +20,50 @@ import dagster as dg
 from ingest_raw.checks import evaluate
 from ingest_raw.declarations import DECLARATION_EXTRA, Source
 from ingest_raw.errors import EXIT_MEANINGS, is_permanent_exit
+from shared import forked
 
+#: The loader, as a program of its own: `python -m ingest_raw.sources SOURCE [OPTIONS]`.
+LOADER = (sys.executable, "-m", "ingest_raw.sources")
 #: Seconds the source program gets to roll back after SIGINT before it is killed.
 TERMINATION_GRACE_SECONDS = 10.0
 
 
+def source_arguments(source: Source, partition_keys: Sequence[str] = ()) -> list[str]:
+    """The loader's arguments: the source and, for a run of a partition range (a backfill), every key of
+    it, loaded in one pass."""
+    return [source.name, *(argument for key in partition_keys for argument in ("--partition", key))]
+
+
 def source_command(source: Source, partition_keys: Sequence[str] = ()) -> list[str]:
-    """argv of the loader, started without a shell so that SIGINT reaches it (it starts the source's
-    reader program itself, if one is declared); a run of a partition range (a backfill) hands over
-    every key of it, loaded in one pass."""
-    command = [sys.executable, "-m", "ingest_raw.sources", source.name]
-    return [*command, *(argument for key in partition_keys for argument in ("--partition", key))]
+    """argv of the loader as a program of its own (it starts the source's reader program itself, if
+    one is declared)."""
+    return [*LOADER, *source_arguments(source, partition_keys)]
+
+
+def prepare() -> None:
+    """Import the loader here, once: each load started afterwards is a fork with nothing to import.
+    The code server's forkserver does it before any run (`prepare_runs`), a run elsewhere at its
+    first load."""
+    import ingest_raw.loader  # psycopg: the most of a new interpreter's start
+    import ingest_raw.sources.program  # noqa: F401
+
+
+def start_loader(arguments: Sequence[str], env: Mapping[str, str]) -> forked.Forked | subprocess.Popen:
+    """`python -m ingest_raw.sources ARGUMENTS` with `env` (no shell: SIGINT reaches it), started as a
+    fork of this process (`shared.forked`): a new interpreter's start and imports were half the time
+    of a small load."""
+    prepare()
+    from ingest_raw.sources.program import run
+
+    return forked.start([*LOADER, *arguments], functools.partial(run, list(arguments)), env=env)
 
 
 def run_source_program(
     context: dg.AssetExecutionContext, source: Source, env: Mapping[str, str]
 ) -> Sequence[dg.PipesExecutionResult]:
     partitioned = context.has_partition_key or context.has_partition_key_range
-    command = source_command(source, context.partition_keys if partitioned else ())
+    partition_keys = context.partition_keys if partitioned else ()
+    command = source_command(source, partition_keys)
     with dg.open_pipes_session(
         context=context,
         context_injector=dg.PipesTempFileContextInjector(),
@@ -44,7 +71,10 @@ def run_source_program(
         extras={DECLARATION_EXTRA: source.to_dict()},
     ) as session:
         try:
-            process = subprocess.Popen(command, env={**os.environ, **env, **session.get_bootstrap_env_vars()})
+            process = start_loader(
+                source_arguments(source, partition_keys),
+                {**os.environ, **env, **session.get_bootstrap_env_vars()},
+            )
         except OSError as error:
             raise dg.Failure(
                 description=f"source {source.name!r}: cannot start {command[0]!r}: {error.strerror}",
@@ -94,7 +124,7 @@ def with_check_results(
     return checked
 
 
-def _stop(process: subprocess.Popen) -> int:
+def _stop(process: forked.Forked | subprocess.Popen) -> int:
     process.send_signal(signal.SIGINT)
     try:
         return process.wait(timeout=TERMINATION_GRACE_SECONDS)

@@ -15,7 +15,8 @@ The code servers Dagster starts itself (the child `dagster code-server start` ru
 `dagster dev` starts) are started through this module too, so the setting follows them. A code
 server whose definitions failed to load keeps Dagster's spawn. A location's module may define
 `prepare_runs()`: the forkserver calls it once, after loading the definitions, so every run starts
-with what it prepared (marts: dbt imported and its project parsed, `marts.dbt_fork`).
+with what it prepared (ingest_raw: the loader imported, `ingest_raw.launcher`; marts: dbt imported
+and its project parsed, `marts.dbt_fork`).
 
 A run forked here also keeps its Postgres connections: Dagster's Postgres storages open a new
 connection for every read and write (no pool, for processes that hold many instances), about 40 for

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 from ingest_raw.catalog import SOURCES
 from ingest_raw.checks import PREVIOUS_ROWS, ROWS_LOADED, ROWS_REJECTED
 from ingest_raw.declarations import DECLARATION_EXTRA, DeclarationError, Source, describe_partitions
-from ingest_raw.errors import EXIT_INTERRUPTED, EXIT_PERMANENT, LoadError
+from ingest_raw.errors import EXIT_INTERRUPTED, EXIT_PERMANENT, LoadError, interrupted_before_the_load
 from ingest_raw.reader import open_source
 from shared.postgres import WarehouseNotConfigured, WarehouseSettings
-from shared.signals import STOP_SIGNALS
+from shared.signals import STOP_SIGNALS, stop_on_signals
 
 if TYPE_CHECKING:
     from ingest_raw.loader import LoadReport
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 PIPES_CONTEXT_ENV = "DAGSTER_PIPES_CONTEXT"
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m ingest_raw.sources",
         description="Load one source into the warehouse table raw.<table> (WAREHOUSE_* variables).",
@@ -74,8 +74,20 @@ def declared_source(args: argparse.Namespace, pipes) -> Source:
     return source
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one load; SIGINT and SIGTERM raise KeyboardInterrupt (set up by `__main__` before imports)."""
+def run(argv: Sequence[str]) -> int:
+    """The program, as `python -m ingest_raw.sources` and a fork of a process that has it imported
+    (`ingest_raw.launcher`) run it: every stop signal raises KeyboardInterrupt; one before the load
+    began ends it with exit 130."""
+    stop_on_signals()
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        return interrupted_before_the_load()
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run one load; the stop signals raise KeyboardInterrupt (set up by `run`, by `__main__` before
+    its imports)."""
     args = parse_args(argv)
     with _pipes() as pipes:
         report = None

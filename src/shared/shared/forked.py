@@ -30,25 +30,18 @@ from typing import NoReturn
 EXIT_UNCAUGHT = 1
 
 
-def start(
-    args: Sequence[str],
-    target: Callable[[], int],
-    *,
-    env: Mapping[str, str],
-    cwd: Path | str | None = None,
-    stdout: int | None = None,
-    stderr: int | None = None,
-) -> Forked | subprocess.Popen:
-    """`target()` in a fork of this process as if `args` had been started with `env` in `cwd`, its
-    return value the exit code; `subprocess.Popen(args, ...)` off the main thread. `stdout` is None
-    (this process's) or PIPE, `stderr` None or STDOUT: what the callers here ask for."""
+def start(args: Sequence[str], target: Callable[[], int], **options) -> Forked | subprocess.Popen:
+    """`Forked(args, target, **options)`: `target()` in a fork of this process, as if `args` had
+    been started; `subprocess.Popen(args, **options)` off the main thread."""
     if threading.current_thread() is not threading.main_thread():
-        return subprocess.Popen(args, env=env, cwd=cwd, stdout=stdout, stderr=stderr)
-    return Forked(args, target, env=env, cwd=cwd, stdout=stdout, stderr=stderr)
+        return subprocess.Popen(args, **options)
+    return Forked(args, target, **options)
 
 
 class Forked:
-    """A fork running a function, with `subprocess.Popen`'s `args`, `pid`, `stdout` (a pipe, when asked
+    """A fork running `target()` as if `args` had been started with `env` in `cwd`, its return value
+    the exit code. `stdout` is None (this process's) or PIPE, `stderr` None or STDOUT: what the
+    callers here ask of Popen. It has Popen's `args`, `pid`, `stdout` (the pipe's end, when asked
     for), `returncode`, `poll`, `wait`, `send_signal` and `kill`."""
 
     def __init__(

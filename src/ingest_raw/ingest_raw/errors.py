@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 #: Exit codes of a source program (sysexits.h where one fits): a scheduler may retry all but 65.
 EXIT_PERMANENT = 65
 EXIT_SOFTWARE = 70  # EX_SOFTWARE: a reader program's own bug (a retry gives the same)
@@ -21,8 +23,6 @@ EXIT_MEANINGS = {
 def interrupted_before_the_load() -> int:
     """A stop before the load began (Python starting, the arguments, the Pipes context): nothing
     changed. Says so; the exit code."""
-    import sys
-
     print("ingest: interrupted before the load started; nothing changed", file=sys.stderr, flush=True)
     return EXIT_INTERRUPTED
 

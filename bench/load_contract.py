@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,7 +122,8 @@ def main() -> None:
                 "PYTHONPATH": str(previous),
                 "INGEST_TYPESCRIPT_DIR": str(previous / "typescript"),
             }
-            loader = [sys.executable, "-m", "ingest_raw.sources"]
+            loader = list(launcher.LOADER)
+            launcher.prepare()  # as the code server's forkserver prepares runs: a run's loads fork
             base_node = ["node", "dist/sources/regional_cpi.js"]
 
             def drop() -> None:
@@ -148,9 +148,8 @@ def main() -> None:
                     drop,
                 )
                 report(title, "loader + reader", measured, "old TypeScript program", baseline, "goal <= 1.0x")
-                # As a run starts a load: the loader a fork of the run's process (prepared, as the code
-                # server's forkserver prepares it), the old program a new process of it.
-                launcher.prepare()
+                # As a run starts a load: the loader a fork of the run's process, the old program a new
+                # process of it.
                 loader_arguments = ["regional_cpi", "--input", str(dataset)]
                 with quiet():
                     measured, baseline = side_by_side(

@@ -31,6 +31,7 @@ from psycopg import sql
 from ingest_raw.catalog import SOURCES
 from ingest_raw.declarations import Source
 from ingest_raw.factory import source_asset
+from ingest_raw.launcher import LOADER
 from ingest_raw.loader import APPLICATION_NAME
 from ingest_raw.reader import resolve_package_location
 from shared import postgres
@@ -66,7 +67,7 @@ def program_env(settings: postgres.WarehouseSettings, **extra: str) -> dict[str,
 
 
 def source_command(name: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", "ingest_raw.sources", name, *args]
+    return [*LOADER, name, *args]
 
 
 def run_source(

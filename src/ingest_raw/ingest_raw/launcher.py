@@ -62,8 +62,7 @@ def run_source_program(
     context: dg.AssetExecutionContext, source: Source, env: Mapping[str, str]
 ) -> Sequence[dg.PipesExecutionResult]:
     partitioned = context.has_partition_key or context.has_partition_key_range
-    partition_keys = context.partition_keys if partitioned else ()
-    command = source_command(source, partition_keys)
+    arguments = source_arguments(source, context.partition_keys if partitioned else ())
     with dg.open_pipes_session(
         context=context,
         context_injector=dg.PipesTempFileContextInjector(),
@@ -71,13 +70,10 @@ def run_source_program(
         extras={DECLARATION_EXTRA: source.to_dict()},
     ) as session:
         try:
-            process = start_loader(
-                source_arguments(source, partition_keys),
-                {**os.environ, **env, **session.get_bootstrap_env_vars()},
-            )
+            process = start_loader(arguments, {**os.environ, **env, **session.get_bootstrap_env_vars()})
         except OSError as error:
             raise dg.Failure(
-                description=f"source {source.name!r}: cannot start {command[0]!r}: {error.strerror}",
+                description=f"source {source.name!r}: cannot start {LOADER[0]!r}: {error.strerror}",
                 allow_retries=False,
             ) from error
         try:
@@ -87,7 +83,7 @@ def run_source_program(
             code = _stop(process)
             if code != 0:
                 context.log.warning(
-                    _failure(source, command, code, session.get_custom_messages()).description
+                    _failure(source, process.args, code, session.get_custom_messages()).description
                 )
                 raise
             context.log.warning(
@@ -95,7 +91,7 @@ def run_source_program(
                 f"recording the materialization"
             )
     if code != 0:
-        raise _failure(source, command, code, session.get_custom_messages())
+        raise _failure(source, process.args, code, session.get_custom_messages())
     return with_check_results(source, session.get_results())
 
 
@@ -133,7 +129,7 @@ def _stop(process: forked.Forked | subprocess.Popen) -> int:
         return process.wait()
 
 
-def _failure(source: Source, command: list[str], code: int, messages: Sequence) -> dg.Failure:
+def _failure(source: Source, command: Sequence[str], code: int, messages: Sequence) -> dg.Failure:
     errors = [message["error"] for message in messages if isinstance(message, dict) and "error" in message]
     meaning = f" ({EXIT_MEANINGS[code]})" if code in EXIT_MEANINGS else ""
     description = errors[-1] if errors else f"source program {source.name!r} exited with code {code}{meaning}"

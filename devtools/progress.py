@@ -133,10 +133,12 @@ class Reporter:
                 if waited >= notice and self.queued_reason.get(run_id) != reason:
                     self.queued_reason[run_id] = reason
                     self.say(f"run {run_id[:8]} queued {waited:.0f} s: {reason}: {describe(run)}")
-            elif status in IN_PROGRESS[:2] and before not in (*IN_PROGRESS[:2], *FINISHED):
+            # A run that started and ended between two looks gets its started line too.
+            started = status in IN_PROGRESS[:2] or bool(run["startTime"])
+            if started and before not in (*IN_PROGRESS, *FINISHED):
                 queued = (run["startTime"] or time.time()) - run["creationTime"]
                 self.say(f"run {run_id[:8]} started (queued {queued:.0f} s): {describe(run)}")
-            elif status in FINISHED and before not in FINISHED:
+            if status in FINISHED and before not in FINISHED:
                 took = (run["endTime"] or time.time()) - (run["startTime"] or run["creationTime"])
                 ending = "" if status == "SUCCESS" else f"; see {self.url}/runs/{run_id}"
                 self.say(f"run {run_id[:8]} {status} after {took:.0f} s: {describe(run)}{ending}")

@@ -27,7 +27,7 @@ from devtools.dev_local import DEV_INSTANCE_OVERLAY, instance_config, write_inst
 from devtools.locations import discover
 from devtools.paths import LOCAL_HOME_ENV, workspace_root
 from devtools.ports import free_port
-from devtools.progress import queue_reason
+from devtools.progress import Reporter, queue_reason
 from devtools.webserver import graphql, wait_until_loaded
 from shared.lineage import ASSET_GRAPH_QUERY
 from shared.postgres import WarehouseSettings
@@ -401,6 +401,40 @@ def test_a_queued_run_says_which_limit_holds_it():
     assert reason(run("ingest_raw"), []) is None
 
 
+def test_every_run_that_started_gets_a_started_line_and_an_end_line_once():
+    """dev-local looks at the runs every 2 s; a run may start and end between two looks, or be seen
+    only canceling. Each run that started is said started, then ended, once; a run canceled in the
+    queue only ended."""
+    lines: list[str] = []
+    reporter = Reporter(url="http://127.0.0.1:3000", locations=[], started=time.time(), say=lines.append)
+    instance = {"runQueueConfig": {"maxConcurrentRuns": 10, "tagConcurrencyLimitsYaml": ""}, "poolConfig": {}}
+    created = time.time() - 5
+
+    def run(run_id: str, status: str, started: bool) -> dict:
+        ended = status in ("SUCCESS", "FAILURE", "CANCELED")
+        return {
+            "runId": run_id * 8, "status": status, "creationTime": created, "allPools": [], "tags": [],
+            "startTime": created + 1 if started else None, "endTime": created + 3 if ended else None,
+            "assetSelection": [{"path": ["raw", run_id]}],
+        }  # fmt: skip
+
+    looks = [
+        [run("a", "QUEUED", False), run("b", "QUEUED", False), run("c", "QUEUED", False)],
+        [run("a", "SUCCESS", True), run("b", "CANCELING", True), run("c", "CANCELED", False)],
+        [run("a", "SUCCESS", True), run("b", "CANCELED", True), run("c", "CANCELED", False)],
+    ]
+    for look in looks:
+        reporter.report_runs(look, instance)
+    said = [" ".join(line.split()[:3]) for line in lines]
+    assert said == [
+        "run aaaaaaaa started",
+        "run aaaaaaaa SUCCESS",
+        "run bbbbbbbb started",
+        "run cccccccc CANCELED",
+        "run bbbbbbbb CANCELED",
+    ], lines
+
+
 def test_dev_instance_is_production_plus_its_overlay_only(tmp_path):
     """Every setting of the production dagster.yaml reaches dev-local unless the overlay names it."""
     write_instance_config(tmp_path)
@@ -522,11 +556,11 @@ def _main_job_done(url: str) -> tuple[bool, dict]:
     return not missing, {"not materialized": missing, "nodes": nodes}
 
 
-def _run_lines(terminal: str) -> tuple[list[str], list[str]]:
-    started = re.findall(r"^dev-local: run \w{8} started .*$", terminal, re.MULTILINE)
-    ended = re.findall(
-        r"^dev-local: run \w{8} (?:SUCCESS|FAILURE|CANCELED) after .*$", terminal, re.MULTILINE
-    )
+def _run_lines(terminal: str) -> tuple[dict[str, str], dict[str, str]]:
+    """dev-local's started lines and end lines, by run id."""
+    lines = re.findall(r"^dev-local: run (\w{8}) ((\w+) .*)$", terminal, re.MULTILINE)
+    started = {run: line for run, line, word in lines if word == "started"}
+    ended = {run: line for run, line, word in lines if word in ("SUCCESS", "FAILURE", "CANCELED")}
     return started, ended
 
 
@@ -535,9 +569,12 @@ def _wait_for_runs_reported(home: Path, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while True:
         started, ended = _run_lines((home.parent / "dev-local.log").read_text())
-        if len(started) == len(ended):
+        if started.keys() == ended.keys():
             return
-        assert time.monotonic() < deadline, (started, ended)
+        assert time.monotonic() < deadline, {
+            "started, no end line": {run: started[run] for run in started.keys() - ended.keys()},
+            "ended, no started line": {run: ended[run] for run in ended.keys() - started.keys()},
+        }
         time.sleep(1)
 
 
@@ -597,9 +634,9 @@ def test_readme_main_job_in_a_browser(tmp_path):
         for line in lines
     ), terminal
     started, ended = _run_lines(terminal)
-    assert started and len(started) == len(ended), terminal
-    assert all(" SUCCESS after " in line for line in ended), terminal
-    assert any("raw/flights [2013-01-01…2013-12-01]" in line for line in started), terminal
+    assert started and started.keys() == ended.keys(), terminal
+    assert all(line.startswith("SUCCESS after ") for line in ended.values()), terminal
+    assert any("raw/flights [2013-01-01…2013-12-01]" in line for line in started.values()), terminal
     log = (home / "dagster.log").read_text()
     assert "dagster.daemon" in log and f"Dagster's own log: {home / 'dagster.log'}" in terminal
 

@@ -28,6 +28,7 @@ import dagster as dg
 from devtools.embedded_postgres import embedded_postgres, psql_path
 from ingest_raw.catalog import FLIGHTS
 from ingest_raw.factory import source_asset
+from ingest_raw.launcher import LOADER
 from ingest_raw.loader import create_table_sql
 from ingest_raw.reader import resolve_package_location
 from shared import postgres
@@ -67,8 +68,8 @@ def report(title: str, measured: str, value: float, baseline: str, base: float, 
 def bench_loads(settings: postgres.WarehouseSettings, csv_path: Path, runs: int) -> None:
     env = os.environ | settings.to_env()
     env.pop("DAGSTER_PIPES_CONTEXT", None)
-    program = [sys.executable, "-m", "ingest_raw.sources", "flights", "--input", str(csv_path)]
-    shipped_zip = [sys.executable, "-m", "ingest_raw.sources", "flights"]
+    program = [*LOADER, "flights", "--input", str(csv_path)]
+    shipped_zip = [*LOADER, "flights"]
     psql_env = env | settings.libpq_env()
     copy = f"\\copy raw.{BASELINE_TABLE} from '{csv_path}' with (format csv, header true, null 'NA')"
     psql = [psql_path(), "-X", "-q", "-v", "ON_ERROR_STOP=1"]

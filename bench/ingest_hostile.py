@@ -21,7 +21,6 @@ import contextlib
 import itertools
 import os
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -32,6 +31,7 @@ from pathlib import Path
 from devtools import peak_memory
 from devtools.embedded_postgres import embedded_postgres
 from ingest_raw.catalog import FLIGHTS, WEATHER
+from ingest_raw.launcher import LOADER
 from ingest_raw.reader import resolve_package_location
 from shared import postgres
 
@@ -101,7 +101,7 @@ def main() -> None:
                 sides["before"] = base_env | {"PYTHONPATH": f"{src / 'ingest_raw'}:{src / 'shared'}"}
 
             def program(name: str, *extra: str, side: str = "now") -> list[str]:
-                command = [sys.executable, "-m", "ingest_raw.sources", name, *extra]
+                command = [*LOADER, name, *extra]
                 flag = args.before_input_flag if side == "before" else "--input"
                 return [flag if part == "--input" else part for part in command]
 

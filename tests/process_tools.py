@@ -46,6 +46,12 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def default_hangup() -> None:
+    """`preexec_fn` of a child that its terminal closing stops, as one started from a terminal, even
+    when the tests themselves run under `nohup`: our programs keep an inherited ignore of SIGHUP."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def stop_group(process: subprocess.Popen, signum: int, timeout: float = 60) -> None:
     """Send `signum` to the process group `process` leads and wait for it; if it has not ended within
     `timeout`, kill the group (nothing a test started outlives it) and raise."""

@@ -29,6 +29,7 @@ from devtools.paths import LOCAL_HOME_ENV, workspace_root
 from devtools.ports import free_port
 from devtools.progress import Reporter, queue_reason
 from devtools.webserver import graphql, wait_until_loaded
+from ingest_raw.launcher import LOADER
 from shared.lineage import ASSET_GRAPH_QUERY
 from shared.postgres import WarehouseSettings
 from tests.main_job import RAW_GROUP, is_done, launch_raw_backfill, materializable_assets
@@ -282,7 +283,7 @@ def test_warehouse_only_prints_a_line_that_reaches_it(tmp_path):
             time.sleep(0.2)
         env = _env(home) | dict(pair.split("=", 1) for pair in shlex.split(exports[0])[1:])
         loaded = subprocess.run(
-            [sys.executable, "-m", "ingest_raw.sources", "airlines"],
+            [*LOADER, "airlines"],
             env=env,
             capture_output=True,
             text=True,

@@ -36,6 +36,7 @@ from ingest_raw.loader import APPLICATION_NAME
 from ingest_raw.reader import resolve_package_location
 from shared import postgres
 from shared.resources import PostgresWarehouse
+from tests.process_tools import default_hangup
 
 PROGRAM_TIMEOUT = 120
 Handler = http.server.BaseHTTPRequestHandler
@@ -219,7 +220,11 @@ def serve_file(handler: Handler, path: Path) -> None:
 
 def start_source(settings: postgres.WarehouseSettings, name: str, *args: str, **env: str) -> subprocess.Popen:
     return subprocess.Popen(
-        source_command(name, *args), env=program_env(settings, **env), stderr=subprocess.PIPE, text=True
+        source_command(name, *args),
+        env=program_env(settings, **env),
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_hangup,
     )
 
 

@@ -10,7 +10,6 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from tests.ingest.ingest_helpers import (
     self_signed_tls,
     serve_file,
     sessions_waiting,
+    source_command,
     start_source,
     wait_until,
 )
@@ -164,7 +164,7 @@ def test_a_relative_input_is_relative_to_where_the_loader_runs(source, fresh_war
         dataset = json.loads(declared_input(source).read_text())
         mine.write_text(json.dumps(dict(dataset, value=[None] * len(dataset["value"]))))
     result = subprocess.run(
-        [sys.executable, "-m", "ingest_raw.sources", source.name, "--input", str(relative)],
+        source_command(source.name, "--input", str(relative)),
         cwd=tmp_path,
         env=program_env(fresh_warehouse),
         capture_output=True,
@@ -242,7 +242,7 @@ def test_a_held_lock_fails_as_transient_naming_the_holder(source, fresh_warehous
 def test_a_wrong_password_is_permanent(source, fresh_warehouse):
     wrong = fresh_warehouse.replace(password="not-the-password", user="no_such_role")
     result = subprocess.run(
-        [sys.executable, "-m", "ingest_raw.sources", source.name],
+        source_command(source.name),
         env=program_env(wrong),
         capture_output=True,
         text=True,
@@ -489,14 +489,7 @@ def hostile_input(source: Source, folder: Path) -> Path:
 
 
 def test_memory_stays_bounded_on_a_hostile_input(source, fresh_warehouse, tmp_path):
-    command = [
-        sys.executable,
-        "-m",
-        "ingest_raw.sources",
-        source.name,
-        "--input",
-        str(hostile_input(source, tmp_path)),
-    ]
+    command = source_command(source.name, "--input", str(hostile_input(source, tmp_path)))
     measured = peak_memory.run(command, program_env(fresh_warehouse), timeout=PROGRAM_TIMEOUT)
     assert measured.returncode == EXIT_PERMANENT, measured.stderr
     assert f"ingest error: source '{source.name}': " in measured.stderr
@@ -542,7 +535,7 @@ def test_memory_stays_bounded_on_a_long_value_repeated(source, fresh_warehouse, 
     """A 40 MiB value in every row: each process holds it a bounded number of times, not once per row
     written (a reader's rows as text, left for a lazy garbage collector, took 770 MB for four)."""
     path, rows = long_field_input(source, tmp_path)
-    command = [sys.executable, "-m", "ingest_raw.sources", source.name, "--input", str(path)]
+    command = source_command(source.name, "--input", str(path))
     measured = peak_memory.run(command, program_env(fresh_warehouse), timeout=PROGRAM_TIMEOUT)
     if rows is None:
         assert measured.returncode == EXIT_PERMANENT, measured.stderr

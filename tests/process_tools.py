@@ -39,17 +39,14 @@ def wait_until_gone(text: str, timeout: float) -> list[psutil.Process]:
     return left
 
 
-def default_sigint() -> None:
-    """`preexec_fn` of a child that Ctrl-C stops, as one started from a terminal, even when the tests
-    themselves were started with SIGINT ignored (`cmd &` in a script). Dagster's commands also give
-    SIGTERM the handler SIGINT has, so an inherited ignore would make them ignore SIGTERM too."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def default_hangup() -> None:
-    """`preexec_fn` of a child that its terminal closing stops, as one started from a terminal, even
-    when the tests themselves run under `nohup`: our programs keep an inherited ignore of SIGHUP."""
-    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+def stops_as_from_a_terminal() -> None:
+    """`preexec_fn` of a child that Ctrl-C and its terminal closing stop, as one started from a
+    terminal, even when the tests themselves were started with SIGINT ignored (`cmd &` in a script)
+    or SIGHUP ignored (`nohup`): our programs keep an inherited ignore of SIGHUP, and Dagster's
+    commands give SIGTERM the handler SIGINT has, so an inherited ignore would make them ignore
+    SIGTERM too."""
+    for signum in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def stop_group(process: subprocess.Popen, signum: int, timeout: float = 60) -> None:

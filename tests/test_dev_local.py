@@ -34,11 +34,11 @@ from shared.lineage import ASSET_GRAPH_QUERY
 from shared.postgres import WarehouseSettings
 from tests.main_job import RAW_GROUP, is_done, launch_raw_backfill, materializable_assets
 from tests.process_tools import (
-    default_sigint,
     descendants,
     kill_tree,
     processes_mentioning,
     stop_group,
+    stops_as_from_a_terminal,
     wait_until_gone,
 )
 
@@ -186,7 +186,7 @@ def _start_dagster_dev(folder: Path, entries: list[dict]) -> tuple[subprocess.Po
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=default_sigint,
+            preexec_fn=stops_as_from_a_terminal,
         )
 
     def still_alive() -> None:

@@ -20,7 +20,7 @@ from shared import postgres
 from shared.daemon import ASSET_DAEMON_LOOP_SECONDS, BACKFILL_INTERVAL_SECONDS, RUN_QUEUE_INTERVAL_SECONDS
 from shared.postgres import WarehouseSettings
 from shared.resources import PostgresWarehouse
-from tests.process_tools import default_sigint, stop_group
+from tests.process_tools import stop_group, stops_as_from_a_terminal
 
 PROFILE = Path(postgres.__file__).parents[2] / "marts" / "marts" / "dbt_project" / "profiles.yml"
 
@@ -350,7 +350,7 @@ class ForkingCodeServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=default_sigint,
+            preexec_fn=stops_as_from_a_terminal,
         )
 
     def forkserver(self) -> psutil.Process:

@@ -36,7 +36,7 @@ from ingest_raw.loader import APPLICATION_NAME
 from ingest_raw.reader import resolve_package_location
 from shared import postgres
 from shared.resources import PostgresWarehouse
-from tests.process_tools import default_hangup
+from tests.process_tools import stops_as_from_a_terminal
 
 PROGRAM_TIMEOUT = 120
 Handler = http.server.BaseHTTPRequestHandler
@@ -224,7 +224,7 @@ def start_source(settings: postgres.WarehouseSettings, name: str, *args: str, **
         env=program_env(settings, **env),
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=default_hangup,
+        preexec_fn=stops_as_from_a_terminal,
     )
 
 
